@@ -1,0 +1,119 @@
+"""The attack interface every evaluation and training attack implements.
+
+Conventions (definitions.md, "Conventions" and "Robust accuracy"):
+- inputs ``x`` in [0, 1], shape ``(B, ...)``; labels ``y`` int64 ``(B,)``;
+- L-inf threat model, ``eps`` in pixel units; outputs clamped to [0, 1] and to the eps ball;
+- the caller puts the model in the right mode (eval for evaluation) and makes parameters
+  not require grad during evaluation; attacks only take gradients w.r.t. the input;
+- randomness comes from ``self.generator`` (reset by :meth:`reset_rng`), never from the
+  global RNG, so evaluation neither depends on nor disturbs the training RNG stream.
+
+An attack may carry several eps values (a sweep, e.g. FGSM at 9 eps): ``eps_list``.
+The evaluation engine calls :meth:`predictions`, which returns, per eps, the model's
+predicted class on the attack's output for every point. Points passed in are
+clean-correct ones; a prediction != y means the point was fooled. Attacks that track the
+best iterate (PGD) return the prediction at the first iterate that fooled the point,
+so robust accuracy is never raised by later iterates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Attack:
+    """Base class. Subclasses implement :meth:`perturb` and may override :meth:`predictions`.
+
+    Args:
+        model: the network, ``x in [0,1] -> logits``.
+        eps: a float, or a list of floats for an eps sweep.
+        name: the label used in result tables and CSV rows (e.g. ``"PGD-20"``).
+        seed: seed of this attack's private generator.
+    """
+
+    #: True for query attacks that may only use model outputs (Square, SPSA).
+    black_box: bool = False
+    #: Default label; configs set a paper label through ``name``.
+    default_name: str = "attack"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float | Sequence[float],
+        name: str | None = None,
+        seed: int = 0,
+    ):
+        self.model = model
+        self.eps_list: list[float] = _as_eps_list(eps)
+        self.name = name or self.default_name
+        self.seed = int(seed)
+        self.generator: torch.Generator | None = None
+        self.reset_rng()
+
+    # -- randomness -----------------------------------------------------------------
+    def reset_rng(self, device: torch.device | str | None = None) -> None:
+        """Re-create the private generator (on ``device``; CPU when None)."""
+        dev = torch.device(device) if device is not None else _model_device(self.model)
+        self.generator = torch.Generator(device=dev)
+        self.generator.manual_seed(self.seed)
+
+    def _gen(self, device: torch.device) -> torch.Generator:
+        if self.generator is None or self.generator.device.type != device.type:
+            self.reset_rng(device)
+        assert self.generator is not None
+        return self.generator
+
+    # -- the interface ------------------------------------------------------------------
+    @property
+    def eps(self) -> float:
+        """The single eps of a non-sweep attack."""
+        if len(self.eps_list) != 1:
+            raise ValueError(f"{self.name} sweeps {len(self.eps_list)} eps values; call perturb(x, y, eps)")
+        return self.eps_list[0]
+
+    def perturb(self, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+        """Return adversarial examples for one eps (within the eps ball and [0, 1])."""
+        raise NotImplementedError(f"{type(self).__name__} must implement perturb()")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.perturb(x, y, self.eps)
+
+    @torch.no_grad()
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).argmax(dim=1)
+
+    def predictions(self, x: torch.Tensor, y: torch.Tensor) -> dict[float, torch.Tensor]:
+        """Predicted class on the attack's output, per eps. Default: one perturb per eps."""
+        return {eps: self._predict(self.perturb(x, y, eps)) for eps in self.eps_list}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, eps={self.eps_list})"
+
+
+def _as_eps_list(eps: float | Sequence[float]) -> list[float]:
+    if isinstance(eps, (int, float)):
+        values = [float(eps)]
+    else:
+        values = [float(e) for e in eps]
+    if not values:
+        raise ValueError("eps list is empty")
+    for e in values:
+        if not e >= 0:
+            raise ValueError(f"eps must be >= 0, got {e}")
+    return values
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project onto the L-inf ball of radius eps around x, then onto [0, 1]."""
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)

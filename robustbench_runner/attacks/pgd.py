@@ -1,0 +1,151 @@
+"""PGD-K under L-inf (Madry et al. 2018) with the losses and starts the papers use.
+
+x_{t+1} = Proj_{B(x, eps) ∩ [0,1]}(x_t + alpha * sign(grad_x L(f(x_t), y)))
+
+- ``loss``: ``ce`` | ``cw`` (margin, ``kappa``) | ``dlr`` | ``kl`` (TRADES) - attacks/losses.py;
+- ``start``: ``uniform`` U(-eps, eps) | ``normal`` x + ``normal_std`` * N(0, 1) (TRADES, MART,
+  MAIL training attacks; definitions.md: the two are not interchangeable) | ``none``;
+- ``restarts``: independent random starts; a point counts as fooled if any restart fools it.
+
+Two ways to run it:
+- :meth:`perturb` returns the last iterate for every point (what training uses);
+- :meth:`predictions` (evaluation) checks every iterate, keeps the first one that fools a
+  point (best iterate, never raises robust accuracy) and stops attacking that point, so
+  each step only costs the points still robust.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Attack, project_linf
+from .losses import LOSSES
+from .registry import register_attack
+
+STARTS = ("uniform", "normal", "none")
+
+
+@register_attack("pgd")
+class PGD(Attack):
+    default_name = "PGD"
+
+    def __init__(
+        self,
+        model,
+        eps,
+        steps: int = 20,
+        step_size: float | None = None,
+        loss: str = "ce",
+        kappa: float = 0.0,
+        start: str = "uniform",
+        normal_std: float = 0.001,
+        restarts: int = 1,
+        name: str | None = None,
+        seed: int = 0,
+    ):
+        super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed)
+        if steps < 1:
+            raise ValueError(f"PGD steps must be >= 1, got {steps}")
+        if loss not in LOSSES:
+            raise ValueError(f"PGD loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if start not in STARTS:
+            raise ValueError(f"PGD start must be one of {STARTS}, got {start!r}")
+        if restarts < 1:
+            raise ValueError(f"PGD restarts must be >= 1, got {restarts}")
+        if step_size is not None and step_size <= 0:
+            raise ValueError(f"PGD step_size must be > 0, got {step_size}")
+        self.steps = int(steps)
+        self.step_size = step_size
+        self.loss_name = loss
+        self.loss_fn = LOSSES[loss]
+        self.kappa = float(kappa)
+        self.start = start
+        self.normal_std = float(normal_std)
+        self.restarts = int(restarts)
+
+    def alpha(self, eps: float) -> float:
+        """Step size; when not given, 2.5 * eps / steps (Madry et al.; experiments.md "prs")."""
+        return self.step_size if self.step_size is not None else 2.5 * eps / self.steps
+
+    # -- pieces ---------------------------------------------------------------------------
+    def _start(self, x: torch.Tensor, eps: float) -> torch.Tensor:
+        if self.start == "none" or eps == 0:
+            return x.clone()
+        gen = self._gen(x.device)
+        if self.start == "uniform":
+            noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+            return project_linf(x + eps * noise, x, eps)
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        return project_linf(x + self.normal_std * noise, x, eps)
+
+    def _clean_logits(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.loss_name != "kl":
+            return None
+        with torch.no_grad():
+            return self.model(x)
+
+    def _loss_and_grad(self, x_adv, y, clean_logits):
+        x_adv = x_adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = self.model(x_adv)
+            loss = self.loss_fn(logits, y, kappa=self.kappa, clean_logits=clean_logits)
+            (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+        return logits.detach(), grad
+
+    # -- training path: last iterate --------------------------------------------------------
+    def perturb(self, x, y, eps):
+        x = x.detach()
+        clean_logits = self._clean_logits(x)
+        alpha = self.alpha(eps)
+        best = None
+        for restart in range(self.restarts):
+            x_adv = self._start(x, eps)
+            for _ in range(self.steps):
+                _, grad = self._loss_and_grad(x_adv, y, clean_logits)
+                x_adv = project_linf(x_adv + alpha * grad.sign(), x, eps)
+            if self.restarts == 1:
+                return x_adv.detach()
+            # keep, per point, the restart whose last iterate fools the model
+            fooled = self._predict(x_adv) != y
+            best = x_adv if best is None else torch.where(fooled.view(-1, *[1] * (x.dim() - 1)), x_adv, best)
+        return best.detach()
+
+    # -- evaluation path: best iterate, shrinking active set ---------------------------------
+    @torch.no_grad()
+    def predictions(self, x, y):
+        out = {}
+        for eps in self.eps_list:
+            out[eps] = self._predictions_at(x.detach(), y, eps)
+        return out
+
+    def _predictions_at(self, x, y, eps):
+        preds = y.clone()  # clean-correct points: prediction = y until fooled
+        robust = torch.ones_like(y, dtype=torch.bool)
+        alpha = self.alpha(eps)
+        for _ in range(self.restarts):
+            idx = robust.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            x0, y0 = x[idx], y[idx]
+            clean_logits = self._clean_logits(x0)
+            x_adv = self._start(x0, eps)
+            active = torch.arange(len(idx), device=x.device)  # positions within idx still robust
+            for step in range(self.steps + 1):
+                xa, ya = x_adv[active], y0[active]
+                cl = clean_logits[active] if clean_logits is not None else None
+                if step < self.steps:
+                    logits, grad = self._loss_and_grad(xa, ya, cl)
+                else:
+                    logits = self.model(xa)
+                p = logits.argmax(dim=1)
+                fooled = p != ya
+                if fooled.any():
+                    hit = idx[active[fooled]]
+                    preds[hit] = p[fooled]
+                    robust[hit] = False
+                keep = ~fooled
+                if step == self.steps or not keep.any():
+                    break
+                active = active[keep]
+                x_adv[active] = project_linf(xa[keep] + alpha * grad[keep].sign(), x0[active], eps)
+        return preds
