@@ -1,0 +1,84 @@
+"""Config -> objects: model, scheme, optimizer + schedule, attack suite (``_target_`` +
+``_partial_`` instantiation, with a UserError naming the config key when it fails)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from .attacks.base import Attack
+from .data.base import DataBundle
+from .errors import UserError
+from .schemes.base import Scheme
+
+
+def _instantiate(node: DictConfig, key: str, **kwargs):
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__ if e.__cause__ is not None else e
+        if isinstance(cause, UserError):
+            raise cause from e
+        msg = " ".join(str(cause).split())
+        raise UserError(f"cannot build {key}: {msg}", fix=f"check the {key}.* overrides") from e
+    except (TypeError, ValueError) as e:
+        raise UserError(f"cannot build {key}: {' '.join(str(e).split())}", fix=f"check the {key}.* overrides") from e
+
+
+def model_dims(bundle: DataBundle) -> dict:
+    return {"num_classes": bundle.num_classes, "in_channels": bundle.in_channels, "image_size": bundle.image_size}
+
+
+def build_model(model_cfg: DictConfig, dims: Mapping, init_seed: int) -> nn.Module:
+    """The network with weights drawn from ``init_seed`` (separate from the data-order seed,
+    so the same initial weights can train on several datasets: paper D)."""
+    state = torch.get_rng_state()
+    torch.manual_seed(init_seed)
+    try:
+        return _instantiate(model_cfg, "model", **dict(dims))
+    finally:
+        torch.set_rng_state(state)
+
+
+def build_scheme(scheme_cfg: DictConfig) -> Scheme:
+    return _instantiate(scheme_cfg, "scheme")
+
+
+def build_optimizer(optim_cfg: DictConfig, model: nn.Module):
+    """``optim.optimizer`` and ``optim.schedule`` are ``_partial_`` configs completed here."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _call(_instantiate(optim_cfg.optimizer, "optim.optimizer"), "optim.optimizer", params)
+    sched = None
+    if optim_cfg.get("schedule") is not None:
+        sched = _call(_instantiate(optim_cfg.schedule, "optim.schedule"), "optim.schedule", opt)
+    return opt, sched
+
+
+def _call(partial, key: str, *args, **kwargs):
+    try:
+        return partial(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"cannot build {key}: {' '.join(str(e).split())}", fix=f"check the {key}.* overrides") from e
+
+
+def build_attacks(attacks_cfg: DictConfig | None, model: nn.Module) -> dict[str, Attack]:
+    """The evaluation suite: ``{config key: attack}`` in config order (null entries dropped)."""
+    out: dict[str, Attack] = {}
+    for key, node in (attacks_cfg or {}).items():
+        if node is None:
+            continue
+        out[str(key)] = _call(_instantiate(node, f"attacks.{key}"), f"attacks.{key}", model=model)
+    labels = [a.name for a in out.values()]
+    dup = {n for n in labels if labels.count(n) > 1}
+    if dup:
+        raise UserError(f"attacks of the suite share the label(s) {sorted(dup)}", fix="give each attack its own name: attacks.<key>.name=...")
+    return out
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,159 @@
+"""Config plumbing: OmegaConf resolvers, validation of values, config hashing, run names.
+
+Resolvers (registered on import):
+- ``${frac:8,255}`` -> 8/255 computed in float64, so eps is exact and readable;
+- ``${mul:a,b}``, ``${div:a,b}``, ``${int:x}`` for derived values (step size 2.5*eps/steps,
+  "decay at 50% of training");
+- ``${tag_suffix:tag}`` -> ``-tag`` or empty; ``${run_name:...}`` -> the run directory name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from .errors import UserError
+
+
+def _frac(a, b) -> float:
+    if float(b) == 0:
+        raise ValueError("frac: division by zero")
+    return float(a) / float(b)
+
+
+def _run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> str:
+    """Training runs are named ``<dataset>-<model>-<scheme>-s<seed>[-<tag>]`` (no job id,
+    no timestamp: a re-run or requeued job lands in the same directory and resumes).
+    Evaluation runs (``mode=eval``) are named after the checkpoint they evaluate."""
+    if mode != "eval" or not checkpoint:
+        return name
+    p = Path(str(checkpoint))
+    if p.parent.name == "ckpt":  # <run>/ckpt/epoch_010.pt -> <run>
+        base = p.parent.parent.name
+    elif p.suffix:  # a plain file
+        base = p.stem
+    else:  # a run directory
+        base = p.name
+    return base + _tag_suffix(tag)
+
+
+def _tag_suffix(tag) -> str:
+    tag = "" if tag is None else str(tag)
+    return f"-{tag}" if tag else ""
+
+
+def register_resolvers() -> None:
+    for name, fn in {
+        "frac": _frac,
+        "mul": lambda a, b: float(a) * float(b),
+        "div": lambda a, b: _frac(a, b),
+        "int": lambda x: int(round(float(x))),
+        "tag_suffix": _tag_suffix,
+        "run_name": _run_name,
+        "run_group": lambda mode: "evals" if mode == "eval" else "runs",
+    }.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+
+
+register_resolvers()
+
+# -- hashing ------------------------------------------------------------------------------
+
+#: Keys that do not change what a run computes (where it runs, how it reports, where data
+#: lives, attack batch size): excluded from the config hash that guards a run directory.
+VOLATILE_KEYS = (
+    "device",
+    "verbose",
+    "progress",
+    "overwrite",
+    "output_root",
+    "sweep_name",
+    "hydra",
+    "data.root",
+    "data.download",
+    "data.num_workers",
+    "eval.batch_size",
+)
+
+
+def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without :data:`VOLATILE_KEYS`."""
+    d = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    assert isinstance(d, dict)
+    for dotted in VOLATILE_KEYS:
+        node = d
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return d
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """12 hex digits identifying what a run computes."""
+    blob = json.dumps(semantic_dict(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Human-readable differences between two (semantic) config dicts."""
+    out: list[str] = []
+    for k in sorted(set(old) | set(new), key=str):
+        key = f"{prefix}{k}"
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, key + ".")
+        elif a != b:
+            out.append(f"{key}: {a} -> {b}")
+    return out
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _check(cond: bool, message: str, fix: str) -> None:
+    if not cond:
+        raise UserError(message, fix=fix)
+
+
+def _eps_values(eps) -> list:
+    if isinstance(eps, (list, tuple, ListConfig)):
+        return list(eps)
+    return [eps]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Reject invalid values with one clear line (UserError) before any work starts."""
+    _check(cfg.mode in ("train", "eval"), f"mode={cfg.mode} is not a mode", "use mode=train or mode=eval")
+    epochs = cfg.train.epochs
+    _check(isinstance(epochs, int) and epochs >= 1, f"train.epochs={epochs} must be a positive integer", "set train.epochs=N with N >= 1")
+    for key in ("train.batch_size", "eval.batch_size"):
+        v = OmegaConf.select(cfg, key)
+        _check(isinstance(v, int) and v >= 1, f"{key}={v} must be a positive integer", f"set {key}=N with N >= 1")
+    n_eval = cfg.eval.n_eval
+    _check(n_eval is None or (isinstance(n_eval, int) and n_eval >= 1), f"eval.n_eval={n_eval} must be null or >= 1", "set eval.n_eval=N (N >= 1) or eval.n_eval=null for all points")
+    grid = list(cfg.eval.grid)
+    for e in grid:
+        _check(isinstance(e, int) and e >= 0, f"eval.grid has {e!r}, not an epoch number", "list integer epochs, e.g. eval.grid=[5,10]")
+        if cfg.mode == "train":
+            _check(e <= epochs, f"eval.grid epoch {e} is past the last epoch (train.epochs={epochs})", f"drop {e} from eval.grid or raise train.epochs")
+    _check(len(set(grid)) == len(grid), f"eval.grid={grid} repeats an epoch", "list each epoch once")
+    for key in ("data.eps", "data.eps_grid"):
+        for e in _eps_values(OmegaConf.select(cfg, key, default=0.0)):
+            _check(isinstance(e, (int, float)) and e >= 0, f"{key} has {e!r}; eps must be a number >= 0", f"fix {key}")
+    for key, attack in (cfg.get("attacks") or {}).items():
+        if attack is None:
+            continue
+        for e in _eps_values(attack.get("eps", 0.0)):
+            _check(isinstance(e, (int, float)) and e >= 0, f"attacks.{key}.eps has {e!r}; eps must be a number >= 0", f"fix attacks.{key}.eps")
+    _check(str(cfg.device) in ("auto", "cpu", "cuda") or str(cfg.device).startswith("cuda:"), f"device={cfg.device} is not a device", "use device=auto, cpu, cuda or cuda:N")
+    if cfg.mode == "eval":
+        _check(bool(cfg.checkpoint), "mode=eval needs a checkpoint", "add checkpoint=<path to a .pt file or a run directory>")

@@ -1,0 +1,114 @@
+"""Datasets: each config under ``conf/dataset/`` names a loader (``_target_``) that reads the
+on-disk files (or a packaged set) into a :class:`DataBundle` of in-memory tensors.
+
+``load_dataset(cfg)`` handles what every dataset shares: the seeded stratified validation
+split, size limits (smoke scale), subsets selected by index files, and how batches are
+made (``loader: tensor | dataloader``, ``num_workers``, ``pin_memory``, ``on_gpu``: see
+``data.loader``). ``augment`` is read by the trainer through ``augment.make_augment``.
+
+Dataset families (one module each, one config each under ``conf/dataset/``): ``digits``,
+``mnist`` (MNIST, F-MNIST), ``cifar`` (10, 100), ``svhn``, ``tinyimagenet``, ``fusion``
+(paper D), ``gaussian_mixture`` (paper E, appendix A), ``tabular`` (ONP, diabetes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+
+from ..errors import UserError
+from .augment import make_augment
+from .base import ArraySplit, DataBundle, LoaderOptions, to_float
+from .loader import batches, num_batches
+from .splits import hold_out, limit
+
+#: Keys of a dataset config handled here for every dataset; the rest go to the loader.
+COMMON_KEYS = (
+    "name",
+    "eps",
+    "eps_grid",
+    "val_size",
+    "val_seed",
+    "augment",
+    "subset",
+    "test_subset",
+    "limit_train",
+    "limit_test",
+    "loader",
+    "num_workers",
+    "pin_memory",
+    "on_gpu",
+)
+
+
+def load_dataset(cfg: DictConfig | Mapping, device: torch.device | str | None = None) -> DataBundle:
+    """Build the :class:`DataBundle` a dataset config describes; with ``device``, also
+    :meth:`DataBundle.place` it there (a GPU copy of the training split when ``on_gpu``)."""
+    conf = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    common = {k: conf.pop(k, None) for k in COMMON_KEYS}
+    target = conf.pop("_target_", None)
+    if not target:
+        raise UserError(f"dataset config {common['name']!r} has no _target_ loader")
+    loader = get_method(target)
+    try:
+        bundle: DataBundle = loader(**conf)
+    except TypeError as e:  # an unknown option for this loader
+        raise UserError(f"dataset {common['name']!r}: {e}", fix="check the data.* overrides") from e
+    if common["name"]:
+        bundle.name = common["name"]
+    bundle.loader = LoaderOptions(
+        kind=str(common["loader"] or "tensor"),
+        num_workers=int(common["num_workers"] or 0),
+        pin_memory=common["pin_memory"],
+        on_gpu=bool(common["on_gpu"]),
+    )
+    bundle = finalize(bundle, common)
+    if device is not None:
+        bundle.place(device)
+    return bundle
+
+
+def finalize(bundle: DataBundle, common: dict) -> DataBundle:
+    """Apply subsets, limits and the validation split (in that order) to a loaded bundle."""
+    if common.get("subset"):
+        bundle.train = bundle.train.subset(read_index_file(common["subset"], len(bundle.train)))
+    if common.get("test_subset"):
+        bundle.test = bundle.test.subset(read_index_file(common["test_subset"], len(bundle.test)))
+    seed = int(common.get("val_seed") or 0)
+    bundle.train = limit(bundle.train, common.get("limit_train"), seed)
+    bundle.test = limit(bundle.test, common.get("limit_test"), seed)
+    val_size = common.get("val_size") or 0
+    if val_size:
+        bundle.train, bundle.val = hold_out(bundle.train, val_size, seed)
+    bundle.after_finalize(common)
+    return bundle
+
+
+def read_index_file(path: str | Path, n: int) -> torch.Tensor:
+    """Indices (one per line, or a ``.npy`` array) selecting rows of a split."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"subset index file {path} does not exist", fix="point data.subset to an index file")
+    idx = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, dtype=np.int64, ndmin=1)
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise UserError(f"subset index file {path} has indices outside [0, {n})")
+    return torch.from_numpy(idx)
+
+
+__all__ = [
+    "ArraySplit",
+    "DataBundle",
+    "LoaderOptions",
+    "batches",
+    "load_dataset",
+    "make_augment",
+    "num_batches",
+    "read_index_file",
+    "to_float",
+]

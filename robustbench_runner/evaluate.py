@@ -1,0 +1,275 @@
+"""The evaluation engine: run an attack suite on a model and report robust accuracy.
+
+Rules (definitions.md "Robust accuracy and curves"; issue "attack suite"):
+- points misclassified when clean are non-robust and are never attacked;
+- each attack sees only clean-correct points and reports, per eps, the predicted class on
+  its output (best iterate: once fooled, a point stays fooled);
+- the worst case over a suite, per eps: a point is robust only if no attack at that eps
+  fooled it;
+- sweeps (an attack with several eps) also get the normalized AUC R (paper D eq. 1) and
+  the raw AUC (paper A appendix);
+- parameters do not require grad during attacks; an out-of-memory error halves the batch
+  and retries;
+- per-attack results can be cached in ``state_dir`` (one small file per attack), so an
+  interrupted evaluation resumes without recomputing finished attacks.
+
+Usable from a notebook without Hydra::
+
+    from robustbench_runner.attacks import create_attack
+    from robustbench_runner.evaluate import evaluate
+    df = evaluate(model, x, y, {"pgd": create_attack("pgd", model, eps=8/255, steps=20)})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import progress
+from .attacks.base import Attack
+from .io import atomic_write_bytes, load_checkpoint
+from .metrics import normalized_auc, raw_auc
+from .seeding import preserved_rng
+
+CLEAN = "clean"
+WORST = "worst-case"
+
+
+@contextlib.contextmanager
+def frozen_eval(model: nn.Module):
+    """Eval mode with parameters not requiring grad; both restored afterwards."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, f in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+        model.train(was_training)
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def batched(fn, n: int, batch_size: int, desc: str | None = None):
+    """Call ``fn(start, stop)`` over ``range(n)`` in batches; on out-of-memory halve the batch
+    size and retry the same batch. Returns the list of results and the batch size used."""
+    results = []
+    start = 0
+    bs = max(1, int(batch_size))
+    with progress.bar(total=n, desc=desc, unit="pt") as pbar:
+        while start < n:
+            stop = min(n, start + bs)
+            try:
+                results.append(fn(start, stop))
+            except RuntimeError as e:
+                if not _is_oom(e) or bs == 1:
+                    raise
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                bs = max(1, bs // 2)
+                continue
+            pbar.update(stop - start)
+            start = stop
+    return results, bs
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device=None) -> torch.Tensor:
+    """Clean predictions for every row of ``x`` (batched, on ``device``), returned on CPU."""
+    device = device or next(model.parameters()).device
+
+    def run(a, b):
+        return model(x[a:b].to(device)).argmax(dim=1).cpu()
+
+    out, _ = batched(run, len(x), batch_size)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def attack_fingerprint(attack: Attack, x: torch.Tensor, y: torch.Tensor) -> str:
+    """Identifies an attack's configuration and the points it ran on (for resume files)."""
+    public = {k: v for k, v in vars(attack).items() if k not in ("model", "generator") and not k.startswith("_")}
+    h = hashlib.sha256(repr(sorted(public.items(), key=str)).encode())
+    h.update(repr((tuple(x.shape), float(x.double().sum()), y.tolist())).encode())
+    return h.hexdigest()[:16]
+
+
+def attack_predictions(
+    model: nn.Module,
+    attack: Attack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_pred: torch.Tensor,
+    batch_size: int = 250,
+    device=None,
+) -> dict[float, torch.Tensor]:
+    """Predictions under ``attack`` for every point: clean predictions for points that were
+    misclassified when clean, the attack's output predictions for the others."""
+    device = device or next(model.parameters()).device
+    correct = (clean_pred == y).nonzero().squeeze(1)
+    out = {eps: clean_pred.clone() for eps in attack.eps_list}
+    if correct.numel() == 0:
+        return out
+    xc, yc = x[correct], y[correct]
+    attack.reset_rng(device)
+
+    def run(a, b):
+        with preserved_rng():
+            preds = attack.predictions(xc[a:b].to(device), yc[a:b].to(device))
+        return {eps: p.cpu() for eps, p in preds.items()}
+
+    parts, _ = batched(run, len(correct), batch_size, desc=attack.name)
+    for eps in attack.eps_list:
+        out[eps][correct] = torch.cat([p[eps] for p in parts])
+    return out
+
+
+def _as_dict(attacks: Mapping[str, Attack] | Iterable[Attack]) -> dict[str, Attack]:
+    if isinstance(attacks, Mapping):
+        return dict(attacks)
+    return {a.name: a for a in attacks}
+
+
+def run_suite(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, Attack] | Iterable[Attack],
+    *,
+    batch_size: int = 250,
+    device=None,
+    state_dir: str | Path | None = None,
+    on_attack_done=None,
+) -> tuple[torch.Tensor, dict[str, dict[float, torch.Tensor]]]:
+    """Clean predictions and, per attack label, ``{eps: predictions}`` for every point.
+
+    With ``state_dir``, each finished attack is saved as ``<state_dir>/<key>.pt`` and reused
+    (if its fingerprint matches) when the suite is run again. ``on_attack_done(label, preds)``
+    is called after each attack (the pipeline writes its CSV rows there).
+    """
+    attacks = _as_dict(attacks)
+    labels = [a.name for a in attacks.values()]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two attacks of the suite share a name: {labels}")
+    device = device or next(model.parameters()).device
+    x, y = x.cpu(), y.cpu()
+    results: dict[str, dict[float, torch.Tensor]] = {}
+    with frozen_eval(model):
+        clean_pred = predict(model, x, batch_size, device)
+        for key, attack in attacks.items():
+            path = Path(state_dir) / f"{key}.pt" if state_dir else None
+            fp = attack_fingerprint(attack, x, y)
+            preds = _load_state(path, fp)
+            if preds is None:
+                preds = attack_predictions(model, attack, x, y, clean_pred, batch_size, device)
+                if path is not None:
+                    _save_state(path, fp, preds)
+            results[attack.name] = preds
+            if on_attack_done is not None:
+                on_attack_done(attack, preds)
+    return clean_pred, results
+
+
+def _load_state(path: Path | None, fingerprint: str):
+    if path is None or not path.exists():
+        return None
+    state = load_checkpoint(path)
+    if state.get("fingerprint") != fingerprint:
+        return None  # a different attack config or different points: recompute
+    return {float(e): p for e, p in zip(state["eps"], state["preds"], strict=True)}
+
+
+def _save_state(path: Path, fingerprint: str, preds: dict[float, torch.Tensor]) -> None:
+    import io as _io
+
+    buf = _io.BytesIO()
+    torch.save({"fingerprint": fingerprint, "eps": list(preds), "preds": [preds[e] for e in preds]}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def fraction(mask: torch.Tensor) -> float:
+    """Exact fraction of True entries (count / n in float64, not a float32 mean)."""
+    return int(mask.sum()) / mask.numel() if mask.numel() else float("nan")
+
+
+def accuracy_rows(label: str, preds: dict[float, torch.Tensor], y: torch.Tensor) -> list[dict]:
+    """Long-format rows for one attack: acc per eps, plus R and raw AUC for sweeps."""
+    n = len(y)
+    rows = [
+        {"attack": label, "eps": float(eps), "metric": "acc", "value": fraction(p == y), "n": n}
+        for eps, p in sorted(preds.items())
+    ]
+    if len(preds) >= 2:
+        eps = [r["eps"] for r in rows]
+        acc = [r["value"] for r in rows]
+        rows.append({"attack": label, "eps": float("nan"), "metric": "auc_norm", "value": normalized_auc(eps, acc), "n": n})
+        rows.append({"attack": label, "eps": float("nan"), "metric": "auc_raw", "value": raw_auc(eps, acc), "n": n})
+    return rows
+
+
+def worst_case_rows(results: dict[str, dict[float, torch.Tensor]], y: torch.Tensor) -> list[dict]:
+    """Per eps reached by >= 2 attacks: a point is robust only if every attack at that eps
+    left it correctly classified."""
+    by_eps: dict[float, list[torch.Tensor]] = {}
+    for preds in results.values():
+        for eps, p in preds.items():
+            by_eps.setdefault(float(eps), []).append(p == y)
+    rows = []
+    for eps, masks in sorted(by_eps.items()):
+        if len(masks) >= 2:
+            robust = torch.stack(masks).all(dim=0)
+            rows.append({"attack": WORST, "eps": eps, "metric": "acc", "value": fraction(robust), "n": len(y)})
+    return rows
+
+
+def confusion_rows(label: str, preds: dict[float, torch.Tensor], y: torch.Tensor, num_classes: int) -> list[dict]:
+    """Confusion counts (true class x predicted class) per eps: paper E fig. 2's per-class
+    robust accuracy is the diagonal over the row sums."""
+    rows = []
+    for eps, p in sorted(preds.items()):
+        counts = torch.bincount(y * num_classes + p, minlength=num_classes * num_classes).view(num_classes, num_classes)
+        for t in range(num_classes):
+            for q in range(num_classes):
+                if counts[t, q]:
+                    rows.append({"attack": label, "eps": float(eps), "true": t, "pred": q, "count": int(counts[t, q])})
+    return rows
+
+
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, Attack] | Iterable[Attack],
+    *,
+    batch_size: int = 250,
+    device=None,
+    include_clean: bool = True,
+    worst_case: bool = True,
+    state_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Robust accuracy of ``model`` on ``(x, y)`` under each attack of the suite.
+
+    Returns a long DataFrame with columns ``attack, eps, metric, value, n``: ``acc`` per attack
+    and eps, ``auc_norm``/``auc_raw`` for eps sweeps, ``clean`` accuracy and the ``worst-case``
+    over the suite per eps.
+    """
+    clean_pred, results = run_suite(model, x, y, attacks, batch_size=batch_size, device=device, state_dir=state_dir)
+    y = y.cpu()
+    rows = []
+    if include_clean:
+        rows.append({"attack": CLEAN, "eps": 0.0, "metric": "acc", "value": fraction(clean_pred == y), "n": len(y)})
+    for label, preds in results.items():
+        rows += accuracy_rows(label, preds, y)
+    if worst_case:
+        rows += worst_case_rows(results, y)
+    return pd.DataFrame(rows, columns=["attack", "eps", "metric", "value", "n"])

@@ -1,0 +1,338 @@
+"""What ``rbr-run`` does, step by step (architecture.md "The data flow"):
+
+1. validate the config, pick the device, lock and claim the run directory (a directory that
+   holds a different config is refused unless ``overwrite=true``);
+2. build the dataset, the model (from ``init_seed``), the scheme, the optimizer and the
+   attack suite;
+3. resume from ``ckpt/last.pt`` if present; evaluate any grid checkpoint whose results are
+   missing (a kill during evaluation);
+4. train epoch by epoch; after each epoch append ``train_log.csv``, save the grid checkpoint
+   ``ckpt/epoch_XXX.pt`` and ``ckpt/last.pt`` (atomically), then attack the grid checkpoint
+   and append its rows to ``metrics.csv``;
+5. write ``DONE`` and print a summary table.
+
+``mode=eval`` runs step 2's attack suite on existing checkpoints only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from . import __version__, progress
+from .build import build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
+from .config import config_diff, config_hash, semantic_dict, validate
+from .data import load_dataset
+from .data.base import ArraySplit, DataBundle
+from .data.splits import limit
+from .errors import UserError
+from .evaluate import CLEAN, accuracy_rows, confusion_rows, fraction, predict, run_suite, worst_case_rows
+from .io import atomic_write_text, load_checkpoint, run_lock, save_checkpoint
+from .model_summary import write_model_summary
+from .results import RunFiles, RunIdentity
+from .seeding import preserved_rng, set_deterministic
+from .summary import print_summary
+from .train import train_one_epoch
+
+CKPT_FORMAT = "rbr-checkpoint-v1"
+
+
+def resolve_device(name: str) -> torch.device:
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device={name} but no CUDA device is available", fix="use device=auto or device=cpu")
+    return torch.device(name)
+
+
+def execute(cfg: DictConfig, run_dir: str | Path) -> Path:
+    """Run the pipeline the config describes in ``run_dir``; returns the run directory."""
+    validate(cfg)
+    progress.configure(cfg.progress)
+    set_deterministic(bool(cfg.deterministic))
+    device = resolve_device(cfg.device)
+    run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        if cfg.mode == "eval":
+            EvalRun(cfg, run_dir, device).run()
+        else:
+            TrainRun(cfg, run_dir, device).run()
+    return run_dir
+
+
+# -- run directory ---------------------------------------------------------------------------
+
+
+def use_channels_last(setting, device: torch.device, dims) -> bool:
+    """``train.channels_last``: true | false | auto. ``auto`` turns it on for image models on
+    CPU, where oneDNN runs channels-last convolutions markedly faster (scripts/bench_training.py
+    measures it), and leaves CUDA runs to opt in (with ``train.amp``)."""
+    if str(setting).lower() == "auto":
+        return device.type == "cpu" and int(dims["image_size"]) > 0
+    return bool(setting)
+
+
+def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str) -> bool:
+    """Refuse a directory that holds another config; returns True when the run is finished."""
+    if files.info.exists():
+        info = json.loads(files.info.read_text())
+        if info.get("config_hash") != chash or cfg.overwrite:
+            if not cfg.overwrite:
+                diff = config_diff(info.get("config", {}), semantic_dict(cfg))
+                shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+                raise UserError(
+                    f"{files.dir} holds a run with a different config ({shown})",
+                    fix="add tag=<name> to start a separate run, or overwrite=true to delete this one and start again",
+                )
+            wipe_run_dir(files)
+        elif files.done.exists():
+            return True
+    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg)}
+    atomic_write_text(files.config, to_yaml(cfg))
+    atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
+    return False
+
+
+def wipe_run_dir(files: RunFiles) -> None:
+    for child in files.dir.iterdir():
+        if child.name == ".lock":
+            continue
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def ckpt_label(epoch: int) -> str:
+    return f"epoch_{epoch:03d}"
+
+
+def eval_subset(bundle: DataBundle, cfg: DictConfig) -> ArraySplit:
+    """The fixed, seeded, stratified subset of ``eval.split`` given to the attacks."""
+    return limit(bundle.split(cfg.eval.split), cfg.eval.n_eval, int(cfg.eval.subset_seed))
+
+
+# -- shared evaluation of one checkpoint --------------------------------------------------------
+
+
+class CheckpointEvaluator:
+    """Attacks one checkpoint's weights and writes its metrics and confusion rows; skips
+    whatever ``metrics.csv`` already holds and reuses finished attacks' state files."""
+
+    def __init__(self, cfg, files: RunFiles, bundle: DataBundle, model: torch.nn.Module, device, ident: RunIdentity):
+        self.cfg, self.files, self.bundle, self.device, self.ident = cfg, files, bundle, device, ident
+        self.model = model
+        self.attacks = build_attacks(cfg.attacks, model)
+        self.split_name = str(cfg.eval.split)
+        self.full = bundle.split(self.split_name)
+        self.sub = eval_subset(bundle, cfg)
+
+    def evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
+        self.model.load_state_dict(state_dict)
+        have = self.files.read_metrics()
+        have = have[(have.checkpoint == label)]
+        done_attacks = set(have.attack)
+        y_full = self.full.y
+        bs = int(self.cfg.eval.batch_size)
+        with preserved_rng():
+            if CLEAN not in done_attacks:
+                pred = predict(self.model, self.full.float_x(), bs, self.device)
+                acc = fraction(pred == y_full)
+                self.files.add_metrics(self.ident, epoch, label, self.split_name, [{"attack": CLEAN, "eps": 0.0, "metric": "acc", "value": acc, "n": len(y_full)}])
+            if not self.attacks:
+                return
+            xs, ys = self.sub.float_x(), self.sub.y
+
+            def write(attack, preds):
+                if attack.name not in done_attacks:
+                    self.files.add_metrics(self.ident, epoch, label, self.split_name, accuracy_rows(attack.name, preds, ys))
+                    self.files.add_confusion(epoch, label, self.split_name, confusion_rows(attack.name, preds, ys, self.bundle.num_classes))
+
+            _, results = run_suite(
+                self.model, xs, ys, self.attacks, batch_size=bs, device=self.device,
+                state_dir=self.files.eval_dir / label, on_attack_done=write,
+            )  # fmt: skip
+            self.files.add_metrics(self.ident, epoch, label, self.split_name, worst_case_rows(results, ys))
+
+
+def identity(cfg: DictConfig, run_name: str, chash: str) -> RunIdentity:
+    return RunIdentity(
+        run=run_name,
+        dataset=str(cfg.data.name),
+        model=str(cfg.model.name),
+        scheme=str(cfg.scheme.name),
+        seed=int(cfg.seed),
+        batch_size=int(cfg.train.batch_size),
+        config_hash=chash,
+    )
+
+
+# -- training runs ---------------------------------------------------------------------------------
+
+
+class TrainRun:
+    def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.files = RunFiles(run_dir)
+        self.chash = config_hash(cfg)
+        self.grid = sorted(int(e) for e in cfg.eval.grid)
+        self.init_seed = int(cfg.seed if cfg.init_seed is None else cfg.init_seed)
+
+    def checkpoint_payload(self, epoch: int, model) -> dict:
+        return {
+            "format": CKPT_FORMAT,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "config": to_yaml(self.cfg),
+            "config_hash": self.chash,
+            "dims": dict(self.dims),
+        }
+
+    def run(self) -> None:
+        cfg, files = self.cfg, self.files
+        if claim_run_dir(files, cfg, self.chash):
+            print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
+            print_summary(files)
+            return
+        bundle = load_dataset(cfg.data)
+        self.dims = model_dims(bundle)
+        model = build_model(cfg.model, self.dims, self.init_seed).to(self.device)
+        channels_last = use_channels_last(cfg.train.channels_last, self.device, self.dims)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if not files.model_summary.exists():
+            write_model_summary(model, self.dims, files.model_summary)
+        scheme = build_scheme(cfg.scheme)
+        scheme.bind(model)
+        optimizer, schedule = build_optimizer(cfg.optim, model)
+        ident = identity(cfg, files.dir.name, self.chash)
+        evaluator = CheckpointEvaluator(cfg, files, bundle, copy.deepcopy(model), self.device, ident)
+
+        start = 0
+        last = files.ckpt("last")
+        if last.exists():
+            state = load_checkpoint(last, map_location=self.device)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if schedule is not None and state.get("schedule") is not None:
+                schedule.load_state_dict(state["schedule"])
+            start = int(state["epoch"])
+            print(f"[rbr] resuming {files.dir.name} after epoch {start}")
+        elif 0 in self.grid:
+            save_checkpoint(files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
+
+        # Grid checkpoints saved before a kill but not (fully) evaluated yet.
+        for e in self.grid:
+            if e <= start and files.ckpt(ckpt_label(e)).exists():
+                evaluator.evaluate(ckpt_label(e), e, load_checkpoint(files.ckpt(ckpt_label(e)))["model"])
+
+        epochs = int(cfg.train.epochs)
+        for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
+            split = bundle.train_for_epoch(epoch)
+            stats = train_one_epoch(
+                model, scheme, optimizer, split,
+                epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
+                num_classes=bundle.num_classes, amp=bool(cfg.train.amp), channels_last=channels_last,
+            )  # fmt: skip
+            if schedule is not None:
+                schedule.step()
+            files.add_train_log(stats.log_row())
+            files.add_weights_log(epoch, stats.weights)
+            if epoch in self.grid:
+                save_checkpoint(files.ckpt(ckpt_label(epoch)), self.checkpoint_payload(epoch, model))
+            payload = self.checkpoint_payload(epoch, model)
+            payload["optimizer"] = optimizer.state_dict()
+            payload["schedule"] = _schedule_state(schedule)
+            save_checkpoint(last, payload)
+            if not progress.enabled():
+                print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
+            if epoch in self.grid:
+                evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
+        atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n")
+        print_summary(files)
+
+
+def _schedule_state(schedule) -> dict | None:
+    if schedule is None:
+        return None
+    state = schedule.state_dict()
+    # MultiStepLR keeps a collections.Counter, which weights_only loading refuses.
+    return {k: (dict(v) if type(v).__name__ == "Counter" else v) for k, v in state.items()}
+
+
+# -- evaluation runs ---------------------------------------------------------------------------------
+
+
+def checkpoint_paths(path: Path) -> list[Path]:
+    """A file, or every ``ckpt/epoch_*.pt`` (+ ``best.pt``) of a run directory."""
+    if path.is_file():
+        return [path]
+    ckpt = path / "ckpt" if (path / "ckpt").is_dir() else path
+    found = sorted(ckpt.glob("epoch_*.pt"))
+    if (ckpt / "best.pt").exists():
+        found.append(ckpt / "best.pt")
+    if not found:
+        raise UserError(f"no checkpoint found at {path}", fix="pass checkpoint=<a .pt file> or a run directory with ckpt/epoch_*.pt")
+    return found
+
+
+def split_payload(payload: dict) -> tuple[dict, DictConfig | None, int | None]:
+    """(state_dict, saved config or None, epoch or None) for an rbr checkpoint or a plain state dict."""
+    if payload.get("format") == CKPT_FORMAT:
+        return payload["model"], OmegaConf.create(payload["config"]), int(payload["epoch"])
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(payload.get(key), dict):
+            return payload[key], None, None
+    return payload, None, None
+
+
+class EvalRun:
+    """``rbr-run mode=eval checkpoint=<path> attacks=<suite>``: attack existing checkpoints.
+
+    An rbr checkpoint carries its config: the model and dataset come from it (the dataset's
+    eps then feeds ``${data.eps}`` in the attack configs). A plain state dict is read with the
+    model and dataset of the current command (``model=... dataset=...``)."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.files = RunFiles(run_dir)
+
+    def run(self) -> None:
+        cfg = self.cfg
+        paths = checkpoint_paths(Path(str(cfg.checkpoint)))
+        loaded = [(p, *split_payload(load_checkpoint(p))) for p in paths]
+        saved_cfg = loaded[0][2]
+        cfg = copy.deepcopy(cfg)
+        if saved_cfg is not None:
+            OmegaConf.set_struct(cfg, False)
+            for key in ("data", "model", "scheme", "seed", "train"):
+                if key in saved_cfg:
+                    cfg[key] = saved_cfg[key]
+        chash = config_hash(cfg)
+        if claim_run_dir(self.files, cfg, chash):
+            print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
+            print_summary(self.files)
+            return
+        bundle = load_dataset(cfg.data)
+        dims = model_dims(bundle)
+        model = build_model(cfg.model, dims, 0).to(self.device)
+        if not self.files.model_summary.exists():
+            write_model_summary(model, dims, self.files.model_summary)
+        ident = identity(cfg, self.files.dir.name, chash)
+        evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
+        for path, state, _, epoch in loaded:
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as e:
+                first = " ".join(str(e).split())[:200]
+                raise UserError(
+                    f"checkpoint {path} does not fit model {cfg.model.name!r} on {cfg.data.name!r} ({first})",
+                    fix="pass the model=... and dataset=... the checkpoint was trained with",
+                ) from e
+            evaluator.evaluate(path.stem, epoch, state)
+        atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
+        print_summary(self.files)

@@ -1,0 +1,70 @@
+"""Seeds and RNG state.
+
+Every source of randomness is derived from the run's seed and *where* it is used
+(``derive_seed(seed, "epoch", 7)``), so a run resumed at epoch 7 draws exactly what an
+uninterrupted run draws there, and evaluation never shifts the training RNG stream
+(definitions.md: "save and restore RNG state around evaluation").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def derive_seed(*parts) -> int:
+    """A 31-bit seed from any parts (stable across processes and Python versions)."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return g
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Deterministic kernels (bit-identical metrics on CPU; on CUDA as far as torch allows)."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def get_rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def preserved_rng():
+    """Run a block (e.g. an attack that reseeds the global RNG) without changing the caller's
+    RNG streams: python, numpy, torch CPU and CUDA states are restored afterwards."""
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)

@@ -1,0 +1,226 @@
+"""One builder for every declared table: filter metrics rows, select the checkpoint, pivot
+into (row labels x column labels) cells, aggregate over runs, label and order like the
+paper. Tables that are not such a pivot name a custom ``builder`` (``tables/custom.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from .spec import TableSpec
+
+COL = "__column__"
+
+
+@dataclass
+class TableResult:
+    """``table``: tidy numeric CSV; ``pretty``: the paper-like rendering; ``sources``: per
+    cell, the run directories behind it and how many are missing."""
+
+    table: pd.DataFrame
+    pretty: pd.DataFrame
+    sources: pd.DataFrame
+    figure: Callable[[Path], None] | None = None  # writes <stem>.png when set
+
+
+@dataclass
+class Context:
+    """What builders read: every metrics row of the collected runs, and the run folders."""
+
+    metrics: pd.DataFrame
+    run_dirs: list[Path]
+
+    def csv(self, name: str) -> pd.DataFrame:
+        from .collect import load_csv_from_runs
+
+        return load_csv_from_runs(self.run_dirs, name)
+
+
+# -- filtering ---------------------------------------------------------------------------------
+
+
+def _match(series: pd.Series, cond) -> pd.Series:
+    if isinstance(cond, dict):
+        mask = pd.Series(True, index=series.index)
+        if "min" in cond:
+            mask &= series > cond["min"]
+        if "max" in cond:
+            mask &= series < cond["max"]
+        if "in" in cond:
+            return _match(series, list(cond["in"]))
+        return mask
+    if isinstance(cond, (list, tuple)):
+        mask = pd.Series(False, index=series.index)
+        for c in cond:
+            mask |= _match(series, c)
+        return mask
+    if cond is None:
+        return series.isna()
+    if isinstance(cond, float) or (isinstance(cond, int) and not isinstance(cond, bool) and pd.api.types.is_float_dtype(series)):
+        vals = pd.to_numeric(series, errors="coerce")
+        return pd.Series(np.isclose(vals.to_numpy(dtype=float), float(cond), rtol=1e-9, atol=1e-12), index=series.index)
+    return series.astype(str) == str(cond)
+
+
+def apply_where(df: pd.DataFrame, where: dict) -> pd.DataFrame:
+    for key, cond in (where or {}).items():
+        if key not in df.columns:
+            return df.iloc[0:0]
+        df = df[_match(df[key], cond)]
+    return df
+
+
+def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
+    """``last``: each finished run's final grid checkpoint; ``best``: the ``best`` checkpoint."""
+    if which == "any" or df.empty:
+        return df
+    if which == "best":
+        return df[df.checkpoint == "best"]
+    grid = df[df.checkpoint.astype(str).str.startswith("epoch_") & df.done.astype(bool)]
+    if grid.empty:
+        return grid
+    last = grid.groupby("run_dir")["epoch"].transform("max")
+    return grid[grid.epoch == last]
+
+
+# -- aggregation ------------------------------------------------------------------------------
+
+
+def aggregate(values: np.ndarray, how: str, trim: int = 0) -> dict:
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n == 0:
+        return {"mean": np.nan, "std": np.nan, "n": 0}
+    if how == "mean_std":
+        return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if n > 1 else np.nan, "n": n}
+    if how == "trimmed_mean":
+        s = np.sort(v)
+        kept = s[trim : n - trim] if n > 2 * trim else np.array([])
+        return {"mean": float(kept.mean()) if len(kept) else np.nan, "std": np.nan, "n": n}
+    if how == "count":
+        return {"mean": float(n), "std": np.nan, "n": n}
+    return {"mean": float({"first": v[0], "min": v.min(), "max": v.max()}[how]), "std": np.nan, "n": n}
+
+
+def _ordered_levels(field: str, observed: list, spec: TableSpec) -> list:
+    wanted = list(spec.order.get(field, []))
+    rest = [v for v in observed if str(v) not in {str(w) for w in wanted}]
+    try:
+        rest = sorted(rest)
+    except TypeError:
+        rest = sorted(rest, key=str)
+    return wanted + rest
+
+
+def _label(field: str, value, spec: TableSpec):
+    mapping = spec.labels.get(field) or {}
+    for k, v in mapping.items():
+        if str(k) == str(value):
+            return v
+    return value
+
+
+def pivot(spec: TableSpec, metrics: pd.DataFrame) -> TableResult:
+    df = apply_where(metrics, spec.where) if not metrics.empty else metrics
+    df = select_checkpoint(df, spec.checkpoint) if not df.empty else df
+    for f in spec.rows + spec.column_by:
+        if not df.empty and f not in df.columns:
+            raise UserError(f"table {spec.id}: unknown field {f!r}", fix="use a metrics.csv column or cfg.<dotted config key>")
+    if spec.columns:
+        parts = []
+        for c in spec.columns:
+            part = apply_where(df, c.where) if not df.empty else df
+            parts.append(part.assign(**{COL: c.label}))
+        long = pd.concat(parts, ignore_index=True) if parts else df
+        col_levels = [c.label for c in spec.columns]
+    elif spec.column_by:
+        long = df.assign(**{COL: df[spec.column_by].astype(str).agg(" ".join, axis=1)}) if not df.empty else df.assign(**{COL: []})
+        col_levels = _ordered_levels(COL, list(dict.fromkeys(long[COL])) if not long.empty else [], spec) if len(spec.column_by) > 1 else [
+            str(v) for v in _ordered_levels(spec.column_by[0], list(dict.fromkeys(df[spec.column_by[0]])) if not df.empty else [], spec)
+        ]
+    else:
+        long = df.assign(**{COL: "value"})
+        col_levels = ["value"]
+
+    # one value per run per cell, else the spec is ambiguous
+    keys = spec.rows + [COL]
+    if not long.empty:
+        per_run = long.groupby(keys + ["run_dir"], dropna=False)["value"]
+        counts = per_run.size()
+        if (counts > 1).any():
+            bad = counts[counts > 1].index[0]
+            raise UserError(
+                f"table {spec.id}: {int(counts.max())} values per run in cell {bad[:-1]} (run {bad[-1]})",
+                fix="narrow the spec's where filters (e.g. eps, metric or checkpoint)",
+            )
+        per_run = per_run.first().reset_index()
+    else:
+        per_run = pd.DataFrame(columns=keys + ["run_dir", "value"])
+
+    row_levels = [_ordered_levels(f, list(dict.fromkeys(per_run[f])) if len(per_run) else [], spec) for f in spec.rows]
+    row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
+    records, pretty_records, source_records = [], [], []
+    for row in row_index:
+        row = row if isinstance(row, tuple) else (row,)
+        sel = per_run
+        for f, v in zip(spec.rows, row, strict=True):
+            sel = sel[sel[f].astype(str) == str(v)]
+        rec = {f: _label(f, v, spec) for f, v in zip(spec.rows, row, strict=True)}
+        prec = dict(rec)
+        any_value = False
+        for col in col_levels:
+            cell = sel[sel[COL].astype(str) == str(col)]
+            agg = aggregate(cell["value"].to_numpy(dtype=float) * spec.scale, spec.aggregate, spec.trim)
+            label = _label(COL, col, spec) if not spec.column_by else _label(spec.column_by[0], col, spec) if len(spec.column_by) == 1 else col
+            label = str(label)
+            if spec.aggregate == "mean_std":
+                rec[f"{label} mean"] = agg["mean"]
+                rec[f"{label} std"] = agg["std"]
+            else:
+                rec[label] = agg["mean"]
+            prec[label] = _fmt(agg, spec)
+            any_value |= agg["n"] > 0
+            missing = max(spec.expect - agg["n"], 0) if spec.expect else None
+            source_records.append({**{f: v for f, v in zip(spec.rows, row, strict=True)}, "column": label, "n": agg["n"], "missing": missing, "runs": ";".join(sorted(cell["run_dir"]))})
+        if any_value or spec.order or not spec.rows:
+            records.append(rec)
+            pretty_records.append(prec)
+    return TableResult(pd.DataFrame(records), pd.DataFrame(pretty_records), pd.DataFrame(source_records))
+
+
+def _fmt(agg: dict, spec: TableSpec) -> str:
+    if agg["n"] == 0 or np.isnan(agg["mean"]):
+        return ""
+    m = f"{agg['mean']:.{spec.digits}f}"
+    if spec.aggregate == "mean_std" and not np.isnan(agg["std"]):
+        return f"{m}±{agg['std']:.{spec.digits}f}"
+    return m
+
+
+# -- custom builders --------------------------------------------------------------------------
+
+_BUILDERS: dict[str, Callable[[TableSpec, Context], TableResult]] = {}
+
+
+def register_builder(name: str):
+    def deco(fn):
+        _BUILDERS[name] = fn
+        return fn
+
+    return deco
+
+
+def build(spec: TableSpec, ctx: Context) -> TableResult:
+    if spec.builder:
+        from . import custom  # noqa: F401  (registers the custom builders)
+
+        if spec.builder not in _BUILDERS:
+            raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")
+        return _BUILDERS[spec.builder](spec, ctx)
+    return pivot(spec, ctx.metrics)

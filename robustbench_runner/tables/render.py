@@ -1,0 +1,58 @@
+"""Writing a built table: tidy CSV, paper-like pretty CSV + Markdown, sources sidecar, figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import atomic_write_text
+from .build import TableResult
+from .spec import TableSpec
+
+
+def markdown(df: pd.DataFrame, title: str = "") -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    cols = [str(c) for c in df.columns]
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for _, row in df.iterrows():
+        cells = ["" if (isinstance(v, float) and pd.isna(v)) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = spec.file_stem
+    paths = {
+        "table": out / f"{stem}.csv",
+        "pretty": out / f"{stem}.pretty.csv",
+        "md": out / f"{stem}.md",
+        "sources": out / f"{stem}.sources.csv",
+    }
+    atomic_write_text(paths["table"], result.table.to_csv(index=False))
+    atomic_write_text(paths["pretty"], result.pretty.to_csv(index=False))
+    title = f"{spec.id}: {spec.title}" if spec.title else spec.id
+    note = f"\n{spec.note}\n" if spec.note else ""
+    atomic_write_text(paths["md"], markdown(result.pretty, title) + note)
+    atomic_write_text(paths["sources"], result.sources.to_csv(index=False))
+    written = list(paths.values())
+    if result.figure is not None:
+        png = out / f"{stem}.png"
+        result.figure(png)
+        written.append(png)
+    return written
+
+
+def completeness(result: TableResult) -> str:
+    s = result.sources
+    if s.empty:
+        return "no cells"
+    filled = int((s.n > 0).sum())
+    text = f"{filled}/{len(s)} cells filled"
+    if "missing" in s and s.missing.notna().any():
+        text += f", {int(s.missing.fillna(0).sum())} runs missing"
+    return text

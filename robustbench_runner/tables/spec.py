@@ -1,0 +1,130 @@
+"""Declarative table specs (``conf/table/<paper>/<table>.yaml``).
+
+A spec says which metrics rows feed the table, how they become cells, and how cells are
+labelled, so one builder serves every paper table::
+
+    id: irat/table1                  # output file irat__table1.csv
+    title: CIFAR-10, last model
+    where: {dataset: cifar10, metric: acc}   # filter on metrics.csv columns or cfg.<key>
+    checkpoint: last                 # last | best | any (default any)
+    rows: [model, scheme]            # one table row per combination (paper order below)
+    columns:                         # one table column per entry (label + its own filter)
+      - {label: Clean, where: {attack: clean}}
+      - {label: PGD-100, where: {attack: PGD-100}}
+    column_by: []                    # ...or columns from the values of these fields
+    aggregate: mean_std              # mean_std | trimmed_mean | first | min | max | count
+    trim: 10                         # trimmed_mean: values dropped at each end
+    scale: 100                       # multiply values (accuracy -> %)
+    digits: 2
+    labels: {scheme: {pgd_at: Standard}}     # value -> paper label, per field
+    order: {scheme: [pgd_at, wmmr, mail]}    # paper row order (unlisted values follow)
+    expect: 5                        # runs expected per cell (reported as missing)
+    builder: null                    # a registered custom builder for tables that are
+                                     # not a pivot of metrics (regressions, model tables)
+
+Filters: a scalar matches equal values (floats with a tolerance), a list matches any of
+its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read each run's
+``config.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from ..errors import UserError
+
+AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
+
+
+@dataclass
+class ColumnSpec:
+    label: str
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TableSpec:
+    id: str
+    title: str = ""
+    where: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = "any"
+    rows: list[str] = field(default_factory=list)
+    columns: list[ColumnSpec] = field(default_factory=list)
+    column_by: list[str] = field(default_factory=list)
+    aggregate: str = "mean_std"
+    trim: int = 0
+    scale: float = 1.0
+    digits: int = 2
+    labels: dict[str, dict] = field(default_factory=dict)
+    order: dict[str, list] = field(default_factory=dict)
+    expect: int | None = None
+    builder: str | None = None
+    source: str = "metrics.csv"
+    options: dict[str, Any] = field(default_factory=dict)  # free-form, for custom builders
+    note: str = ""
+
+    @property
+    def file_stem(self) -> str:
+        return self.id.replace("/", "__")
+
+    def config_keys(self) -> list[str]:
+        """Dotted config keys (``cfg.x.y`` fields) the spec refers to."""
+        fields = list(self.where) + list(self.rows) + list(self.column_by)
+        for c in self.columns:
+            fields += list(c.where)
+        return [f[4:] for f in fields if f.startswith("cfg.")]
+
+
+def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
+    d = dict(d)
+    if "id" not in d:
+        raise UserError(f"table spec {origin} has no id")
+    cols = [ColumnSpec(label=str(c["label"]), where=dict(c.get("where") or {})) for c in d.pop("columns", None) or []]
+    known = set(TableSpec.__dataclass_fields__)
+    unknown = set(d) - known
+    if unknown:
+        raise UserError(f"table spec {origin} has unknown keys {sorted(unknown)}", fix=f"use only {sorted(known)}")
+    spec = TableSpec(columns=cols, **d)
+    if spec.aggregate not in AGGREGATES:
+        raise UserError(f"table spec {spec.id}: aggregate {spec.aggregate!r} unknown", fix=f"use one of {AGGREGATES}")
+    if spec.checkpoint not in ("any", "last", "best"):
+        raise UserError(f"table spec {spec.id}: checkpoint {spec.checkpoint!r} unknown", fix="use last, best or any")
+    return spec
+
+
+def load_spec(path: str | Path) -> TableSpec:
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    assert isinstance(raw, dict)
+    return spec_from_dict(raw, str(path))
+
+
+TABLE_DIR = Path(__file__).resolve().parent.parent.parent / "conf" / "table"
+
+
+def all_specs(table_dir: Path = TABLE_DIR) -> dict[str, TableSpec]:
+    specs = {}
+    for path in sorted(table_dir.rglob("*.yaml")):
+        spec = load_spec(path)
+        if spec.id in specs:
+            raise UserError(f"table id {spec.id} is defined twice (second: {path})")
+        specs[spec.id] = spec
+    return specs
+
+
+def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR) -> list[TableSpec]:
+    """Specs whose id equals a pattern or starts with ``<pattern>/`` (``irat`` -> every
+    irat table); ``all`` selects everything."""
+    specs = all_specs(table_dir)
+    if not patterns or "all" in patterns:
+        return list(specs.values())
+    out = []
+    for p in patterns:
+        hits = [s for i, s in specs.items() if i == p or i.startswith(p.rstrip("/") + "/")]
+        if not hits:
+            raise UserError(f"no table spec matches {p!r}", fix=f"use a table id or paper prefix, e.g. {', '.join(sorted(specs)[:4])}")
+        out += [h for h in hits if h not in out]
+    return out
