@@ -1,5 +1,43 @@
-"""Training schemes (``conf/scheme/*.yaml``): how a batch becomes a loss."""
+"""Training schemes (``conf/scheme/*.yaml``): how a batch becomes a loss.
 
+- ``base.py``: the interface (:class:`Scheme`, :class:`StepOutput`) and ``standard``;
+- ``adversarial.py``: training attack + BN mode while generating it; ``pgd_at``;
+- ``trades.py``, ``mart.py``: the TRADES and MART base losses as schemes;
+- ``reweighted.py``: burn-in / multiplier / normalize / detach, weighted CE and TRADES;
+- ``irat.py``: MAIL(-AT, -TRADES), WMMR, EWAT, margin reweighting (seed 001);
+- ``gairat.py``: GAIRAT (kappa counted along the PGD path);
+- ``vir.py``: VIR-AT, VIR-TRADES (seed 004);
+- ``weights.py``, ``losses.py``: the pure per-sample formulas.
+"""
+
+from .adversarial import PGDAT, AdversarialScheme, bn_mode
 from .base import Scheme, Standard, StepOutput
+from .gairat import GAIRAT
+from .irat import EWAT, MAILAT, MAILTRADES, WMMR, MarginReweightMAIL, MarginReweightWMMR
+from .mart import MART
+from .reweighted import ReweightedAT, ReweightedScheme, ReweightedTRADES
+from .trades import TRADES
+from .vir import VIRAT, VIRTRADES
 
-__all__ = ["Scheme", "Standard", "StepOutput"]
+__all__ = [
+    "EWAT",
+    "GAIRAT",
+    "MAILAT",
+    "MAILTRADES",
+    "MART",
+    "PGDAT",
+    "TRADES",
+    "VIRAT",
+    "VIRTRADES",
+    "WMMR",
+    "AdversarialScheme",
+    "MarginReweightMAIL",
+    "MarginReweightWMMR",
+    "ReweightedAT",
+    "ReweightedScheme",
+    "ReweightedTRADES",
+    "Scheme",
+    "Standard",
+    "StepOutput",
+    "bn_mode",
+]
