@@ -77,6 +77,11 @@ VOLATILE_KEYS = (
     "data.root",
     "data.download",
     "data.num_workers",
+    "data.loader",
+    "data.pin_memory",
+    "data.on_gpu",
+    "data.cache",
+    "data.decode_workers",
     "eval.batch_size",
 )
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from . import progress
 from .attacks.base import Attack
+from .faults import crash_point
 from .io import atomic_write_bytes, load_checkpoint
 from .metrics import normalized_auc, raw_auc
 from .seeding import preserved_rng
@@ -86,13 +87,14 @@ def batched(fn, n: int, batch_size: int, desc: str | None = None):
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device=None) -> torch.Tensor:
-    """Clean predictions for every row of ``x`` (batched, on ``device``), returned on CPU."""
+    """Clean predictions for every row of ``x`` (eval mode, batched, on ``device``), on CPU."""
     device = device or next(model.parameters()).device
 
     def run(a, b):
         return model(x[a:b].to(device)).argmax(dim=1).cpu()
 
-    out, _ = batched(run, len(x), batch_size)
+    with frozen_eval(model):
+        out, _ = batched(run, len(x), batch_size)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
@@ -126,6 +128,7 @@ def attack_predictions(
     def run(a, b):
         with preserved_rng():
             preds = attack.predictions(xc[a:b].to(device), yc[a:b].to(device))
+        crash_point("attack_batch")
         return {eps: p.cpu() for eps, p in preds.items()}
 
     parts, _ = batched(run, len(correct), batch_size, desc=attack.name)

@@ -41,7 +41,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV written by :func:`upsert_csv` with floats round-tripped exactly."""
-    return pd.read_csv(path, float_precision="round_trip", keep_default_na=True)
+    if int(pd.__version__.split(".")[0]) >= 3:  # pandas 3 parses floats round-trip by default
+        return pd.read_csv(path)
+    return pd.read_csv(path, float_precision="round_trip")
 
 
 def upsert_csv(
@@ -78,6 +80,9 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
+    from .faults import crash_point
+
+    crash_point("checkpoint")
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

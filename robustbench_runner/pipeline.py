@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import __version__, progress
 from .build import build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
 from .config import config_diff, config_hash, semantic_dict, validate
-from .data import load_dataset
+from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
 from .data.splits import limit
 from .errors import UserError
@@ -84,7 +84,7 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str) -> bool:
     if files.info.exists():
         info = json.loads(files.info.read_text())
         if info.get("config_hash") != chash or cfg.overwrite:
-            if not cfg.overwrite:
+            if not cfg.overwrite and has_results(files):
                 diff = config_diff(info.get("config", {}), semantic_dict(cfg))
                 shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
                 raise UserError(
@@ -98,6 +98,13 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str) -> bool:
     atomic_write_text(files.config, to_yaml(cfg))
     atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
     return False
+
+
+def has_results(files: RunFiles) -> bool:
+    """Whether the run computed anything (a directory whose run stopped before its first
+    checkpoint or metric, e.g. on a config error, may be claimed by another config)."""
+    has_ckpt = files.ckpt_dir.is_dir() and any(files.ckpt_dir.glob("*.pt"))
+    return files.metrics.exists() or has_ckpt
 
 
 def wipe_run_dir(files: RunFiles) -> None:
@@ -125,7 +132,7 @@ class CheckpointEvaluator:
 
     def __init__(self, cfg, files: RunFiles, bundle: DataBundle, model: torch.nn.Module, device, ident: RunIdentity):
         self.cfg, self.files, self.bundle, self.device, self.ident = cfg, files, bundle, device, ident
-        self.model = model
+        self.model = model.eval()  # evaluation copy: always in eval mode
         self.attacks = build_attacks(cfg.attacks, model)
         self.split_name = str(cfg.eval.split)
         self.full = bundle.split(self.split_name)
@@ -148,9 +155,11 @@ class CheckpointEvaluator:
             xs, ys = self.sub.float_x(), self.sub.y
 
             def write(attack, preds):
+                # Upserts keep rows already written, so a resumed evaluation fills in only what
+                # is missing; confusion first, so metrics rows imply their confusion rows.
+                self.files.add_confusion(epoch, label, self.split_name, confusion_rows(attack.name, preds, ys, self.bundle.num_classes))
                 if attack.name not in done_attacks:
                     self.files.add_metrics(self.ident, epoch, label, self.split_name, accuracy_rows(attack.name, preds, ys))
-                    self.files.add_confusion(epoch, label, self.split_name, confusion_rows(attack.name, preds, ys, self.bundle.num_classes))
 
             _, results = run_suite(
                 self.model, xs, ys, self.attacks, batch_size=bs, device=self.device,
@@ -198,7 +207,8 @@ class TrainRun:
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
             return
-        bundle = load_dataset(cfg.data)
+        bundle = load_dataset(cfg.data, device=self.device)
+        augment = make_augment(cfg.data.get("augment"))
         self.dims = model_dims(bundle)
         model = build_model(cfg.model, self.dims, self.init_seed).to(self.device)
         channels_last = use_channels_last(cfg.train.channels_last, self.device, self.dims)
@@ -237,6 +247,7 @@ class TrainRun:
                 model, scheme, optimizer, split,
                 epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
                 num_classes=bundle.num_classes, amp=bool(cfg.train.amp), channels_last=channels_last,
+                augment=augment, loader_kwargs=bundle.loader_kwargs(),
             )  # fmt: skip
             if schedule is not None:
                 schedule.step()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .faults import crash_point
 from .io import read_csv, upsert_csv
 
 METRIC_COLUMNS = [
@@ -68,7 +69,9 @@ class RunFiles:
         df["checkpoint"] = checkpoint
         df["split"] = split
         df = df[METRIC_COLUMNS]
-        return upsert_csv(self.metrics, df, METRIC_KEY, keep="first", sort=["epoch"])
+        n = upsert_csv(self.metrics, df, METRIC_KEY, keep="first", sort=["epoch"])
+        crash_point("metrics")
+        return n
 
     def add_confusion(self, epoch: int | None, checkpoint: str, split: str, rows: list[dict]) -> int:
         if not rows:

@@ -44,20 +44,28 @@ def _app(cfg: DictConfig) -> None:
 
 
 def one_line(ex: BaseException) -> str:
-    """Condense an exception's message (Hydra's are multi-line) into one line."""
+    """Condense an exception's message (Hydra's are multi-line) into one line that names the
+    problem and the fix."""
     if isinstance(ex, UserError):
         return ex.one_line()
     text = str(ex)
     cause = ex.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text += "\n" + str(cause)
+    text = text.split("Config search path:")[0]
+    missing = re.search(r"Could not find '([^']+)'", text)
+    if missing:
+        group = missing.group(1).split("/")[0]
+        options = re.search(r"Available options in '[^']+':(.*)", text, re.S)
+        names = ", ".join(options.group(1).split()) if options else ""
+        return f"Could not find '{missing.group(1)}' (fix: use one of {group}={{{names}}})" if names else f"Could not find '{missing.group(1)}'"
+    override = re.search(r"Could not override '([^']+)'", text)
+    if override:
+        key = override.group(1)
+        return f"{key} is not a config key (fix: check its spelling with `rbr-run --cfg job`, or add a new key with +{key}=...)"
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith(("full_key:", "object_type=", "reference_type="))]
-    msg = " ".join(lines)
-    msg = re.sub(r"Available options in '([^']+)':", r"(available options in '\1':", msg)
-    if "(available options" in msg:
-        msg += ")"
-    return msg
+    return " ".join(lines)
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -16,6 +16,7 @@ from torch import nn
 from . import progress
 from .data.base import ArraySplit
 from .data.loader import batches, num_batches
+from .faults import crash_point
 from .schemes.base import Scheme
 from .seeding import derive_seed, make_generator, seed_everything
 
@@ -84,6 +85,7 @@ def train_one_epoch(
     amp: bool = False,
     channels_last: bool = False,
     drop_last: bool = False,
+    loader_kwargs: dict | None = None,
 ) -> EpochStats:
     seed_everything(derive_seed(seed, "epoch", epoch))  # dropout, in-model noise
     gen = make_generator(derive_seed(seed, "order", epoch))  # data order and augmentation
@@ -93,7 +95,7 @@ def train_one_epoch(
     tally = WeightTally(num_classes)
     total_loss, correct, seen = 0.0, 0, 0
     t0 = time.perf_counter()
-    it = batches(split, batch_size, shuffle=True, generator=gen, device=device, augment=augment, drop_last=drop_last)
+    it = batches(split, batch_size, shuffle=True, generator=gen, device=device, augment=augment, drop_last=drop_last, **(loader_kwargs or {}))
     for x, y in progress.bar(it, total=num_batches(len(split), batch_size, drop_last), desc=f"epoch {epoch}", unit="batch"):
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -102,6 +104,7 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
+        crash_point("batch")
         bs = len(y)
         total_loss += float(out.loss.detach()) * bs
         if not y.is_floating_point():

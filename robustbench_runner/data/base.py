@@ -120,7 +120,7 @@ class DataBundle:
     task: str = "classification"  # or "regression"
     class_names: list[str] | None = None
     meta: dict = field(default_factory=dict)
-    loader: LoaderOptions = field(default_factory=lambda: LoaderOptions())
+    loader: LoaderOptions = field(default_factory=LoaderOptions)
     placed: dict = field(default_factory=dict, repr=False)  # {"train": device copy} (place)
 
     def train_for_epoch(self, epoch: int) -> ArraySplit:

@@ -1,0 +1,164 @@
+"""MNIST and Fashion-MNIST from the IDX files in torchvision's on-disk layout.
+
+Files (``.gz`` or uncompressed, as torchvision leaves them after a download):
+``<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` and the same names
+under ``<root>/FashionMNIST/raw/``. The IDX format (LeCun et al.) is parsed here with numpy:
+a big-endian header ``0x00 0x00 <type code> <ndim>`` (magic 2051 for images, 2049 for
+labels), one big-endian uint32 per dimension, then the data. ``download=true`` asks
+torchvision to fetch the official files into the same folder first.
+
+28x28 images are upsampled bilinearly to ``image_size`` (32: papers A and D, "MNIST and
+F-MNIST bilinearly upsampled 28x28 -> 32x32"; 28 keeps them as they are, paper C) and
+optionally replicated to 3 channels (paper D, "converted to 3 channels to match CIFAR-10").
+
+Storage (``dtype``): ``uint8`` (default) rounds the upsampled image to 8 bits, i.e. the
+image a PIL/torchvision ``Resize`` would store (max error 0.5/255), at a quarter of the
+memory (60,000 x 3 x 32 x 32 is 184 MB as uint8, 737 MB as float32); ``float32`` keeps the
+interpolated values exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .base import ArraySplit, DataBundle
+from .digits import upsample
+from .missing import ensure_files, first_existing, reading
+
+IMAGES_MAGIC = 2051
+LABELS_MAGIC = 2049
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+#: key -> file name (without ``.gz``) in ``<root>/<folder>/raw/``.
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
+    """An IDX file (gzip-compressed or not) as a numpy array of its declared shape."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (header {raw[:4].hex()})")
+    ndim = raw[3]
+    found = int.from_bytes(raw[:4], "big")
+    if magic is not None and found != magic:
+        raise ValueError(f"{path}: IDX magic {found}, expected {magic}")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    offset = 4 + 4 * ndim
+    count = int(np.prod(dims)) if dims else 0
+    if len(raw) - offset != count * dtype.itemsize:
+        raise ValueError(f"{path}: header declares {dims} but holds {len(raw) - offset} data bytes")
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def prepare_images(images: np.ndarray, image_size: int, channels: int, dtype: str, chunk: int = 10_000) -> torch.Tensor:
+    """uint8 ``(N, H, W)`` -> ``(N, channels, image_size, image_size)`` stored as ``dtype``:
+    bilinear upsampling (``digits.upsample``, align_corners=False) in float, then rounded back
+    to uint8 when ``dtype='uint8'``; channels replicated for ``channels=3``."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if dtype not in ("uint8", "float32"):
+        raise ValueError(f"dtype must be uint8 or float32, got {dtype!r}")
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).unsqueeze(1)
+    same_size = x.shape[-1] == image_size and x.shape[-2] == image_size
+    if not (same_size and dtype == "uint8"):
+        parts = []
+        for start in range(0, len(x), chunk):
+            f = upsample(x[start : start + chunk].float().div_(255.0), image_size)
+            parts.append(f.mul_(255.0).round_().to(torch.uint8) if dtype == "uint8" else f)
+        x = torch.cat(parts) if parts else torch.empty((0, 1, image_size, image_size), dtype=getattr(torch, dtype))
+    if channels == 3:
+        x = x.repeat(1, 3, 1, 1)
+    return x.contiguous()
+
+
+def _idx_paths(raw_dir: Path) -> dict:
+    return {k: first_existing([raw_dir / f"{name}.gz", raw_dir / name]) for k, name in IDX_FILES.items()}
+
+
+def load_idx_dataset(
+    name: str,
+    folder: str,
+    root: str | Path,
+    download: bool,
+    image_size: int,
+    channels: int,
+    dtype: str,
+    class_names: list[str],
+) -> DataBundle:
+    """Shared body of :func:`load_mnist` and :func:`load_fashion_mnist`."""
+    if channels not in (1, 3):
+        raise UserError(f"{name}: channels={channels} must be 1 or 3", fix="set data.channels=1 or data.channels=3")
+    if dtype not in ("uint8", "float32"):
+        raise UserError(f"{name}: dtype={dtype!r} must be uint8 or float32", fix="set data.dtype=uint8 or data.dtype=float32")
+    root = Path(root)
+    raw_dir = root / folder / "raw"
+
+    def fetch():
+        import torchvision.datasets as tvd
+
+        getattr(tvd, folder)(str(root), train=True, download=True)  # fetches all four files
+
+    paths = ensure_files(
+        name, root, lambda: _idx_paths(raw_dir),
+        [raw_dir / f"{n}[.gz]" for n in IDX_FILES.values()],
+        download=download, fetch=fetch,
+    )  # fmt: skip
+    splits = {}
+    for part in ("train", "test"):
+        with reading(name, paths[f"{part}_images"]):
+            images = read_idx(paths[f"{part}_images"], IMAGES_MAGIC)
+        with reading(name, paths[f"{part}_labels"]):
+            labels = read_idx(paths[f"{part}_labels"], LABELS_MAGIC)
+            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+                raise ValueError(f"images {images.shape} do not match labels {labels.shape}")
+        x = prepare_images(images, image_size, channels, dtype)
+        splits[part] = ArraySplit(x, torch.from_numpy(labels.astype(np.int64)))
+    return DataBundle(
+        name=name,
+        train=splits["train"],
+        test=splits["test"],
+        num_classes=10,
+        in_channels=channels,
+        image_size=image_size,
+        class_names=list(class_names),
+        meta={"source_size": 28, "dtype": dtype},
+    )
+
+
+def load_mnist(
+    root: str | Path = "data",
+    download: bool = False,
+    image_size: int = 32,
+    channels: int = 1,
+    dtype: str = "uint8",
+) -> DataBundle:
+    """MNIST (60,000 / 10,000 handwritten digits) from ``<root>/MNIST/raw``."""
+    return load_idx_dataset("mnist", "MNIST", root, download, image_size, channels, dtype, [str(i) for i in range(10)])
+
+
+def load_fashion_mnist(
+    root: str | Path = "data",
+    download: bool = False,
+    image_size: int = 32,
+    channels: int = 1,
+    dtype: str = "uint8",
+) -> DataBundle:
+    """Fashion-MNIST (60,000 / 10,000 clothing images) from ``<root>/FashionMNIST/raw``."""
+    return load_idx_dataset("fmnist", "FashionMNIST", root, download, image_size, channels, dtype, FASHION_CLASSES)

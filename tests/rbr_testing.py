@@ -1,0 +1,69 @@
+"""Test helpers: compose configs with Hydra's compose API, run the pipeline in-process or
+as the real console entrypoint in a subprocess, all on a tiny digits setup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+import robustbench_runner.config  # noqa: F401  (resolvers)
+from robustbench_runner.run import CONF_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A run that takes seconds: CNN-6 (with batch norm, so it learns in 40 steps) on 16x16
+# digits, 320 training images, 2 epochs, 40 attacked points.
+TINY = [
+    "model.batch_norm=true",
+    "data.limit_train=320",
+    "data.limit_test=80",
+    "data.image_size=16",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "eval.grid=[1,2]",
+    "eval.n_eval=40",
+    "eval.batch_size=16",
+    "attacks.pgd20.steps=5",
+    "progress=false",
+]
+
+
+def compose_cfg(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def run_dir_of(cfg) -> Path:
+    group = "evals" if cfg.mode == "eval" else "runs"
+    return Path(cfg.output_root) / group / cfg.run_name
+
+
+def run_inprocess(overrides: list[str]) -> Path:
+    """Compose and execute the pipeline in this process; returns the run directory."""
+    from robustbench_runner.pipeline import execute
+
+    cfg = compose_cfg(overrides)
+    return execute(cfg, run_dir_of(cfg))
+
+
+def cli(args: list[str], env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m robustbench_runner.run`` (the rbr-run entrypoint) in a subprocess."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("RBR_CRASH_AT", None) if not (env and "RBR_CRASH_AT" in env) else None
+    return subprocess.run(
+        [sys.executable, "-m", "robustbench_runner.run", *args],
+        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def tables_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "robustbench_runner.tables.cli", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
