@@ -66,13 +66,18 @@ def _call(partial, key: str, *args, **kwargs):
         raise UserError(f"cannot build {key}: {' '.join(str(e).split())}", fix=f"check the {key}.* overrides") from e
 
 
+def build_attack(node: DictConfig, key: str, model: nn.Module) -> Attack:
+    """One attack config (``_partial_``) bound to ``model``; ``key`` names it in errors."""
+    return _call(_instantiate(node, key), key, model=model)
+
+
 def build_attacks(attacks_cfg: DictConfig | None, model: nn.Module) -> dict[str, Attack]:
     """The evaluation suite: ``{config key: attack}`` in config order (null entries dropped)."""
     out: dict[str, Attack] = {}
     for key, node in (attacks_cfg or {}).items():
         if node is None:
             continue
-        out[str(key)] = _call(_instantiate(node, f"attacks.{key}"), f"attacks.{key}", model=model)
+        out[str(key)] = build_attack(node, f"attacks.{key}", model)
     labels = [a.name for a in out.values()]
     dup = {n for n in labels if labels.count(n) > 1}
     if dup:

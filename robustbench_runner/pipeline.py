@@ -26,7 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import __version__, progress
-from .build import build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
+from .build import build_attack, build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
@@ -79,7 +79,7 @@ def use_channels_last(setting, device: torch.device, dims) -> bool:
     return bool(setting)
 
 
-def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str) -> bool:
+def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
     """Refuse a directory that holds another config; returns True when the run is finished."""
     if files.info.exists():
         info = json.loads(files.info.read_text())
@@ -94,7 +94,7 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str) -> bool:
             wipe_run_dir(files)
         elif files.done.exists():
             return True
-    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg)}
+    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg), **(extra or {})}
     atomic_write_text(files.config, to_yaml(cfg))
     atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
     return False
@@ -183,6 +183,47 @@ def identity(cfg: DictConfig, run_name: str, chash: str) -> RunIdentity:
 # -- training runs ---------------------------------------------------------------------------------
 
 
+class BestSelector:
+    """Keeps ``ckpt/best.pt``: the epoch with the highest robust accuracy under the selection
+    attack on the selection split (paper B: best PGD-20 accuracy on validation data; some
+    papers selected on the test set: ``select.split=test``). Ties keep the earlier epoch."""
+
+    def __init__(self, select_cfg: DictConfig, bundle: DataBundle, model: torch.nn.Module, device):
+        self.model, self.device = model, device
+        self.split = str(select_cfg.split)
+        sub = limit(bundle.split(self.split), select_cfg.n_eval, int(select_cfg.subset_seed))
+        self.x, self.y = sub.float_x(), sub.y
+        self.batch_size = int(select_cfg.batch_size)
+        attack = select_cfg.get("attack")
+        self.attacks = {"select": build_attack(attack, "select.attack", model)} if attack is not None else {}
+        self.label = next(iter(self.attacks.values())).name if self.attacks else CLEAN
+
+    def score(self, state_dict: dict) -> float:
+        self.model.load_state_dict(state_dict)
+        with preserved_rng():
+            clean, results = run_suite(self.model, self.x, self.y, self.attacks, batch_size=self.batch_size, device=self.device)
+        if not results:
+            return fraction(clean == self.y)
+        (preds,) = results.values()
+        return fraction(next(iter(preds.values())) == self.y)
+
+
+def resolve_parent(init_from) -> tuple[Path, dict] | None:
+    """The checkpoint whose weights start this run (``init_from``: a .pt file, or a run
+    directory, meaning its final ``ckpt/last.pt``), and the facts recorded about it."""
+    if not init_from:
+        return None
+    path = Path(str(init_from))
+    if path.is_dir():
+        path = path / "ckpt" / "last.pt" if (path / "ckpt").is_dir() else path / "last.pt"
+    payload = load_checkpoint(path)
+    state, cfg, epoch = split_payload(payload)
+    info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": payload.get("config_hash")}
+    if cfg is not None:
+        info.update({"run": path.parent.parent.name, "dataset": OmegaConf.select(cfg, "data.name"), "scheme": OmegaConf.select(cfg, "scheme.name")})
+    return path, {"info": info, "state": state}
+
+
 class TrainRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device):
         self.cfg, self.device = cfg, device
@@ -190,6 +231,7 @@ class TrainRun:
         self.chash = config_hash(cfg)
         self.grid = sorted(int(e) for e in cfg.eval.grid)
         self.init_seed = int(cfg.seed if cfg.init_seed is None else cfg.init_seed)
+        self.best: dict | None = None  # {"epoch", "value"} of ckpt/best.pt
 
     def checkpoint_payload(self, epoch: int, model) -> dict:
         return {
@@ -203,7 +245,8 @@ class TrainRun:
 
     def run(self) -> None:
         cfg, files = self.cfg, self.files
-        if claim_run_dir(files, cfg, self.chash):
+        parent = resolve_parent(cfg.get("init_from"))
+        if claim_run_dir(files, cfg, self.chash, extra={"parent": parent[1]["info"]} if parent else None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
             return
@@ -211,6 +254,8 @@ class TrainRun:
         augment = make_augment(cfg.data.get("augment"))
         self.dims = model_dims(bundle)
         model = build_model(cfg.model, self.dims, self.init_seed).to(self.device)
+        if parent is not None:
+            load_weights(model, parent[1]["state"], parent[0], cfg)
         channels_last = use_channels_last(cfg.train.channels_last, self.device, self.dims)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -220,21 +265,11 @@ class TrainRun:
         scheme.bind(model)
         optimizer, schedule = build_optimizer(cfg.optim, model)
         ident = identity(cfg, files.dir.name, self.chash)
-        evaluator = CheckpointEvaluator(cfg, files, bundle, copy.deepcopy(model), self.device, ident)
+        eval_model = copy.deepcopy(model)
+        evaluator = CheckpointEvaluator(cfg, files, bundle, eval_model, self.device, ident)
+        selector = BestSelector(cfg.select, bundle, eval_model, self.device) if cfg.get("select") else None
 
-        start = 0
-        last = files.ckpt("last")
-        if last.exists():
-            state = load_checkpoint(last, map_location=self.device)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if schedule is not None and state.get("schedule") is not None:
-                schedule.load_state_dict(state["schedule"])
-            start = int(state["epoch"])
-            print(f"[rbr] resuming {files.dir.name} after epoch {start}")
-        elif 0 in self.grid:
-            save_checkpoint(files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
-
+        start = self.restore(model, optimizer, schedule)
         # Grid checkpoints saved before a kill but not (fully) evaluated yet.
         for e in self.grid:
             if e <= start and files.ckpt(ckpt_label(e)).exists():
@@ -242,29 +277,63 @@ class TrainRun:
 
         epochs = int(cfg.train.epochs)
         for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
-            split = bundle.train_for_epoch(epoch)
             stats = train_one_epoch(
-                model, scheme, optimizer, split,
+                model, scheme, optimizer, bundle.train_for_epoch(epoch),
                 epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
                 num_classes=bundle.num_classes, amp=bool(cfg.train.amp), channels_last=channels_last,
                 augment=augment, loader_kwargs=bundle.loader_kwargs(),
             )  # fmt: skip
             if schedule is not None:
                 schedule.step()
-            files.add_train_log(stats.log_row())
+            row = stats.log_row()
+            if selector is not None:
+                row[f"select_{selector.split}_{selector.label}"] = value = selector.score(model.state_dict())
+                if self.best is None or value > self.best["value"]:
+                    self.best = {"epoch": epoch, "value": value}
+                    save_checkpoint(files.ckpt("best"), {**self.checkpoint_payload(epoch, model), "select": dict(self.best)})
+            files.add_train_log(row)
             files.add_weights_log(epoch, stats.weights)
             if epoch in self.grid:
                 save_checkpoint(files.ckpt(ckpt_label(epoch)), self.checkpoint_payload(epoch, model))
             payload = self.checkpoint_payload(epoch, model)
-            payload["optimizer"] = optimizer.state_dict()
-            payload["schedule"] = _schedule_state(schedule)
-            save_checkpoint(last, payload)
+            payload.update(optimizer=optimizer.state_dict(), schedule=_schedule_state(schedule), best=self.best)
+            save_checkpoint(files.ckpt("last"), payload)
             if not progress.enabled():
                 print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
             if epoch in self.grid:
                 evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
+        if selector is not None and files.ckpt("best").exists():
+            best = load_checkpoint(files.ckpt("best"))
+            evaluator.evaluate("best", int(best["epoch"]), best["model"])
         atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n")
         print_summary(files)
+
+    def restore(self, model, optimizer, schedule) -> int:
+        """Resume from ``ckpt/last.pt`` (returns its epoch), else start at epoch 0."""
+        last = self.files.ckpt("last")
+        if not last.exists():
+            if 0 in self.grid:
+                save_checkpoint(self.files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
+            return 0
+        state = load_checkpoint(last, map_location=self.device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if schedule is not None and state.get("schedule") is not None:
+            schedule.load_state_dict(state["schedule"])
+        self.best = state.get("best")
+        print(f"[rbr] resuming {self.files.dir.name} after epoch {int(state['epoch'])}")
+        return int(state["epoch"])
+
+
+def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:200]
+        raise UserError(
+            f"checkpoint {path} does not fit model {cfg.model.name!r} on {cfg.data.name!r} ({first})",
+            fix="pass the model=... and dataset=... the checkpoint was trained with",
+        ) from e
 
 
 def _schedule_state(schedule) -> dict | None:
@@ -336,14 +405,7 @@ class EvalRun:
         ident = identity(cfg, self.files.dir.name, chash)
         evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
         for path, state, _, epoch in loaded:
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as e:
-                first = " ".join(str(e).split())[:200]
-                raise UserError(
-                    f"checkpoint {path} does not fit model {cfg.model.name!r} on {cfg.data.name!r} ({first})",
-                    fix="pass the model=... and dataset=... the checkpoint was trained with",
-                ) from e
+            load_weights(model, state, path, cfg)
             evaluator.evaluate(path.stem, epoch, state)
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
         print_summary(self.files)
