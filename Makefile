@@ -9,8 +9,30 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
+# Paper reproductions (targets in mk/<paper>.mk): SCALE=smoke|paper, LAUNCHER=local|joblib|slurm|submitit_local.
+SCALE ?= smoke
+LAUNCHER ?= local
+LAUNCH_local :=
+LAUNCH_joblib := hydra/launcher=local_processes
+LAUNCH_slurm := hydra/launcher=slurm
+LAUNCH_submitit_local := hydra/launcher=submitit_local
+# Data: DATA=<folder holding the real datasets> (else $$RBR_DATA or ./data). At smoke scale
+# without DATA, digits-derived stand-ins in the real file formats are written and used, into
+# sweeps named *_standin so they never mix with real-data runs (tables say so).
+DATA ?=
+STANDIN := outputs/standin_data
+DATA_TAG = $(if $(DATA),,$(if $(filter smoke,$(SCALE)),_standin,))
+DATA_ROOT = $(if $(DATA),$(DATA),$(if $(filter smoke,$(SCALE)),$(abspath $(STANDIN)),$${RBR_DATA:-data}))
+DATA_PREREQ = $(if $(DATA),,$(if $(filter smoke,$(SCALE)),$(STANDIN)/STANDIN.txt,))
+SWEEP_NAME = $(1)_$(SCALE)$(DATA_TAG)
+SWEEP_DIR = outputs/sweeps/$(call SWEEP_NAME,$(1))
+# $(call SWEEP,<paper>) runs `rbr-run -m` for that paper's sweep; append experiment=... and overrides.
+SWEEP = $(BIN)/rbr-run -m scale=$(SCALE) $(LAUNCH_$(LAUNCHER)) progress=false data.root=$(DATA_ROOT) sweep_name=$(call SWEEP_NAME,$(1))
+TABLES = $(BIN)/rbr-tables --quiet
+PAPERS := prs irat samplerob auc vir
+
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow test-gpu lint format bench clean
+.PHONY: help install demo test test-slow test-gpu lint format bench clean reproduce-all standin-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -49,3 +71,12 @@ bench: $(STAMP) ## run the benchmarks (ratios against in-run references)
 clean: ## remove outputs, caches and the virtualenv
 	rm -rf outputs multirun .pytest_cache .ruff_cache $(VENV) *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+$(STANDIN)/STANDIN.txt: | $(STAMP)
+	$(BIN)/python -m robustbench_runner.data.standin $(STANDIN)
+
+standin-data: $(STANDIN)/STANDIN.txt ## write the digits-derived stand-in datasets (smoke reproductions)
+
+reproduce-all: $(addprefix reproduce-,$(PAPERS)) ## reproduce every paper's tables (SCALE, LAUNCHER as above)
+
+-include mk/*.mk

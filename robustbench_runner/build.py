@@ -85,5 +85,20 @@ def build_attacks(attacks_cfg: DictConfig | None, model: nn.Module) -> dict[str,
     return out
 
 
+def build_analyses(analysis_cfg: DictConfig | None) -> dict:
+    """Per-checkpoint analyses (``analysis=[prs,denseness]``): ``{key: analysis}``."""
+    from .analysis.checkpoint import CheckpointAnalysis
+
+    out = {}
+    for key, node in (analysis_cfg or {}).items():
+        if node is None:
+            continue
+        obj = _instantiate(node, f"analysis.{key}")
+        if not isinstance(obj, CheckpointAnalysis):
+            raise UserError(f"analysis.{key} built a {type(obj).__name__}, not a CheckpointAnalysis", fix=f"point analysis.{key}._target_ at an analysis class")
+        out[str(key)] = obj
+    return out
+
+
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)

@@ -26,7 +26,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import __version__, progress
-from .build import build_attack, build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
+from .analysis.checkpoint import AnalysisContext
+from .build import build_analyses, build_attack, build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
@@ -134,6 +135,7 @@ class CheckpointEvaluator:
         self.cfg, self.files, self.bundle, self.device, self.ident = cfg, files, bundle, device, ident
         self.model = model.eval()  # evaluation copy: always in eval mode
         self.attacks = build_attacks(cfg.attacks, model)
+        self.analyses = build_analyses(cfg.get("analysis"))
         self.split_name = str(cfg.eval.split)
         self.full = bundle.split(self.split_name)
         self.sub = eval_subset(bundle, cfg)
@@ -150,6 +152,7 @@ class CheckpointEvaluator:
                 pred = predict(self.model, self.full.float_x(), bs, self.device)
                 acc = fraction(pred == y_full)
                 self.files.add_metrics(self.ident, epoch, label, self.split_name, [{"attack": CLEAN, "eps": 0.0, "metric": "acc", "value": acc, "n": len(y_full)}])
+            self.analyze(label, epoch, done_attacks)
             if not self.attacks:
                 return
             xs, ys = self.sub.float_x(), self.sub.y
@@ -166,6 +169,17 @@ class CheckpointEvaluator:
                 state_dir=self.files.eval_dir / label, on_attack_done=write,
             )  # fmt: skip
             self.files.add_metrics(self.ident, epoch, label, self.split_name, worst_case_rows(results, ys))
+
+
+    def analyze(self, label: str, epoch: int | None, done: set) -> None:
+        """Run the configured per-checkpoint analyses whose rows are not written yet."""
+        todo = [a for a in self.analyses.values() if a.name not in done]
+        if not todo:
+            return
+        ctx = AnalysisContext(self.model, self.bundle, self.device, self.cfg, label, epoch, int(self.cfg.eval.batch_size))
+        for analysis in todo:
+            rows = [{"attack": analysis.name, **r} for r in analysis.rows(ctx)]
+            self.files.add_metrics(self.ident, epoch, label, self.split_name, rows)
 
 
 def identity(cfg: DictConfig, run_name: str, chash: str) -> RunIdentity:

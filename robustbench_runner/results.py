@@ -67,7 +67,7 @@ class RunFiles:
             df[k] = v
         df["epoch"] = epoch if epoch is not None else -1
         df["checkpoint"] = checkpoint
-        df["split"] = split
+        df["split"] = df["split"].fillna(split) if "split" in df.columns else split  # rows may name their split
         df = df[METRIC_COLUMNS]
         n = upsert_csv(self.metrics, df, METRIC_KEY, keep="first", sort=["epoch"])
         crash_point("metrics")

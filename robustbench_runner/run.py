@@ -106,7 +106,12 @@ def main() -> None:
     global _VERBOSE
     _VERBOSE = _verbose(sys.argv[1:])
     hydra_utils.run_and_report = _report(_VERBOSE)
-    _app()
+    try:
+        _app()
+    except Exception as ex:  # raised by Hydra outside run_and_report (e.g. conflicting flags)
+        if _VERBOSE:
+            raise
+        _exit_with(ex)
 
 
 if __name__ == "__main__":

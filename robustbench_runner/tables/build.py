@@ -218,7 +218,7 @@ def register_builder(name: str):
 
 def build(spec: TableSpec, ctx: Context) -> TableResult:
     if spec.builder:
-        from . import custom  # noqa: F401  (registers the custom builders)
+        from . import custom, papers  # noqa: F401  (register the custom builders)
 
         if spec.builder not in _BUILDERS:
             raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")

@@ -16,9 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.standin import STANDIN_NOTE
 from ..errors import UserError
 from .build import Context, build
-from .collect import find_runs, load_metrics, run_status
+from .collect import find_runs, load_metrics, run_status, standin_runs
 from .render import completeness, write_table
 from .spec import all_specs, select_specs
 
@@ -52,8 +53,13 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context(metrics=load_metrics(run_dirs, keys), run_dirs=run_dirs)
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "tables"
     print(f"[{PROG}] {len(run_dirs)} runs ({int(status.done.sum())} finished) under {', '.join(args.dirs)}")
+    standin = standin_runs(run_dirs)
+    if standin:
+        print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
     for spec in specs:
         result = build(spec, ctx)
+        if standin:
+            spec.note = (spec.note + "\n\n" if spec.note else "") + f"**Smoke run on {STANDIN_NOTE}.**"
         paths = write_table(spec, result, out)
         print(f"[{PROG}] {spec.id}: {completeness(result)} -> {paths[0]}")
         if not args.quiet and not result.pretty.empty:

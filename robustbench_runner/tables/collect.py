@@ -36,6 +36,18 @@ def run_status(run_dirs: list[Path]) -> pd.DataFrame:
     )
 
 
+def standin_runs(run_dirs: list[Path]) -> list[Path]:
+    """Runs whose data.root holds stand-in data (``data/standin.py``), not the real dataset."""
+    out = []
+    for d in run_dirs:
+        cfg_path = d / "config.yaml"
+        if cfg_path.exists():
+            root = OmegaConf.select(OmegaConf.load(cfg_path), "data.root", default=None)
+            if root and (Path(str(root)) / "STANDIN.txt").exists():
+                out.append(d)
+    return out
+
+
 def load_metrics(run_dirs: list[Path], config_keys: Iterable[str] = ()) -> pd.DataFrame:
     """All metrics rows of the given runs, with ``run_dir``, ``done`` and one column
     ``cfg.<key>`` per requested dotted config key (read from each run's ``config.yaml``)."""
