@@ -27,13 +27,30 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import __version__, progress
 from .analysis.checkpoint import AnalysisContext
-from .build import build_analyses, build_attack, build_attacks, build_model, build_optimizer, build_scheme, model_dims, to_yaml
+from .build import (
+    build_analyses,
+    build_attack,
+    build_attacks,
+    build_model,
+    build_optimizer,
+    build_scheme,
+    model_dims,
+    to_yaml,
+)
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
 from .data.splits import limit
 from .errors import UserError
-from .evaluate import CLEAN, accuracy_rows, confusion_rows, fraction, predict, run_suite, worst_case_rows
+from .evaluate import (
+    CLEAN,
+    accuracy_rows,
+    confusion_rows,
+    fraction,
+    predict,
+    run_suite,
+    worst_case_rows,
+)
 from .io import atomic_write_text, load_checkpoint, run_lock, save_checkpoint
 from .model_summary import write_model_summary
 from .results import RunFiles, RunIdentity

@@ -8,8 +8,8 @@ import sys
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from robustbench_runner import run as rbr_run
 from rbr_testing import TINY, cli, run_inprocess
+from robustbench_runner import run as rbr_run
 
 
 def main_inprocess(args: list[str], monkeypatch, capsys) -> tuple[int, str]:

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from rbr_testing import TINY, cli, run_inprocess
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import read_csv
 from robustbench_runner.results import METRIC_COLUMNS, METRIC_KEY
-
-from rbr_testing import TINY, cli, run_inprocess
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_identity_columns(reference):
 
 def test_pgd_never_above_clean_and_worst_case_is_min(reference):
     m = read_csv(reference / "metrics.csv")
-    for epoch, g in m.groupby("epoch"):
+    for _epoch, g in m.groupby("epoch"):
         sub = g[g.metric == "acc"].set_index(["attack", "eps"])["value"]
         pgd = sub[("PGD-5", 0.1)]
         fgsm = sub[("FGSM", 0.1)]

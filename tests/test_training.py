@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from robustbench_runner.io import read_csv
 from rbr_testing import TINY, cli, run_inprocess
+from robustbench_runner.io import read_csv
 
 SMALL = [
     "model.batch_norm=true", "data.limit_train=64", "data.limit_test=32", "data.image_size=16",
