@@ -282,6 +282,11 @@ class TrainRun:
             print_summary(files)
             return
         bundle = load_dataset(cfg.data, device=self.device)
+        if bundle.task != "classification":
+            raise UserError(
+                f"dataset {bundle.name!r} is a {bundle.task} set; rbr-run trains and attacks classifiers",
+                fix="use it through the paper C studies (python -m robustbench_runner.samplerob), or pick a classification dataset",
+            )
         augment = make_augment(cfg.data.get("augment"))
         self.dims = model_dims(bundle)
         model = build_model(cfg.model, self.dims, self.init_seed).to(self.device)
