@@ -1,0 +1,18 @@
+"""Paper C (seed 002, "Introducing sample robustness"): the studies around the runs.
+
+``python -m robustbench_runner.samplerob <command>`` (``mk/samplerob.mk`` calls it):
+
+- ``prepare``: sample robustness R of every training (x) and test (t) sample, computed within
+  its own set (``analysis/sample_robustness.py``), the L<n>/M<n> subset index files named as
+  in the paper (``analysis/subsets.py``), class distributions (tables 1 and 10) and min/max
+  of R (appendix E.1), written as a run-like study folder ``<out>/<dataset>-robustness/``;
+- ``neighbors``: the scikit-learn models of the paper (1-NN on images, table 5; KNN regressor
+  and random forest on ONP, tables 6-9) trained on each training (sub)set and scored on each
+  test (sub)set, written as run folders that ``rbr-tables`` reads like any rbr-run run;
+- ``select-best``: ResNet-56's "best weights" (lowest loss on t, appendix C.3) of the first
+  training step, as ``ckpt/best_t_loss.pt`` for the second step (``init_from``).
+
+Modules: ``paper`` (the paper's subset names, sizes and set sizes), ``rundir`` (run-like
+folders), ``prepare``, ``neighbors``, ``select_best``, ``keras_optim`` (Keras RMSprop with
+decay, Adam with conv-kernel L2), ``cli``.
+"""
