@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,17 @@ def test_every_group_option_composes(group, option):
 @pytest.mark.parametrize("experiment", options("experiment") if (CONF / "experiment").exists() else [])
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
 def test_every_experiment_composes_at_both_scales(experiment, scale):
-    cfg = compose_cfg([f"experiment={experiment}", f"scale={scale}"])
+    """Every experiment composes on its own, except the overlays and partials that name the
+    overrides they are meant to be used with in a ``# compose-with: ...`` header line (e.g.
+    the per-scheme files of a sweep, composed as ``+experiment/vir/scheme=at`` on top of
+    their block)."""
+    overrides = [f"experiment={experiment}"]
+    header = re.search(r"^# compose-with: (.+)$", (CONF / "experiment" / f"{experiment}.yaml").read_text(), re.M)
+    if header:
+        overrides = header.group(1).split()
+        if not any(o.startswith(("experiment=", "+experiment/")) for o in overrides):
+            overrides.insert(0, f"experiment={experiment}")
+    cfg = compose_cfg([*overrides, f"scale={scale}"])
     OmegaConf.to_container(cfg, resolve=True)
     validate(cfg)
     assert cfg.scale_name == scale

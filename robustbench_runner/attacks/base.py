@@ -6,14 +6,17 @@ Conventions (definitions.md, "Conventions" and "Robust accuracy"):
 - the caller puts the model in the right mode (eval for evaluation) and makes parameters
   not require grad during evaluation; attacks only take gradients w.r.t. the input;
 - randomness comes from ``self.generator`` (reset by :meth:`reset_rng`), never from the
-  global RNG, so evaluation neither depends on nor disturbs the training RNG stream.
+  global RNG, so evaluation neither depends on nor disturbs the training RNG stream. The
+  wrappers of the official AutoAttack code are the exception: the library seeds the
+  global RNG with ``seed`` itself, and the wrappers restore the caller's state afterwards.
 
 An attack may carry several eps values (a sweep, e.g. FGSM at 9 eps): ``eps_list``.
 The evaluation engine calls :meth:`predictions`, which returns, per eps, the model's
 predicted class on the attack's output for every point. Points passed in are
 clean-correct ones; a prediction != y means the point was fooled. Attacks that track the
-best iterate (PGD) return the prediction at the first iterate that fooled the point,
-so robust accuracy is never raised by later iterates.
+best iterate (PGD, MD, SPSA) return the prediction at the first iterate that fooled the
+point, so robust accuracy is never raised by later iterates; the minimum-norm FMN serves
+every eps of its list from one run (fooled at eps iff its best norm is <= eps).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from ..errors import UserError
 
 
 class Attack:
@@ -32,6 +37,10 @@ class Attack:
         eps: a float, or a list of floats for an eps sweep.
         name: the label used in result tables and CSV rows (e.g. ``"PGD-20"``).
         seed: seed of this attack's private generator.
+        eps_points: when given, ``eps`` is the largest value of a sweep and the attack
+            evaluates ``eps_points`` evenly spaced values from 0 to ``eps`` (both included;
+            the last one is ``eps`` exactly). Lets a config write a sweep as
+            ``eps: ${data.eps}`` + ``eps_points: 11`` without arithmetic resolvers.
     """
 
     #: True for query attacks that may only use model outputs (Square, SPSA).
@@ -45,10 +54,18 @@ class Attack:
         eps: float | Sequence[float],
         name: str | None = None,
         seed: int = 0,
+        eps_points: int | None = None,
     ):
         self.model = model
-        self.eps_list: list[float] = _as_eps_list(eps)
+        self.eps_list: list[float] = (
+            _as_eps_list(eps) if eps_points is None else eps_sweep(eps, eps_points)
+        )
         self.name = name or self.default_name
+        if seed is None or isinstance(seed, bool):
+            raise UserError(
+                f"attack {self.name}: seed must be an integer, got {seed!r}",
+                fix="set the attack's seed to an integer (a null seed would mean time-seeded)",
+            )
         self.seed = int(seed)
         self.generator: torch.Generator | None = None
         self.reset_rng()
@@ -104,6 +121,21 @@ def _as_eps_list(eps: float | Sequence[float]) -> list[float]:
         if not e >= 0:
             raise ValueError(f"eps must be >= 0, got {e}")
     return values
+
+
+def eps_sweep(eps_max: float | Sequence[float], points: int) -> list[float]:
+    """``points`` evenly spaced eps values from 0 to ``eps_max`` (both ends exact)."""
+    if not isinstance(eps_max, (int, float)):
+        raise UserError(
+            f"eps_points needs a single eps (the top of the sweep), got {eps_max!r}",
+            fix="give eps as one number, or drop eps_points and list the eps values",
+        )
+    if int(points) < 2:
+        raise UserError(f"eps_points must be >= 2, got {points}", fix="use e.g. eps_points: 11")
+    n = int(points)
+    top = float(eps_max)
+    values = [top * i / (n - 1) for i in range(n - 1)] + [top]
+    return _as_eps_list(values)
 
 
 def _model_device(model: nn.Module) -> torch.device:

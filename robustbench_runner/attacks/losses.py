@@ -18,19 +18,25 @@ def true_class(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, y[:, None]).squeeze(1)
 
 
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Logit margin z_y - max_{k != y} z_k: positive iff the point is classified correctly
+    (ties aside). Maximizing its negative is the CW / MD / SPSA attack objective."""
+    return true_class(logits, y) - wrong_class_max(logits, y)
+
+
 def ce_loss(logits: torch.Tensor, y: torch.Tensor, **_) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="none")
 
 
 def cw_loss(logits: torch.Tensor, y: torch.Tensor, kappa: float = 0.0, **_) -> torch.Tensor:
     """CW margin: -relu(z_y - max_{k != y} z_k + kappa)."""
-    return -F.relu(true_class(logits, y) - wrong_class_max(logits, y) + kappa)
+    return -F.relu(margin(logits, y) + kappa)
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor, **_) -> torch.Tensor:
     """Difference of logits ratio (Croce & Hein 2020): -(z_y - max_{k!=y} z_k) / (z_pi1 - z_pi3)."""
     top = logits.sort(dim=1, descending=True).values
-    return -(true_class(logits, y) - wrong_class_max(logits, y)) / (top[:, 0] - top[:, 2] + 1e-12)
+    return -margin(logits, y) / (top[:, 0] - top[:, 2] + 1e-12)
 
 
 def kl_loss(logits: torch.Tensor, y: torch.Tensor, clean_logits: torch.Tensor | None = None, **_) -> torch.Tensor:

@@ -11,13 +11,17 @@ Two ways to run it:
 - :meth:`perturb` returns the last iterate for every point (what training uses);
 - :meth:`predictions` (evaluation) checks every iterate, keeps the first one that fools a
   point (best iterate, never raises robust accuracy) and stops attacking that point, so
-  each step only costs the points still robust.
+  each step only costs the points still robust. Each restart draws its start for every
+  point exactly as :meth:`perturb` does, so with the same seed every point follows its
+  :meth:`perturb` trajectory until fooled: robust accuracy from :meth:`predictions` is
+  never higher than from :meth:`perturb`'s last iterate (tested).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..errors import UserError
 from .base import Attack, project_linf
 from .losses import LOSSES
 from .registry import register_attack
@@ -42,20 +46,20 @@ class PGD(Attack):
         restarts: int = 1,
         name: str | None = None,
         seed: int = 0,
+        eps_points: int | None = None,
     ):
-        super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed)
-        if steps < 1:
-            raise ValueError(f"PGD steps must be >= 1, got {steps}")
-        if loss not in LOSSES:
-            raise ValueError(f"PGD loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        if start not in STARTS:
-            raise ValueError(f"PGD start must be one of {STARTS}, got {start!r}")
-        if restarts < 1:
-            raise ValueError(f"PGD restarts must be >= 1, got {restarts}")
-        if step_size is not None and step_size <= 0:
-            raise ValueError(f"PGD step_size must be > 0, got {step_size}")
+        super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points)
+        _require(steps >= 1, f"PGD steps must be >= 1, got {steps}", "use e.g. steps: 20")
+        _require(loss in LOSSES, f"PGD loss must be one of {sorted(LOSSES)}, got {loss!r}", "use loss: ce")
+        _require(start in STARTS, f"PGD start must be one of {STARTS}, got {start!r}", "use start: uniform")
+        _require(restarts >= 1, f"PGD restarts must be >= 1, got {restarts}", "use restarts: 1")
+        _require(
+            step_size is None or step_size > 0,
+            f"PGD step_size must be > 0, got {step_size}",
+            "use a positive step or null (2.5 * eps / steps)",
+        )
         self.steps = int(steps)
-        self.step_size = step_size
+        self.step_size = None if step_size is None else float(step_size)
         self.loss_name = loss
         self.loss_fn = LOSSES[loss]
         self.kappa = float(kappa)
@@ -98,7 +102,7 @@ class PGD(Attack):
         clean_logits = self._clean_logits(x)
         alpha = self.alpha(eps)
         best = None
-        for restart in range(self.restarts):
+        for _restart in range(self.restarts):
             x_adv = self._start(x, eps)
             for _ in range(self.steps):
                 _, grad = self._loss_and_grad(x_adv, y, clean_logits)
@@ -119,6 +123,8 @@ class PGD(Attack):
         return out
 
     def _predictions_at(self, x, y, eps):
+        if eps == 0:  # the ball is {x}: nothing to search
+            return self._predict(x)
         preds = y.clone()  # clean-correct points: prediction = y until fooled
         robust = torch.ones_like(y, dtype=torch.bool)
         alpha = self.alpha(eps)
@@ -126,9 +132,12 @@ class PGD(Attack):
             idx = robust.nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
+            # draw the start for every point, as perturb does: each point then follows
+            # exactly its perturb trajectory, so best iterate can only fool more points
+            start = self._start(x, eps)
             x0, y0 = x[idx], y[idx]
             clean_logits = self._clean_logits(x0)
-            x_adv = self._start(x0, eps)
+            x_adv = start[idx]
             active = torch.arange(len(idx), device=x.device)  # positions within idx still robust
             for step in range(self.steps + 1):
                 xa, ya = x_adv[active], y0[active]
@@ -149,3 +158,8 @@ class PGD(Attack):
                 active = active[keep]
                 x_adv[active] = project_linf(xa[keep] + alpha * grad[keep].sign(), x0[active], eps)
         return preds
+
+
+def _require(condition: bool, message: str, fix: str) -> None:
+    if not condition:
+        raise UserError(message, fix=fix)
