@@ -70,8 +70,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def execute(cfg: DictConfig, run_dir: str | Path) -> Path:
-    """Run the pipeline the config describes in ``run_dir``; returns the run directory."""
+def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None) -> Path:
+    """Run the pipeline the config describes in ``run_dir``; returns the run directory.
+
+    ``overrides``: the command line's overrides (Hydra's ``overrides.task``); ``mode=eval``
+    lets the explicit ``data.* / model.* / scheme.* / train.*`` ones win over the settings
+    stored in an rbr checkpoint (e.g. ``data.eps=0.1`` to attack at another eps)."""
     validate(cfg)
     progress.configure(cfg.progress)
     set_deterministic(bool(cfg.deterministic))
@@ -79,7 +83,7 @@ def execute(cfg: DictConfig, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     with run_lock(run_dir):
         if cfg.mode == "eval":
-            EvalRun(cfg, run_dir, device).run()
+            EvalRun(cfg, run_dir, device, overrides).run()
         else:
             TrainRun(cfg, run_dir, device).run()
     return run_dir
@@ -413,9 +417,25 @@ class EvalRun:
     eps then feeds ``${data.eps}`` in the attack configs). A plain state dict is read with the
     model and dataset of the current command (``model=... dataset=...``)."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device):
+    SAVED_SECTIONS = ("data", "model", "scheme", "seed", "train")
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device, overrides: list[str] | None = None):
         self.cfg, self.device = cfg, device
         self.files = RunFiles(run_dir)
+        self.overrides = list(overrides or [])
+
+    def explicit_keys(self) -> list[str]:
+        """Dotted keys inside the saved sections that the command line set explicitly
+        (``data.eps=0.1``, ``+data.x=1``); group choices (``dataset=mnist``) are not among
+        them: the checkpoint's own dataset and model are what it was trained with."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        keys = []
+        for ov in OverridesParser.create().parse_overrides(self.overrides):
+            key = ov.key_or_group
+            if ov.package is None and "." in key and key.split(".")[0] in self.SAVED_SECTIONS:
+                keys.append(key)
+        return keys
 
     def run(self) -> None:
         cfg = self.cfg
@@ -425,9 +445,12 @@ class EvalRun:
         cfg = copy.deepcopy(cfg)
         if saved_cfg is not None:
             OmegaConf.set_struct(cfg, False)
-            for key in ("data", "model", "scheme", "seed", "train"):
+            for key in self.SAVED_SECTIONS:
                 if key in saved_cfg:
                     cfg[key] = saved_cfg[key]
+            for key in self.explicit_keys():  # the command line wins over the checkpoint
+                OmegaConf.update(cfg, key, OmegaConf.select(self.cfg, key), merge=False, force_add=True)
+                print(f"[rbr] mode=eval: {key}={OmegaConf.select(cfg, key)} (command line) replaces the checkpoint's value")
         chash = config_hash(cfg)
         if claim_run_dir(self.files, cfg, chash):
             print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")

@@ -36,7 +36,8 @@ def _app(cfg: DictConfig) -> None:
     from .pipeline import execute
 
     try:
-        execute(cfg, HydraConfig.get().runtime.output_dir)
+        hydra_cfg = HydraConfig.get()
+        execute(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
     except Exception as ex:  # report here, before Hydra logs "Error executing job..."
         if _VERBOSE or cfg.get("verbose"):
             raise

@@ -49,7 +49,7 @@ def run_inprocess(overrides: list[str]) -> Path:
     from robustbench_runner.pipeline import execute
 
     cfg = compose_cfg(overrides)
-    return execute(cfg, run_dir_of(cfg))
+    return execute(cfg, run_dir_of(cfg), list(overrides))
 
 
 def cli(args: list[str], env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
