@@ -67,3 +67,14 @@ def tables_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProce
         [sys.executable, "-m", "robustbench_runner.tables.cli", *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
+
+
+def make_dry_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    """``make -n <args>`` in the repository, as a user would run it: without the
+    "Entering/Leaving directory" lines a parent make (``make test``) would add, and without
+    the install step (``-o .venv/.installed``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip

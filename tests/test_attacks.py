@@ -402,3 +402,24 @@ def test_suites_compose_with_paper_labels(tiny, resolvers, suite):
         assert by_name["CW"].loss_name == "cw" and by_name["CW"].step_size == 1 / 255
     if suite == "paper_e_blackbox":
         assert by_name["Square"].n_queries == 5000 and by_name["SPSA"].samples == 256
+
+
+def test_autoattack_smoke_knobs_reach_the_library_objects(tiny):
+    from robustbench_runner.attacks.autoattack import AutoAttackStandard
+    from robustbench_runner.attacks.official import library_call
+
+    model = tiny[0]
+    ours = AutoAttackStandard(model, 0.1, n_iter=3, n_target_classes=1, fab_n_iter=4, n_queries=20)
+    with library_call():
+        lib = AutoAttack(model, norm="Linf", eps=0.1, version="standard", seed=0, device="cpu")
+    ours._shrink(lib)
+    assert (lib.apgd.n_iter, lib.apgd_targeted.n_iter) == (3, 3)
+    assert (lib.apgd_targeted.n_target_classes, lib.fab.n_target_classes) == (1, 1)
+    assert (lib.fab.n_iter, lib.square.n_queries) == (4, 20)
+    untouched = AutoAttackStandard(model, 0.1)
+    with library_call():
+        lib2 = AutoAttack(model, norm="Linf", eps=0.1, version="standard", seed=0, device="cpu")
+    untouched._shrink(lib2)
+    assert (lib2.apgd.n_iter, lib2.fab.n_iter, lib2.square.n_queries) == (100, 100, 5000)
+    with pytest.raises(UserError, match="n_iter must be >= 1"):
+        AutoAttackStandard(model, 0.1, n_iter=0)

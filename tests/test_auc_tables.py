@@ -5,7 +5,6 @@ experiment configs at both scales, and the Makefile target's commands."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rbr_testing import REPO, compose_cfg
+from rbr_testing import compose_cfg, make_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.run import CONF_DIR
@@ -153,6 +152,23 @@ def test_mark_not_tested_with_fewer_than_two_runs(tmp_path):
     assert "not tested (2 vs 1 runs)" in res.sources.note.iloc[0]
 
 
+def test_mark_not_testable_when_no_group_varies(tmp_path):
+    # constant predictors (smoke ResNet50): R = 1 in every run, Welch's t is 0/0
+    for ds in ("mnist", "cifar10"):
+        for seed in (0, 1):
+            d = tmp_path / f"{ds}-lenet-standard-s{seed}"
+            d.mkdir()
+            base = {"run": d.name, "dataset": ds, "model": "lenet", "scheme": "standard", "seed": seed, "batch_size": 16, "config_hash": "x",
+                    "epoch": 1, "checkpoint": "epoch_001", "split": "test", "attack": "FGSM", "eps": float("nan"), "n": 16}  # fmt: skip
+            pd.DataFrame([{**base, "metric": "auc_norm", "value": 1.0}])[METRIC_COLUMNS].to_csv(d / "metrics.csv", index=False)
+            (d / "run.json").write_text("{}")
+            (d / "DONE").write_text("finished\n")
+    run_dirs = find_runs([tmp_path])
+    res = build(spec_of("auc/table1"), Context(metrics=load_metrics(run_dirs), run_dirs=run_dirs))
+    assert list(res.table["R mean"]) == [1.0] and list(res.table["R std"]) == [0.0] and list(res.table.marks) == [""]
+    assert "★ vs LeNet, CIFAR-10: not testable, R does not vary within either group (n=2 vs 2)" in res.sources.note.iloc[0]
+
+
 def test_pretrained_runs_are_told_apart_by_their_parent(ctx):
     scratch = build(spec_of("auc/table1"), ctx).table
     pretrained = build(spec_of("auc/table3"), ctx).table
@@ -234,9 +250,21 @@ def test_seed_sweep_per_scale():
 
 
 def test_make_target_commands():
-    out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "reproduce-auc", "SCALE=paper", "DATA=/data"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = make_dry_run("reproduce-auc", "SCALE=paper", "DATA=/data")
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if "rbr-" in ln]
-    assert "experiment=auc/mnist,auc/cifar10,auc/fusion_digit,auc/fusion_object model=lenet,fcnet,resnet50" in lines[0]
-    assert "experiment=auc/cifar10_to_mnist,auc/mnist_to_cifar10" in lines[1] and "sweep_name=auc_paper" in lines[1]
-    assert lines[2].endswith("--table auc --out outputs/tables/auc")
+    # one experiment per rbr-run (a swept `experiment=` would drop its seed sweep), the
+    # pretrained conditions after the runs they start from
+    for line, name in zip(lines, AUC_EXPERIMENTS, strict=False):
+        assert line.endswith(f"experiment=auc/{name} model=lenet,fcnet,resnet50") and "sweep_name=auc_paper" in line
+    assert len(lines) == len(AUC_EXPERIMENTS) + 1
+    assert lines[-1].endswith("--table auc --out outputs/tables/auc")
+
+
+@pytest.mark.parametrize("model", ["lenet", "fcnet", "resnet50"])
+def test_smoke_sizes_per_architecture(model):
+    smoke = OmegaConf.to_container(compose_cfg(["experiment=auc/fusion_digit", f"model={model}", "scale=smoke"]), resolve=True)
+    paper = OmegaConf.to_container(compose_cfg(["experiment=auc/fusion_digit", f"model={model}", "scale=paper"]), resolve=True)
+    want = (32, 16, 16) if model == "resnet50" else (64, 32, 32)
+    assert (smoke["data"]["limit_train"], smoke["data"]["limit_test"], smoke["eval"]["n_eval"]) == want
+    assert (paper["data"]["limit_train"], paper["data"]["limit_test"], paper["eval"]["n_eval"]) == (None, None, None)

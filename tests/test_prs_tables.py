@@ -4,7 +4,6 @@ the experiment configs at both scales, and the Makefile target's commands."""
 from __future__ import annotations
 
 import json
-import subprocess
 import zlib
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rbr_testing import REPO, compose_cfg
+from rbr_testing import compose_cfg, make_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.run import CONF_DIR
@@ -241,6 +240,38 @@ def test_regression_cell_with_too_few_candidates_is_empty_with_reason(tmp_path):
     assert note.startswith("2 candidates") and "at least 3" in note
 
 
+def test_regression_cell_of_a_constant_property_is_empty_with_reason(tmp_path):
+    # PGD accuracy 0 at every candidate: statsmodels gives slope 0 and p = 0/0
+    root = tmp_path / "constant"
+    for bs in BATCH_SIZES:
+        ident = {"dataset": "mnist", "model": "cnn6", "scheme": "standard", "seed": 907, "batch_size": bs}
+        rows = [{**r, "value": 0.0} if r["attack"] == "PGD-20" else r for r in candidate_rows("cnn6", "mnist", 907, bs)]
+        write_run(root, f"mnist-cnn6-standard-s907-bs{bs}", ident, rows, config(f"bs{bs}"))
+    _spec, slopes = build_table("prs/table5", root)
+    _spec, pvalues = build_table("prs/table6", root)
+    assert slopes.table.iloc[0]["PGD/PRS"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(pvalues.table.iloc[0]["PGD/PRS"]) and pvalues.pretty.iloc[0]["PGD/PRS"] == ""
+    cell = pvalues.sources[pvalues.sources.column == "PGD/PRS"].iloc[0]
+    assert cell.n == 0 and "pgd_acc takes one value" in cell.note
+    assert not np.isnan(pvalues.table.iloc[0]["FGSM/PRS"])  # the other properties still fit
+
+
+def test_single_run_cells_say_why_std_is_empty(tmp_path):
+    root = tmp_path / "one_seed"
+    for bs in (16, 64):
+        ident = {"dataset": "cifar10", "model": "cnn6", "scheme": "standard", "seed": 907, "batch_size": bs}
+        write_run(root, f"cifar10-cnn6-standard-s907-bs{bs}", ident, candidate_rows("cnn6", "cifar10", 907, bs), config(f"bs{bs}", scale_name="smoke"))
+    spec, res = build_table("prs/table4", root)
+    assert res.table.filter(like=" std").isna().all().all() and res.sources.n.max() == 1
+    assert "std is empty: every value is a single run" in spec.note
+
+
+def test_several_seeds_leave_no_std_note(runs):
+    spec, res = build_table("prs/table3", runs)
+    assert res.table.filter(like=" std").notna().any().any()
+    assert "std is empty" not in spec.note
+
+
 def test_smoke_runs_use_the_smoke_thresholds(tmp_path):
     root = tmp_path / "smoke"
     ident = {"dataset": "cifar10", "model": "cnn6", "scheme": "standard", "seed": 907, "batch_size": 16}
@@ -262,6 +293,19 @@ def test_table7_low_and_high_prs_networks(runs):
     vgg_cifar = res.table[(res.table.model == "vgg16") & (res.table.dataset == "cifar10")]
     assert set(vgg_cifar.epoch) == {75} and vgg_cifar.test_acc.isna().all()
     assert int(res.sources.missing.sum()) == 16
+    assert "the whole test split" not in _spec.note  # clean and attacks on the same 100 points
+
+
+def test_table7_notes_when_clean_and_attacks_use_different_points(tmp_path):
+    ident = {"dataset": "mnist", "model": "cnn6", "scheme": "standard", "seed": 907, "batch_size": 16}
+    rows = [row(2, "test", "clean", "acc", 0.09, 0.0, n=32), row(2, "train", "prs", "prs_ratio", 0.03, n=64),
+            row(2, "test", "FGSM", "acc", 0.125, 0.3, n=16), row(2, "test", "PGD-20", "acc", 0.125, 0.3, n=16),
+            row(2, "test", "AA", "acc", 0.125, 0.3, n=16)]  # fmt: skip
+    write_run(tmp_path, "mnist-cnn6-standard-s907-bs16-t7", ident, rows, config("t7", scale_name="smoke", mode="eval"))
+    spec, res = build_table("prs/table7", tmp_path)
+    assert "Clean: 32 test points (the whole test split); FGSM, PGD, AA: 16 points" in spec.note
+    first = res.table.iloc[0]
+    assert (first.test_acc, first.fgsm_acc) == (0.09, 0.125)
 
 
 def test_appendix_auc_rows_epochs_columns_seed_and_batch_size(runs):
@@ -327,6 +371,19 @@ def test_fig19_groups_and_counts(runs):
     assert set(t.n) == {7}
 
 
+def test_fig19_names_empty_groups(tmp_path):
+    root = tmp_path / "empty_group"
+    ident = {"dataset": "mnist", "model": "cnn6", "scheme": "standard", "seed": 907, "batch_size": 16}
+    rows = [row(2, "test_inclusion", "inclusion-FGSM", "group_size", 3, n=3), row(2, "test_exclusion", "exclusion-FGSM", "group_size", 0, n=0)]
+    rows += [row(2, "test_inclusion", "inclusion-FGSM", "acc", a, e, n=3) for e, a in ((0.0, 1.0), (0.3, 0.0 + 1 / 3))]
+    write_run(root, "mnist-cnn6-standard-s907-bs16-t7", ident, rows, config("t7", scale_name="smoke", mode="eval"))
+    spec, res = build_table("prs/fig19", root)
+    assert set(res.table.group) == {"inclusion"} and len(res.table) == 2
+    empty = res.sources[res.sources.n == 0]
+    assert list(empty.column) == ["FGSM exclusion"] and "empty exclusion group" in empty.note.item()
+    assert "1 group curves are absent" in spec.note
+
+
 # -- experiment configs and the Makefile ------------------------------------------------------
 
 EXPERIMENTS = [
@@ -358,6 +415,16 @@ def test_experiments_compose_and_validate(overrides, scale):
     if "experiment=prs/fig18_continue_at" in overrides:
         assert resolved["scheme"]["name"] == "pgd_at" and resolved["scheme"]["attack"]["eps"] == 0.0313
         assert resolved["init_from"].endswith("cifar10-resnet18_tv-standard-s907-pretrain")
+    if "experiment=prs/table7_eval" in overrides:
+        aa = resolved["attacks"]["aa"]
+        knobs = [aa[k] for k in ("n_iter", "n_target_classes", "fab_n_iter", "n_queries")]
+        pgd_points = resolved["analysis"]["inclusion_pgd20"]["attack"]["eps_points"]
+        if scale == "paper":  # AutoAttack standard's own settings, 11 eps points
+            assert knobs == [None] * 4 and pgd_points == 11
+        else:
+            assert knobs == [3, 1, 3, 20] and pgd_points == 4
+        assert resolved["eval"]["n_eval"] == (10000 if scale == "paper" else 16)
+        assert aa["version"] == "standard" and resolved["analysis"]["inclusion_fgsm"]["attack"]["eps_points"] == 11
 
 
 def sweeper_params(overrides: list[str]) -> dict:
@@ -375,7 +442,7 @@ def test_candidate_sweep_parameters_per_scale():
 
 
 def test_make_target_lists_the_table7_checkpoints():
-    out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "reproduce-prs", "SCALE=paper", "DATA=/data"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = make_dry_run("reproduce-prs", "SCALE=paper", "DATA=/data")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert sum("rbr-run -m scale=paper" in ln for ln in lines) == 6

@@ -12,6 +12,11 @@ No state file is passed (``state_path=None``): resuming from one is broken in
 pyautoattack 0.2.0 (``EvaluationState`` writes its attack set with ``str()``, so
 ``from_disk`` never matches it and raises; the resume branch also leaves ``y_adv``
 unset). Resumability lives in the evaluation engine (one result row per checkpoint).
+
+Smoke-scale knobs (``null`` = the version's own settings, the only values for paper
+numbers): ``n_iter`` (APGD-CE and APGD-T iterations), ``n_target_classes`` (APGD-T and
+FAB-T), ``fab_n_iter`` and ``n_queries`` (Square). They set the attributes of the library's
+attack objects after ``AutoAttack`` built them, so the cascade itself is unchanged.
 """
 
 from __future__ import annotations
@@ -43,8 +48,19 @@ class AutoAttackStandard(Attack):
         version: str = "standard",
         batch_size: int | None = None,
         verbose: bool = False,
+        n_iter: int | None = None,
+        n_target_classes: int | None = None,
+        fab_n_iter: int | None = None,
+        n_queries: int | None = None,
     ):
         super().__init__(model, eps, name=name, seed=seed)
+        for key, value in (("n_iter", n_iter), ("n_target_classes", n_target_classes),
+                           ("fab_n_iter", fab_n_iter), ("n_queries", n_queries)):
+            if value is not None and int(value) < 1:
+                raise UserError(f"AutoAttack {key} must be >= 1 or null, got {value}", fix=f"use {key}: null (the version's value)")
+        # public attributes: the engine fingerprints them for resume files
+        self.n_iter, self.n_target_classes = n_iter, n_target_classes
+        self.fab_n_iter, self.n_queries = fab_n_iter, n_queries
         if version not in VERSIONS:
             raise UserError(
                 f"AutoAttack version must be one of {VERSIONS}, got {version!r}", fix="use version: standard"
@@ -64,10 +80,22 @@ class AutoAttackStandard(Attack):
                 self.model, norm="Linf", eps=eps, version=self.version, seed=self.seed, device=x.device
             )
             adversary.verbose = self.verbose
+            self._shrink(adversary)
             x_adv, y_adv = adversary.run_standard_evaluation(
                 x.detach(), y, batch_size=self.batch_size or len(x)
             )
         return x_adv.detach(), y_adv
+
+    def _shrink(self, adversary: AutoAttack) -> None:
+        """Apply the smoke-scale knobs that are set (None keeps the version's value)."""
+        if self.n_iter is not None:
+            adversary.apgd.n_iter = adversary.apgd_targeted.n_iter = int(self.n_iter)
+        if self.n_target_classes is not None:
+            adversary.apgd_targeted.n_target_classes = adversary.fab.n_target_classes = int(self.n_target_classes)
+        if self.fab_n_iter is not None:
+            adversary.fab.n_iter = int(self.fab_n_iter)
+        if self.n_queries is not None:
+            adversary.square.n_queries = int(self.n_queries)
 
     def perturb(self, x, y, eps):
         return self.run(x, y, eps)[0]

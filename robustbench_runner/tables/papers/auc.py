@@ -115,6 +115,9 @@ def auc_robustness(spec: TableSpec, ctx: Context) -> TableResult:
                 continue
             marks += significance_mark(a.value.to_numpy(), b.value.to_numpy(), alpha=alpha, mark=symbol, direction="higher")
             p = welch_ttest(a.value.to_numpy(), b.value.to_numpy()).p
+            if np.isnan(p):  # statsmodels: 0/0 when neither group varies
+                notes.append(f"{symbol} vs {describe_group(against, spec)}: not testable, R does not vary within either group (n={len(a)} vs {len(b)})")
+                continue
             notes.append(f"{symbol} vs {describe_group(against, spec)}: Welch p={p:.3g} (n={len(a)} vs {len(b)})")
         tidy.append({"epoch": e, "R mean": mean, "R std": sd, "marks": marks, "n": len(a)})
         pretty.append({

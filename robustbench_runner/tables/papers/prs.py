@@ -148,6 +148,19 @@ def _num(v: float, digits: int) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def add_note(spec: TableSpec, text: str) -> None:
+    spec.note = (spec.note + "\n\n" if spec.note else "") + text
+
+
+def note_single_runs(spec: TableSpec, table: pd.DataFrame, why: str) -> None:
+    """Say why the std columns are empty when every value aggregates one run (std needs
+    two): ``why`` names the population (e.g. the smoke sweep's single seed)."""
+    std = [c for c in table.columns if str(c) == "std" or str(c).endswith(" std")]
+    if table.empty or not std or not table[std].isna().all().all():
+        return
+    add_note(spec, f"std is empty: every value is a single run ({why}).")
+
+
 # -- per-checkpoint properties ----------------------------------------------------------------
 
 
@@ -245,7 +258,7 @@ def candidates(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, dict]:
     note = f"Candidates: {describe_thresholds(thresholds)} (scale={scale})."
     if scale == "smoke":
         note += " Smoke thresholds, not the paper's (seed 000, appendix A): the stand-in data reach none of them."
-    spec.note = (spec.note + "\n\n" if spec.note else "") + note
+    add_note(spec, note)
     return table, scale, thresholds
 
 
@@ -291,7 +304,9 @@ def prs_candidate_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     order["epoch"] = ordered(table.epoch, spec, "epoch")  # every grid epoch, passed or not
     chosen = table[table.selected].rename(columns={"test_acc": "value"})
     derived = replace(spec, where={}, checkpoint="any", columns=[], column_by=["epoch"], rows=rows, order={**spec.order, **order}, builder=None)
-    return pivot(derived, chosen)
+    result = pivot(derived, chosen)
+    note_single_runs(spec, result.table, "one seed per cell; the smoke sweep trains seed 907 only")
+    return result
 
 
 @register_builder("prs_denseness")
@@ -313,7 +328,9 @@ def prs_denseness(spec: TableSpec, ctx: Context) -> TableResult:
         spec, where={}, checkpoint="any", columns=columns, column_by=[], rows=["dataset", "batch_size"], builder=None,
         labels={**spec.labels, "batch_size": bs_labels}, order={**spec.order, "batch_size": [low, high]},
     )  # fmt: skip
-    return pivot(derived, df)
+    result = pivot(derived, df)
+    note_single_runs(spec, result.table, "one seed per cell; the smoke sweep trains seed 907 only")
+    return result
 
 
 # -- regressions (tables 5, 6) ---------------------------------------------------------------
@@ -358,6 +375,8 @@ def prs_regression(spec: TableSpec, ctx: Context) -> TableResult:
                 value = fit.slope if stat == "slope" else fit.p_value
             except UserError as e:  # < 3 candidates, or all PRS ratios equal: empty cell
                 reason = f"{len(data)} candidates: {e.message}"
+            if not reason and np.isnan(value):  # statsmodels: 0/0 when the property is constant
+                reason = f"{len(data)} candidates: {stat} undefined ({p['column']} takes one value over them)"
             rec[lab] = value
             prec[lab] = "" if np.isnan(value) else (f"{value:.{spec.digits}f}" if stat == "slope" else f"{value:.2E}")
             records.append({"row": " ".join(map(str, combo)), "column": lab, "n": 0 if reason else len(data), "missing": None, "runs": ";".join(sorted(set(sel.run_dir))), "note": reason or None})
@@ -406,7 +425,21 @@ def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
                     "AA": _num(100 * vals["aa_acc"], spec.digits),
                 })  # fmt: skip
                 records.append({"row": f"{model} {ds} bs{bs} epoch {epoch}", "column": "all", "n": len(hit), "missing": 0 if len(hit) else 1, "runs": ";".join(sorted(set(hit.run_dir))) if len(hit) else ""})
+    note_point_counts(spec, df, attack_labels(spec.options))
     return TableResult(pd.DataFrame(tidy), pd.DataFrame(pretty), _sources(records))
+
+
+def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
+    """Clean accuracy is measured on the whole test split, attacks on ``eval.n_eval`` points:
+    when these differ (smoke scale) the table says so, since Clean and FGSM then describe
+    different points (FGSM can exceed Clean)."""
+    if df.empty:
+        return
+    test = df[(df.split.astype(str) == "test") & (df.metric == "acc")]
+    clean = sorted({int(n) for n in test[test.attack.astype(str) == "clean"].n})
+    attacked = sorted({int(n) for n in test[test.attack.astype(str).isin(labels.values())].n})
+    if clean and attacked and clean != attacked:
+        add_note(spec, f"Clean: {'/'.join(map(str, clean))} test points (the whole test split); FGSM, PGD, AA: {'/'.join(map(str, attacked))} points (eval.n_eval), so they describe different points.")
 
 
 # -- appendix J-R ------------------------------------------------------------------------------
@@ -486,6 +519,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
         parts.append(stats)
     tidy = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["panel", "model", "variant", "batch_size", "epoch", "metric", "mean", "std", "n"])
     records = [{"row": p, "column": "curves", "n": int(g.n.sum()), "missing": None, "runs": ""} for p, g in tidy.groupby("panel", sort=False)]
+    note_single_runs(spec, tidy, "one seed per curve: panels (b), (c) train seed 907 only, and so does the smoke sweep")
 
     def figure(path: Path) -> None:
         plt = _pyplot()
@@ -584,6 +618,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
         parts.append(stats)
         records.append({"row": series["label"], "column": "curve", "n": int(table.run_dir.nunique()), "missing": None, "runs": ";".join(sorted(set(table.run_dir)))})
     tidy = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series", "epoch", "metric", "mean", "std", "n"])
+    note_single_runs(spec, tidy, "seed 000 continues one pre-trained network (seed 907)")
 
     def figure(path: Path) -> None:
         plt = _pyplot()
@@ -623,6 +658,15 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
         tidy = sort_rows(tidy, spec, ["dataset", "model", "batch_size", "attack", "group", "eps"])
     records = [{"row": f"{m} {d} bs{b}", "column": f"{a} {g}", "n": int(grp.n.iloc[0]), "missing": None, "runs": ";".join(sorted(set(grp.run_dir)))}
                for (m, d, b, a, g), grp in tidy.groupby(["model", "dataset", "batch_size", "attack", "group"], sort=False)]  # fmt: skip
+    # A group without samples has no curve: say so (group_size rows of the analyses).
+    sizes = df[df.split.astype(str).isin(groups) & (df.metric == "group_size") & df.attack.isin(attacks)] if not df.empty else df
+    empty = sizes[sizes.value == 0] if not sizes.empty else sizes
+    for _, r in empty.iterrows():
+        group = groups[str(r.split)]
+        records.append({"row": f"{r.model} {r.dataset} bs{r.batch_size}", "column": f"{attacks[r.attack]} {group}", "n": 0, "missing": None, "runs": r.run_dir,
+                        "note": f"empty {group} group: no correctly classified test sample {'inside' if group == 'inclusion' else 'outside'} the training PRS"})  # fmt: skip
+    if len(empty):
+        add_note(spec, f"{len(empty)} group curves are absent because the group is empty (sources.csv names them).")
     plot_bs = int(by_scale(spec.options.get("plot_batch_size"), scale)) if spec.options.get("plot_batch_size") is not None else None
 
     def figure(path: Path) -> None:
@@ -649,4 +693,5 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    return TableResult(tidy.drop(columns=["run_dir"]), tidy.drop(columns=["run_dir"]), _sources(records), figure=figure)
+    pretty = tidy.drop(columns=["run_dir"]).assign(eps=lambda d: d.eps.astype(float).round(6))
+    return TableResult(tidy.drop(columns=["run_dir"]), pretty, _sources(records), figure=figure)
