@@ -360,7 +360,9 @@ def test_model_configs_cover_the_registry():
 
 @pytest.mark.parametrize("path", sorted(CONF_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_model_config_instantiates(path):
-    cfg = OmegaConf.load(path)
+    # model configs may read the size preset (${by_scale:${scale_name},...}); compose them under
+    # the root's default (anything but "smoke" means paper scale)
+    cfg = OmegaConf.merge({"scale_name": "default"}, {"model": OmegaConf.load(path)}).model
     assert cfg.name == path.stem and cfg.mean is None and cfg.std is None
     model = hydra.utils.instantiate(cfg, num_classes=10, in_channels=3, image_size=32)
     assert isinstance(model, ImageClassifier)
@@ -369,3 +371,17 @@ def test_model_config_instantiates(path):
     assert sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for p in reference.parameters()
     )
+
+
+@pytest.mark.parametrize("name", ["wrn28_10", "wrn34_10"])
+def test_wide_resnet_shrinks_only_at_smoke_scale(name):
+    """scale=smoke builds WRN-10-2 so CPU smoke reproductions finish; every other preset keeps
+    the paper's depth and width."""
+    raw = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    paper = OmegaConf.merge({"scale_name": "paper"}, {"model": raw}).model
+    smoke = OmegaConf.merge({"scale_name": "smoke"}, {"model": raw}).model
+    assert (paper.depth, paper.widen_factor) == (int(name[3:5]), 10)
+    assert (smoke.depth, smoke.widen_factor) == (10, 2)
+    model = hydra.utils.instantiate(smoke, num_classes=10, in_channels=3, image_size=32)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert max(c.out_channels for c in convs) == 64 * 2  # 16, 32, 64 times k = 2

@@ -13,6 +13,8 @@ weight 1 / bias 0, linear bias 0. The TRADES file also builds an unused ``sub_bl
 its ``forward`` never calls; it is left out (the published counts above exclude it), so
 loading a TRADES checkpoint would need a key mapping (our layers live in ``body``) that
 drops its ``sub_block1.*`` entries.
+``depth`` / ``widen_factor`` of the registered builders exist only to shrink smoke-scale
+reproductions on a CPU (e.g. WRN-10-1); paper configs keep 34/28 and 10.
 *Choice:* ``AdaptiveAvgPool2d(1)`` in place of ``avg_pool2d(out, 8)`` (identical on 32x32).
 """
 
@@ -101,17 +103,19 @@ class WideResNet(ImageClassifier):
 
 @register_model("wrn34_10")
 def wrn34_10(
-    num_classes=10, in_channels=3, image_size=32, dropout=0.0, mean=None, std=None
+    num_classes=10, in_channels=3, image_size=32, dropout=0.0, mean=None, std=None,
+    depth=34, widen_factor=10,
 ) -> WideResNet:
     """WRN-34-10; ``dropout`` is TRADES' ``dropRate``."""
     require_image_input("wrn34_10", in_channels, image_size)
-    return WideResNet(34, 10, num_classes, in_channels, dropout, mean, std)
+    return WideResNet(int(depth), int(widen_factor), num_classes, in_channels, dropout, mean, std)
 
 
 @register_model("wrn28_10")
 def wrn28_10(
-    num_classes=10, in_channels=3, image_size=32, dropout=0.0, mean=None, std=None
+    num_classes=10, in_channels=3, image_size=32, dropout=0.0, mean=None, std=None,
+    depth=28, widen_factor=10,
 ) -> WideResNet:
     """WRN-28-10; ``dropout`` is TRADES' ``dropRate``."""
     require_image_input("wrn28_10", in_channels, image_size)
-    return WideResNet(28, 10, num_classes, in_channels, dropout, mean, std)
+    return WideResNet(int(depth), int(widen_factor), num_classes, in_channels, dropout, mean, std)
