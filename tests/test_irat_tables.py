@@ -261,6 +261,26 @@ def test_empty_cells_when_no_run_qualifies(tmp_path):
     wrn = res.table[res.table.model == "WRN34-10"]
     assert wrn.filter(like=" mean").isna().all().all()
     assert (res.pretty[res.pretty.model == "WRN34-10"]["AA"] == "").all()
+    # the .md note says why cells are empty: one seed (no std) and the rows without runs
+    spec, _ = build_table(tmp_path, "table1")
+    assert "std empty: one run per cell; the paper averages 5 seeds." in spec.note
+    assert "model WRN34-10; scheme Standard" in spec.note and "model ResNet-18; scheme Standard" not in spec.note
+
+
+def test_notes_stay_silent_when_every_cell_has_several_runs(runs):
+    spec, _ = build_table(runs, "table1")
+    assert "std empty" not in spec.note and "Empty rows" not in spec.note
+
+
+def test_fig_notes_one_run_and_missing_outcome(tmp_path):
+    m = margins_rows(0)
+    m = m.assign(correct=False)  # every point misclassified
+    write_run(tmp_path, "resnet18", "cifar10", "pgd_at", 0, margins=m)
+    write_run(tmp_path, "wrn34_10", "cifar10", "pgd_at", 0, margins=margins_rows(0))
+    spec2, _ = build_table(tmp_path, "fig2")
+    assert "No correct points among the 40 plotted." in spec2.note and "No incorrect" not in spec2.note
+    spec4, _ = build_table(tmp_path, "fig4")
+    assert "std empty: one run" in spec4.note
 
 
 def test_fig2_scatter_data_and_figure(runs, tmp_path):
