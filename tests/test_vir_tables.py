@@ -164,6 +164,9 @@ def test_table9_beta_rows_with_empty_rows_kept(runs):
     assert t.iloc[1]["CW mean"] == pytest.approx(pct_mean("resnet18", "cifar10", "vir_at", "CW", alpha=7.0, beta=0.007, gamma=10.0))
     assert np.isnan(t.iloc[2]["CW mean"]) and res.pretty.iloc[2]["CW"] == ""
     assert int(res.sources[res.sources["β"] == 0.1].n.max()) == 0
+    spec, _ = build_table(runs, "table9")
+    assert "Empty rows" in spec.note and "β 0.1" in spec.note and "β 0.0" not in spec.note
+    assert "std empty" not in spec.note  # two seeds per filled cell
 
 
 def test_table11_and_12_list_exactly_the_paper_rows(runs):
@@ -205,6 +208,16 @@ def test_fig2_per_class_robust_accuracy(runs, tmp_path):
         assert t.iloc[1][f"{name} std"] == pytest.approx(np.std(want, ddof=1))
     res.figure(tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").stat().st_size > 1000
+
+
+def test_fig2_note_names_classes_without_attacked_points(tmp_path):
+    conf = confusion_rows(0)
+    conf = conf[conf.true != 9]  # no "truck" point evaluated
+    write_run(tmp_path, "resnet18", "cifar10", "vir_at", 0, SUITE_A, confusion=conf)
+    spec, res = build_table(tmp_path, "fig2")
+    assert np.isnan(res.table.set_index("scheme").loc["VIR-AT", "truck mean"])
+    assert "Empty columns (no evaluated point of that class: 90 points per run): truck." in spec.note
+    assert "std empty: one run per cell; the paper averages 4 seeds." in spec.note
 
 
 def test_fig3_class_weight_sums_per_epoch(runs, tmp_path):

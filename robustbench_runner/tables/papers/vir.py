@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..build import Context, TableResult, aggregate, register_builder, select_checkpoint
 from ..spec import TableSpec
-from .irat import filtered_pivot, run_table
+from .irat import explain_gaps, filtered_pivot, run_table
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -124,7 +124,12 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    return TableResult(pd.DataFrame(records), pd.DataFrame(pretty), pd.DataFrame(sources), figure)
+    result = TableResult(pd.DataFrame(records), pd.DataFrame(pretty), pd.DataFrame(sources), figure)
+    points = {d: int(v[2].sum()) for d, v in per_run.items()}
+    explain_gaps(spec, result, empty_column_reason=(
+        "no evaluated point of that class: " + ", ".join(f"{n} points per run" for n in sorted(set(points.values())))
+        if points else ""))  # fmt: skip
+    return result
 
 
 @register_builder("vir_class_weights")
@@ -180,4 +185,6 @@ def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    return TableResult(table, pretty_df, pd.DataFrame(sources), figure)
+    result = TableResult(table, pretty_df, pd.DataFrame(sources), figure)
+    explain_gaps(spec, result)
+    return result
