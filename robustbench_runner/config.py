@@ -93,6 +93,7 @@ VOLATILE_KEYS = (
     "data.cache",
     "data.decode_workers",
     "eval.batch_size",
+    "train.keep_optimizer_state",
 )
 
 

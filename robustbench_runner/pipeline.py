@@ -9,7 +9,8 @@
 4. train epoch by epoch; after each epoch append ``train_log.csv``, save the grid checkpoint
    ``ckpt/epoch_XXX.pt`` and ``ckpt/last.pt`` (atomically), then attack the grid checkpoint
    and append its rows to ``metrics.csv``;
-5. write ``DONE`` and print a summary table.
+5. write ``DONE``, drop the optimizer/schedule state from ``ckpt/last.pt`` unless
+   ``train.keep_optimizer_state=true``, and print a summary table.
 
 ``mode=eval`` runs step 2's attack suite on existing checkpoints only.
 """
@@ -346,6 +347,8 @@ class TrainRun:
             best = load_checkpoint(files.ckpt("best"))
             evaluator.evaluate("best", int(best["epoch"]), best["model"])
         atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n")
+        if not cfg.train.get("keep_optimizer_state", True):
+            drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
         print_summary(files)
 
     def restore(self, model, optimizer, schedule) -> int:
@@ -356,6 +359,12 @@ class TrainRun:
                 save_checkpoint(self.files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
             return 0
         state = load_checkpoint(last, map_location=self.device)
+        if "optimizer" not in state:
+            raise UserError(
+                f"{last} holds no optimizer state (dropped when the run finished: train.keep_optimizer_state=false), "
+                "so this run cannot resume",
+                fix="restore the DONE file if the run had finished, or start again with overwrite=true",
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if schedule is not None and state.get("schedule") is not None:
@@ -363,6 +372,18 @@ class TrainRun:
         self.best = state.get("best")
         print(f"[rbr] resuming {self.files.dir.name} after epoch {int(state['epoch'])}")
         return int(state["epoch"])
+
+
+RESUME_STATE_KEYS = ("optimizer", "schedule", "best")
+
+
+def drop_resume_state(path: Path) -> None:
+    """Rewrite a finished run's ``last.pt`` (atomically) without what only resuming needs
+    (:data:`RESUME_STATE_KEYS`); weights, epoch and config stay, so ``init_from`` and
+    ``mode=eval`` on the run directory work as before."""
+    payload = load_checkpoint(path)
+    if any(k in payload for k in RESUME_STATE_KEYS):
+        save_checkpoint(path, {k: v for k, v in payload.items() if k not in RESUME_STATE_KEYS})
 
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:

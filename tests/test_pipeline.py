@@ -109,6 +109,32 @@ def test_other_config_in_same_dir_is_refused_then_overwritten(reference, tmp_pat
     assert (root / "runs" / reference.name / "metrics.csv").read_bytes() != metrics
 
 
+def test_finished_run_drops_optimizer_state_but_keeps_weights(reference, tmp_path):
+    """train.keep_optimizer_state=false (default): once DONE, last.pt holds the final weights
+    without the optimizer/schedule state; true keeps it; the key is not part of the hash."""
+    last = torch.load(reference / "ckpt" / "last.pt", weights_only=True)
+    final = torch.load(reference / "ckpt" / "epoch_002.pt", weights_only=True)
+    assert not {"optimizer", "schedule", "best"} & set(last) and last["epoch"] == 2
+    assert last["model"].keys() == final["model"].keys()
+    assert all(torch.equal(last["model"][k], final["model"][k]) for k in final["model"])
+    kept = run_inprocess([*TINY, f"output_root={tmp_path}", "train.keep_optimizer_state=true"])
+    assert "optimizer" in torch.load(kept / "ckpt" / "last.pt", weights_only=True)
+    assert (kept / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()  # same hash
+    # a finished run with either setting is still finished: no config-guard refusal, no work
+    again = run_inprocess([*TINY, f"output_root={tmp_path}"])
+    assert again == kept and "optimizer" in torch.load(kept / "ckpt" / "last.pt", weights_only=True)
+
+
+def test_resuming_a_run_whose_optimizer_state_was_dropped_is_a_clear_error(reference, tmp_path):
+    root = tmp_path
+    shutil.copytree(reference, root / "runs" / reference.name)
+    (root / "runs" / reference.name / "DONE").unlink()  # e.g. deleted by hand
+    metrics = (reference / "metrics.csv").read_bytes()
+    with pytest.raises(UserError, match=r"holds no optimizer state.*overwrite=true"):
+        run_inprocess([*TINY, f"output_root={root}"])
+    assert (root / "runs" / reference.name / "metrics.csv").read_bytes() == metrics  # untouched
+
+
 @pytest.mark.parametrize("point", ["batch:4", "checkpoint:2", "attack_batch:2", "metrics:3"])
 def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, point):
     """SIGKILL mid-epoch, right after a checkpoint, mid-attack, between attacks; the same
