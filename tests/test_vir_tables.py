@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -300,7 +301,7 @@ def test_one_smoke_job_end_to_end(tmp_path):
     if "n_iter" not in inspect.signature(AutoAttackStandard).parameters:
         pytest.skip("smoke-scale AutoAttack knobs not installed")
     data = tmp_path / "data"
-    subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "robustbench_runner.data.standin", str(data)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "robustbench_runner.data.standin", str(data)], check=True, capture_output=True)
     proc = cli(["-m", "experiment=vir/rn18_cifar10", "+experiment/vir/scheme=vir_at", "scale=smoke", f"data.root={data}",
                 f"output_root={tmp_path / 'out'}", "sweep_name=e2e", "progress=false"])  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
