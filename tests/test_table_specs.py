@@ -23,3 +23,13 @@ def test_every_paper_table_id_has_a_spec():
 def test_file_stems_are_unique():
     stems = [s.file_stem for s in all_specs().values()]
     assert len(stems) == len(set(stems))
+
+
+def test_add_note_appends_paragraphs_once():
+    from robustbench_runner.tables.spec import TableSpec
+
+    spec = TableSpec(id="x/t", title="t")
+    spec.add_note("a.", "", "b.")
+    spec.add_note("a.")  # already there: a rebuilt table does not repeat its notes
+    spec.add_note("c.")
+    assert spec.note == "a. b.\n\nc."

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         result = build(spec, ctx)
         if standin:
-            spec.note = (spec.note + "\n\n" if spec.note else "") + f"**Smoke run on {STANDIN_NOTE}.**"
+            spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
         paths = write_table(spec, result, out)
         print(f"[{PROG}] {spec.id}: {completeness(result)} -> {paths[0]}")
         if not args.quiet and not result.pretty.empty:

@@ -67,6 +67,13 @@ class TableSpec:
     options: dict[str, Any] = field(default_factory=dict)  # free-form, for custom builders
     note: str = ""
 
+    def add_note(self, *texts: str) -> None:
+        """Append paragraphs to :attr:`note` (written under the ``.md`` table), skipping empty
+        texts and ones the note already holds (a spec may be built more than once)."""
+        new = [t for t in texts if t and t not in self.note]
+        if new:
+            self.note = "\n\n".join(([self.note] if self.note else []) + [" ".join(new)])
+
     @property
     def file_stem(self) -> str:
         return self.id.replace("/", "__")

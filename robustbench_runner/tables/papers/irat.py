@@ -12,7 +12,7 @@ filters paper E's builders share (``tables/papers/vir.py``).
   * ``options.rows_only``: keep exactly these row tuples, in this order, empty where no run
     qualifies (hyper-parameter grids that are not a product, paper E tables 11, 12);
   * ``options.row_headers``: header of each row field (``cfg.scheme.tau`` -> ``tau``).
-  Empty cells are explained in the table's note (``.md``): see :func:`explain_gaps`.
+  Empty cells are explained in the table's note (``.md``): see ``tables/gaps.py``.
 - ``irat_margins_scatter`` (irat/fig2): true-class probability vs margin (eq. 4) of each
   point, correct vs incorrect, from the runs' ``margins.csv`` (analysis ``margins``).
 - ``irat_similarity_correlation`` (irat/fig4): similarity (eq. 11) vs incorrect rate
@@ -40,6 +40,7 @@ from ..build import (
     register_builder,
     select_checkpoint,
 )
+from ..gaps import explain_gaps
 from ..spec import TableSpec
 
 CKPT_FIELD = "model_checkpoint"
@@ -221,66 +222,6 @@ def _fill_rows(result: TableResult, spec: TableSpec, rows_only) -> TableResult:
     return TableResult(cat(tables), cat(pretties), cat(sources), result.figure)
 
 
-SOURCE_FIELDS = ("column", "n", "missing", "runs")
-
-
-def explain_gaps(spec: TableSpec, result: TableResult, empty_column_reason: str = "", extra: str = "") -> None:
-    """Append to ``spec.note`` (the ``.md`` rendering) why cells are empty, so a table
-    that is legitimately sparse (smoke scale, or no run of an ablation value) says so:
-
-    - every cell empty: no collected run matches the table's settings;
-    - std columns: no cell has 2 or more runs (e.g. one seed at smoke scale);
-    - rows no run qualifies for (``options.rows_only`` rows, ablation values not run);
-    - columns empty in every filled row (``empty_column_reason`` says why);
-    - ``extra``: a builder's own remark.
-    """
-    s = result.sources
-    notes = []
-    if s is not None and not s.empty and "n" in s:
-        n = s.n.astype(float).to_numpy()
-        # row fields by position: row headers may repeat (irat/table7 names both "")
-        pos = [i for i, c in enumerate(s.columns) if c not in SOURCE_FIELDS]
-        names = [str(s.columns[i]) for i in pos]
-        keys = [tuple(r) for r in s.iloc[:, pos].astype(str).itertuples(index=False)] if pos else [()] * len(s)
-        if not (n > 0).any():
-            notes.append("Every cell is empty: no collected run matches this table's settings "
-                         "(.sources.csv lists the runs each cell needs).")  # fmt: skip
-        else:
-            if spec.aggregate == "mean_std" and n[n > 0].max() < 2:
-                paper = f"; the paper averages {spec.expect} seeds" if spec.expect else ""
-                notes.append(f"std empty: one run per cell{paper}.")
-            per_row: dict[tuple, float] = {}
-            for k, v in zip(keys, n, strict=True):
-                per_row[k] = per_row.get(k, 0.0) + v
-            empty = [k for k, v in per_row.items() if v == 0 and k]
-            if empty:
-                # paper labels where the spec has them (sources hold the raw values)
-                orig = list(spec.rows) if len(spec.rows) == len(names) else names
-                lab = [{str(a): str(b) for a, b in (spec.labels.get(f) or {}).items()} for f in orig]
-                labels = ["; ".join(f"{f} {m.get(v, v)}".strip() for f, m, v in zip(names, lab, k, strict=True)) for k in empty]
-                notes.append("Empty rows (no run with these settings, e.g. ablation values a "
-                             "smoke-scale sweep leaves out): " + " | ".join(labels) + ".")  # fmt: skip
-            if "column" in s:
-                per_col: dict[str, float] = {}
-                for k, c, v in zip(keys, s["column"].astype(str), n, strict=True):
-                    if per_row[k] > 0:  # only rows that hold data
-                        per_col[c] = per_col.get(c, 0.0) + v
-                empty_cols = [c for c, v in per_col.items() if v == 0]
-                if empty_cols:
-                    reason = f" ({empty_column_reason})" if empty_column_reason else ""
-                    notes.append("Empty columns" + reason + ": " + ", ".join(empty_cols) + ".")
-    if extra:
-        notes.append(extra)
-    add_note(spec, *notes)
-
-
-def add_note(spec: TableSpec, *notes: str) -> None:
-    """Append the notes not already there to ``spec.note`` (written under the ``.md`` table)."""
-    text = " ".join(x for x in notes if x and x not in spec.note)
-    if text:
-        spec.note = (spec.note + "\n\n" if spec.note else "") + text
-
-
 def _rename_rows(result: TableResult, headers: Mapping) -> TableResult:
     if not headers:
         return result
@@ -359,10 +300,10 @@ def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
         for o in ("correct", "incorrect")
     ])  # fmt: skip
     if len(table):
-        add_note(spec, *[f"No {o} points among the {len(table)} plotted." for o in ("correct", "incorrect")
+        spec.add_note(*[f"No {o} points among the {len(table)} plotted." for o in ("correct", "incorrect")
                          if not (table.outcome == o).any()])  # fmt: skip
     else:
-        add_note(spec, "No points: no run with margins.csv matches this figure's settings.")
+        spec.add_note("No points: no run with margins.csv matches this figure's settings.")
 
     def figure(path: Path) -> None:
         import matplotlib
@@ -401,10 +342,10 @@ def irat_similarity_correlation(spec: TableSpec, ctx: Context) -> TableResult:
     ]
     r_values = [r["Pearson r"] for r in per_run]
     if not per_run:
-        add_note(spec, "No points: no run with margins.csv matches this figure's settings.")
+        spec.add_note("No points: no run with margins.csv matches this figure's settings.")
     elif len(per_run) < 2:
         paper = f" (the figure's spec expects {spec.expect})" if spec.expect else ""
-        add_note(spec, f"std empty: one run{paper}.")
+        spec.add_note(f"std empty: one run{paper}.")
     pretty = pd.DataFrame(
         [{"run": r["run"], "points": r["points"], "Pearson r": f"{r['Pearson r']:.{spec.digits}f}"} for r in per_run]
         + [{"run": "mean ± std", "points": int(sum(r["points"] for r in per_run)), "Pearson r": _mean_std_text(r_values, spec.digits)}],

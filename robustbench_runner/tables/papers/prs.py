@@ -148,17 +148,13 @@ def _num(v: float, digits: int) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def add_note(spec: TableSpec, text: str) -> None:
-    spec.note = (spec.note + "\n\n" if spec.note else "") + text
-
-
 def note_single_runs(spec: TableSpec, table: pd.DataFrame, why: str) -> None:
     """Say why the std columns are empty when every value aggregates one run (std needs
     two): ``why`` names the population (e.g. the smoke sweep's single seed)."""
     std = [c for c in table.columns if str(c) == "std" or str(c).endswith(" std")]
     if table.empty or not std or not table[std].isna().all().all():
         return
-    add_note(spec, f"std is empty: every value is a single run ({why}).")
+    spec.add_note(f"std is empty: every value is a single run ({why}).")
 
 
 # -- per-checkpoint properties ----------------------------------------------------------------
@@ -258,7 +254,7 @@ def candidates(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, dict]:
     note = f"Candidates: {describe_thresholds(thresholds)} (scale={scale})."
     if scale == "smoke":
         note += " Smoke thresholds, not the paper's (seed 000, appendix A): the stand-in data reach none of them."
-    add_note(spec, note)
+    spec.add_note(note)
     return table, scale, thresholds
 
 
@@ -439,7 +435,7 @@ def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
     clean = sorted({int(n) for n in test[test.attack.astype(str) == "clean"].n})
     attacked = sorted({int(n) for n in test[test.attack.astype(str).isin(labels.values())].n})
     if clean and attacked and clean != attacked:
-        add_note(spec, f"Clean: {'/'.join(map(str, clean))} test points (the whole test split); FGSM, PGD, AA: {'/'.join(map(str, attacked))} points (eval.n_eval), so they describe different points.")
+        spec.add_note(f"Clean: {'/'.join(map(str, clean))} test points (the whole test split); FGSM, PGD, AA: {'/'.join(map(str, attacked))} points (eval.n_eval), so they describe different points.")
 
 
 # -- appendix J-R ------------------------------------------------------------------------------
@@ -666,7 +662,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
         records.append({"row": f"{r.model} {r.dataset} bs{r.batch_size}", "column": f"{attacks[r.attack]} {group}", "n": 0, "missing": None, "runs": r.run_dir,
                         "note": f"empty {group} group: no correctly classified test sample {'inside' if group == 'inclusion' else 'outside'} the training PRS"})  # fmt: skip
     if len(empty):
-        add_note(spec, f"{len(empty)} group curves are absent because the group is empty (sources.csv names them).")
+        spec.add_note(f"{len(empty)} group curves are absent because the group is empty (sources.csv names them).")
     plot_bs = int(by_scale(spec.options.get("plot_batch_size"), scale)) if spec.options.get("plot_batch_size") is not None else None
 
     def figure(path: Path) -> None:

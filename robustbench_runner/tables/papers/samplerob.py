@@ -118,10 +118,6 @@ def _is_best(values: dict, key, higher: bool) -> bool:
     return values[key] == (max(finite) if higher else min(finite))
 
 
-def _note(spec: TableSpec, text: str) -> None:
-    spec.note = (spec.note + "\n\n" if spec.note else "") + text
-
-
 def _study_rows(ctx: Context, name: str, dataset: str | None = None) -> pd.DataFrame:
     df = ctx.csv(name)
     if dataset is not None and not df.empty:
@@ -174,7 +170,7 @@ def class_distribution_table(spec: TableSpec, ctx: Context) -> TableResult:
             }
         )
     if not df.empty:
-        _note(spec, _scaling_note(ctx, df.run_dir.iloc[0], dataset))
+        spec.add_note(_scaling_note(ctx, df.run_dir.iloc[0], dataset))
     figure = _class_figure(ctx, dataset, class_labels) if not df.empty else None
     return TableResult(
         pd.DataFrame(table_rows), pd.DataFrame(pretty_rows), pd.DataFrame(sources), figure
@@ -448,7 +444,7 @@ def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
     if loss_metric and trim:
         per_cell += " (LOSS and ACC trimmed separately)"
     where = ", ".join(datasets) or "no data yet"
-    _note(spec, f"Runs on {where} ({scale} scale); each cell {per_cell}; bold: best of the row.")
+    spec.add_note(f"Runs on {where} ({scale} scale); each cell {per_cell}; bold: best of the row.")
     return TableResult(pd.DataFrame(table_rows), pd.DataFrame(pretty_rows), pd.DataFrame(sources))
 
 
@@ -578,8 +574,7 @@ def hyper_table(spec: TableSpec, ctx: Context) -> TableResult:
         if not trim and expect in (None, 1)
         else f"the trimmed mean of the middle {int(expect) - 2 * trim} of {expect} runs"
     )
-    _note(
-        spec,
+    spec.add_note(
         f"Runs on {', '.join(f'`{d}`' for d in datasets) or 'no data yet'} ({scale} scale); LOSS = 1 - SS_res/SS_tot (= R^2, paper C appendix C.2; 1 is best), ACC on the popular / unpopular pseudo-task; each value {per_cell}; bold: best of the row within each {' / '.join(variants.values())} group.",
     )
     figure = (

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..build import Context, TableResult, aggregate, register_builder, select_checkpoint
+from ..gaps import explain_gaps
 from ..spec import TableSpec
-from .irat import explain_gaps, filtered_pivot, run_table
+from .irat import filtered_pivot, run_table
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
