@@ -47,9 +47,12 @@ class SweepJobFailed(Exception):
     """Raised in a sweep job after its error was printed: Hydra marks the job failed and the
     launcher goes on with the others."""
 
-    def __init__(self, run_name: str, cause: BaseException):
-        super().__init__(f"{run_name}: {one_line(cause)}")
-        self.expected = _is_expected(cause)
+    def __init__(self, message: str, expected: bool = False):
+        super().__init__(message)
+        self.expected = expected  # the job's error was user-fixable (exit 2, else 1)
+
+    def __reduce__(self):  # launchers that run jobs in worker processes pickle it
+        return type(self), (str(self), self.expected)
 
 
 _VERBOSE = False
@@ -73,7 +76,7 @@ def _app(cfg: DictConfig) -> None:
         name = os.path.basename(str(hydra_cfg.runtime.output_dir))
         _print_error(ex, prefix=f"sweep job {hydra_cfg.job.num} ({name}) failed: ")
         _SWEEP["failed"].append(name)
-        raise SweepJobFailed(name, ex) from ex
+        raise SweepJobFailed(f"{name}: {one_line(ex)}", _is_expected(ex)) from ex
 
 
 # -- one-line messages ---------------------------------------------------------------------
@@ -147,16 +150,14 @@ def _exit_with(ex: BaseException):
     sys.exit(2 if _print_error(ex) else 1)
 
 
-def _exit_after_sweep(ex: BaseException):
+def _exit_after_sweep(ex: SweepJobFailed):
     failed, jobs = _SWEEP["failed"], _SWEEP["jobs"]
-    if not failed:  # the jobs ran in other processes (a launcher plugin): report the first
-        _exit_with(ex)
-    expected = isinstance(ex, SweepJobFailed) and ex.expected
-    sys.stderr.write(
-        f"{PROG}: error: {len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above) "
-        "(fix: fix them and rerun the same command: finished runs are skipped)\n"
-    )
-    sys.exit(2 if expected else 1)
+    if failed:  # the basic launcher: the jobs ran in this process
+        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above)"
+    else:  # a launcher plugin ran them in other processes; Hydra re-raises the first failure
+        what = f"a sweep job failed, the first: {ex}; the other jobs ran"
+    sys.stderr.write(f"{PROG}: error: {what} (fix: fix them and rerun the same command: finished runs are skipped)\n")
+    sys.exit(2 if ex.expected else 1)
 
 
 # -- --help ----------------------------------------------------------------------------------

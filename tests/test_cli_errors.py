@@ -185,3 +185,14 @@ def test_ctrl_c_on_the_real_entrypoint(tmp_path):
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines[-1].startswith("rbr-run: interrupted (Ctrl-C)") and len(lines) == 1, err
+
+
+@pytest.mark.slow  # worker processes each start torch: ~50 s on 2 cores
+def test_failed_job_in_a_worker_process_sweep(tmp_path):
+    """hydra/launcher=local_processes (joblib): the failure crosses a process boundary."""
+    tiny = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=1", "eval.grid=[1]"]
+    proc = cli(["-m", "hydra/launcher=local_processes", "seed=abc,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"])
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rbr-run: error: a sweep job failed, the first: digits-cnn6-standard-sabc: seed=abc is not an integer seed")
+    assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
