@@ -213,6 +213,9 @@ def main() -> None:
     try:
         with _errors_to_caller():
             _app()
+    except BrokenPipeError:  # `rbr-run --help | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(1)
     except KeyboardInterrupt:
         if _VERBOSE:
             raise

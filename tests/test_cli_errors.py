@@ -196,3 +196,17 @@ def test_failed_job_in_a_worker_process_sweep(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("rbr-run: error: a sweep job failed, the first: digits-cnn6-standard-sabc: seed=abc is not an integer seed")
     assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    """`rbr-run --help | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+
+    from rbr_testing import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "robustbench_runner.run", "--help"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # fmt: skip
+    proc.stdout.close()  # the reader has left (as head does) before the help is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err == "", err
