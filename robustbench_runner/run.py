@@ -115,7 +115,8 @@ def _missing_config(path: str, options: list[str]) -> str:
         return f"Could not find the config '{path}' (fix: check --config-name; rbr-run's own config is 'config')"
     if not options:
         return f"Could not find '{path}' (fix: `rbr-run --help` lists the config groups and their options)"
-    top, _, sub = group.partition("/")  # experiment/prs/x -> experiment=prs/{...}
+    # the user's group: hydra/launcher=x names a nested group; experiment=prs/x an option in a folder
+    top, _, sub = group.partition("/") if not group.startswith("hydra/") else (group, "", "")
     prefix = f"{sub}/" if sub else ""
     return f"Could not find '{path}' (fix: use one of {top}={prefix}{{{', '.join(options)}}})"
 

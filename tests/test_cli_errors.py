@@ -47,6 +47,7 @@ def one_line_error(err: str) -> str:
         (["dataset=cifar10", "data.root=/nonexistent"], r"/nonexistent/cifar-10-batches-py.*data.root=.*download=true"),
         (["dataset=mnist", "data.root=/nonexistent"], r"MNIST.*train-images-idx3-ubyte.*data.download=true"),
         (["experiment=prs/nope"], r"Could not find 'experiment/prs/nope' \(fix: "),
+        (["hydra/launcher=nope"], r"Could not find 'hydra/launcher/nope' \(fix: use one of hydra/launcher=\{basic, .*local_processes"),
         (["~foo"], r"Could not delete from config. 'foo' does not exist"),
         (["seed=abc"], r"seed=abc is not an integer seed \(fix: set seed=N with an integer N"),
         (["init_seed=1.5"], r"init_seed=1.5 is not an integer seed"),
@@ -210,3 +211,26 @@ def test_help_into_a_closed_pipe_is_quiet():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert err == "", err
+
+
+def test_one_line_reads_hydra_exceptions_by_attribute():
+    """The messages come from the exceptions' attributes, not from Hydra's wording."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import ConfigKeyError
+
+    reworded = "some other multi-line wording\nConfig search path: ..."
+    ex = MissingConfigException(reworded, missing_cfg_file="experiment/prs/nope", options=["ablation", "candidates"])
+    assert rbr_run.one_line(ex) == "Could not find 'experiment/prs/nope' (fix: use one of experiment=prs/{ablation, candidates})"
+    assert rbr_run.one_line(OverrideParseException("a=1,,2", "whatever\nsee the grammar")).startswith(
+        "cannot parse the override 'a=1,,2': whatever see the grammar (fix: write key=value;"
+    )
+    cause = ConfigKeyError("reworded")
+    cause.full_key = "train.epoch"
+    try:
+        raise ConfigCompositionException("reworded") from cause
+    except ConfigCompositionException as composed:
+        assert rbr_run.one_line(composed).startswith("train.epoch is not a config key (fix: ")
