@@ -32,7 +32,7 @@ TABLES = $(BIN)/rbr-tables --quiet
 PAPERS := prs irat samplerob auc vir
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow test-gpu lint format bench clean reproduce-all standin-data
+.PHONY: help install demo test test-slow test-gpu lint format bench dist clean reproduce-all standin-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -68,8 +68,11 @@ format: $(STAMP) ## ruff format
 bench: $(STAMP) ## run the benchmarks (ratios against in-run references)
 	for s in scripts/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
 
-clean: ## remove outputs, caches and the virtualenv
-	rm -rf outputs multirun .pytest_cache .ruff_cache $(VENV) *.egg-info
+dist: $(STAMP) ## build the wheel into dist/ (conf/ ships inside it: pip install dist/*.whl works anywhere)
+	$(BIN)/python -m pip wheel . --no-deps --no-build-isolation -w dist
+
+clean: ## remove outputs, caches, build files and the virtualenv
+	rm -rf outputs multirun .pytest_cache .ruff_cache $(VENV) *.egg-info build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 $(STANDIN)/STANDIN.txt: | $(STAMP)

@@ -173,3 +173,20 @@ def validate(cfg: DictConfig) -> None:
     _check(str(cfg.device) in ("auto", "cpu", "cuda") or str(cfg.device).startswith("cuda:"), f"device={cfg.device} is not a device", "use device=auto, cpu, cuda or cuda:N")
     if cfg.mode == "eval":
         _check(bool(cfg.checkpoint), "mode=eval needs a checkpoint", "add checkpoint=<path to a .pt file or a run directory>")
+    validate_counts(cfg)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate_counts(cfg: DictConfig) -> None:
+    """Seeds are integers; sample counts are null (all) or positive, ``data.val_size`` >= 0."""
+    for key in ("seed", "init_seed"):
+        v = OmegaConf.select(cfg, key)
+        _check(_is_int(v) or (v is None and key == "init_seed"), f"{key}={v} is not an integer seed", f"set {key}=N with an integer N, e.g. {key}=0")
+    for key in ("data.limit_train", "data.limit_test"):
+        v = OmegaConf.select(cfg, key)
+        _check(v is None or (_is_int(v) and v >= 1), f"{key}={v} must be null (all samples) or a positive integer", f"set {key}=N with N >= 1, or {key}=null")
+    v = OmegaConf.select(cfg, "data.val_size", default=0)
+    _check(v is None or (_is_int(v) and v >= 0), f"data.val_size={v} must be a number of samples >= 0", "set data.val_size=N with N >= 0 (0: no validation split)")

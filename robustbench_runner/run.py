@@ -7,7 +7,14 @@
     rbr-run --cfg job                        # print the composed config
 
 Errors the user can fix print one line and exit with status 2 (``verbose=true`` or
-``HYDRA_FULL_ERROR=1`` shows the traceback).
+``HYDRA_FULL_ERROR=1`` shows the traceback); Ctrl-C prints one line and exits with 130.
+
+Only Hydra's public surface is used: ``hydra.main``, ``HydraConfig``, the exception classes of
+``hydra.errors`` (read through their attributes, not their text) and the documented
+``HYDRA_FULL_ERROR`` switch, which makes Hydra hand composition errors back to :func:`main`
+instead of printing its own multi-line report. In a ``-m`` sweep a failed job prints its line
+and the launcher goes on with the other jobs (Hydra's basic sweeper runs the whole batch and
+only then re-raises the first failure); :func:`main` then sums up in one line.
 """
 
 from __future__ import annotations
@@ -15,58 +22,168 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
+from contextlib import contextmanager
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from . import config as _config  # noqa: F401  (registers the resolvers)
 from .errors import UserError
+from .paths import conf_dir
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 PROG = "rbr-run"
+#: config groups that are not choices of a run (rbr-tables reads conf/table/**), left out of --help
+INTERNAL_GROUPS = ("hydra", "table")
+#: exit status after Ctrl-C (128 + SIGINT), as a shell reports it
+EXIT_INTERRUPTED = 130
+
+
+class SweepJobFailed(Exception):
+    """Raised in a sweep job after its error was printed: Hydra marks the job failed and the
+    launcher goes on with the others."""
+
+    def __init__(self, message: str, expected: bool = False):
+        super().__init__(message)
+        self.expected = expected  # the job's error was user-fixable (exit 2, else 1)
+
+    def __reduce__(self):  # launchers that run jobs in worker processes pickle it
+        return type(self), (str(self), self.expected)
 
 
 _VERBOSE = False
+_SWEEP = {"jobs": 0, "failed": []}  # jobs run in this process (the basic launcher)
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
-    from .pipeline import execute
-
+    hydra_cfg = HydraConfig.get()
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    _SWEEP["jobs"] += sweep
     try:
-        hydra_cfg = HydraConfig.get()
+        from .pipeline import execute
+
         execute(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
     except Exception as ex:  # report here, before Hydra logs "Error executing job..."
         if _VERBOSE or cfg.get("verbose"):
             raise
-        _exit_with(ex)
+        if not sweep:
+            _exit_with(ex)
+        name = os.path.basename(str(hydra_cfg.runtime.output_dir))
+        _print_error(ex, prefix=f"sweep job {hydra_cfg.job.num} ({name}) failed: ")
+        _SWEEP["failed"].append(name)
+        raise SweepJobFailed(f"{name}: {one_line(ex)}", _is_expected(ex)) from ex
+
+
+# -- one-line messages ---------------------------------------------------------------------
 
 
 def one_line(ex: BaseException) -> str:
-    """Condense an exception's message (Hydra's are multi-line) into one line that names the
-    problem and the fix."""
+    """One line that names the problem and the fix, from the exception's type and attributes
+    (Hydra's own messages span many lines)."""
     if isinstance(ex, UserError):
         return ex.one_line()
-    text = str(ex)
+    if isinstance(ex, SweepJobFailed):
+        return str(ex)
+    if isinstance(ex, MissingConfigException) and ex.missing_cfg_file:
+        return _missing_config(ex.missing_cfg_file, list(ex.options or []))
+    if isinstance(ex, OverrideParseException):
+        return _bad_override(ex)
     cause = ex.__cause__
+    if isinstance(ex, ConfigCompositionException) and isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        key = cause.full_key or cause.key
+        if key:
+            return f"{key} is not a config key (fix: check its spelling with `rbr-run --cfg job`, or add a new key with +{key}=...)"
+    text = str(ex)
     if cause is not None and str(cause) and str(cause) not in text:
         text += "\n" + str(cause)
-    text = text.split("Config search path:")[0]
-    missing = re.search(r"Could not find '([^']+)'", text)
-    if missing:
-        group = missing.group(1).split("/")[0]
-        options = re.search(r"Available options in '[^']+':(.*)", text, re.S)
-        names = ", ".join(options.group(1).split()) if options else ""
-        return f"Could not find '{missing.group(1)}' (fix: use one of {group}={{{names}}})" if names else f"Could not find '{missing.group(1)}'"
-    override = re.search(r"Could not override '([^']+)'", text)
-    if override:
-        key = override.group(1)
-        return f"{key} is not a config key (fix: check its spelling with `rbr-run --cfg job`, or add a new key with +{key}=...)"
+    return _squeeze(text)
+
+
+def _squeeze(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith(("full_key:", "object_type=", "reference_type="))]
-    return " ".join(lines)
+    return " ".join(ln for ln in lines if ln and not ln.startswith(("full_key:", "object_type=", "reference_type=")))
+
+
+def _missing_config(path: str, options: list[str]) -> str:
+    group, _, _ = path.rpartition("/")
+    if not group:
+        return f"Could not find the config '{path}' (fix: check --config-name; rbr-run's own config is 'config')"
+    if not options:
+        return f"Could not find '{path}' (fix: `rbr-run --help` lists the config groups and their options)"
+    # the user's group: hydra/launcher=x names a nested group; experiment=prs/x an option in a folder
+    top, _, sub = group.partition("/") if not group.startswith("hydra/") else (group, "", "")
+    prefix = f"{sub}/" if sub else ""
+    return f"Could not find '{path}' (fix: use one of {top}={prefix}{{{', '.join(options)}}})"
+
+
+def _bad_override(ex: OverrideParseException) -> str:
+    detail = [ln.strip() for ln in ex.message.splitlines() if ln.strip() and ex.override not in ln and not ln.startswith("See ")]
+    reason = f": {' '.join(detail)}" if detail else ""
+    return (
+        f"cannot parse the override '{ex.override}'{reason} (fix: write key=value; a sweep (with -m) lists "
+        "its values as key=a,b,c; quote a value that holds spaces, commas or brackets)"
+    )
+
+
+def _is_expected(ex: BaseException) -> bool:
+    """User-fixable: our UserError or a config problem Hydra/OmegaConf reported."""
+    if isinstance(ex, SweepJobFailed):
+        return ex.expected
+    return isinstance(ex, UserError) or type(ex).__module__.startswith(("hydra", "omegaconf"))
+
+
+def _print_error(ex: BaseException, prefix: str = "") -> bool:
+    expected = _is_expected(ex)
+    hint = "" if expected else " (rerun with verbose=true for the traceback)"
+    name = "" if expected or isinstance(ex, SweepJobFailed) else f"{type(ex).__name__}: "
+    sys.stderr.write(f"{PROG}: error: {prefix}{name}{one_line(ex)}{hint}\n")
+    sys.stderr.flush()
+    return expected
+
+
+def _exit_with(ex: BaseException):
+    """Print one line and exit: 2 for problems the user can fix, 1 for anything else."""
+    sys.exit(2 if _print_error(ex) else 1)
+
+
+def _exit_after_sweep(ex: SweepJobFailed):
+    failed, jobs = _SWEEP["failed"], _SWEEP["jobs"]
+    if failed:  # the basic launcher: the jobs ran in this process
+        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above)"
+    else:  # a launcher plugin ran them in other processes; Hydra re-raises the first failure
+        what = f"a sweep job failed, the first: {ex}; the other jobs ran"
+    sys.stderr.write(f"{PROG}: error: {what} (fix: fix them and rerun the same command: finished runs are skipped)\n")
+    sys.exit(2 if ex.expected else 1)
+
+
+# -- --help ----------------------------------------------------------------------------------
+
+
+def help_groups() -> str:
+    """``group: option, ...`` for every config group a run composes (``conf/hydra/help`` puts
+    it in ``rbr-run --help``; the internal groups of :data:`INTERNAL_GROUPS` are left out)."""
+    root = conf_dir()
+    lines = []
+    for d in sorted(p for p in root.rglob("*") if p.is_dir()):
+        group = d.relative_to(root).as_posix()
+        if group.split("/")[0] in INTERNAL_GROUPS:
+            continue
+        options = sorted(p.stem for p in d.glob("*.yaml"))
+        if options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+if not OmegaConf.has_resolver("rbr_help_groups"):
+    OmegaConf.register_new_resolver("rbr_help_groups", help_groups)
+
+
+# -- entrypoint ----------------------------------------------------------------------------
 
 
 def _verbose(argv: list[str]) -> bool:
@@ -75,43 +192,44 @@ def _verbose(argv: list[str]) -> bool:
     return any(re.fullmatch(r"\+{0,2}verbose=(true|True|1)", a) for a in argv)
 
 
-def _exit_with(ex: BaseException):
-    """Print one line and exit: 2 for problems the user can fix, 1 for anything else."""
-    expected = isinstance(ex, UserError) or type(ex).__module__.startswith(("hydra", "omegaconf"))
-    hint = "" if expected else " (rerun with verbose=true for the traceback)"
-    name = "" if expected else f"{type(ex).__name__}: "
-    sys.stderr.write(f"{PROG}: error: {name}{one_line(ex)}{hint}\n")
-    sys.exit(2 if expected else 1)
-
-
-def _report(verbose: bool):
-    """Replacement for Hydra's ``run_and_report`` (config composition errors) that prints one
-    line instead of a multi-line message and a traceback hint."""
-
-    def run_and_report(func):
-        try:
-            return func()
-        except SystemExit:
-            raise
-        except Exception as ex:
-            if verbose:
-                raise
-            _exit_with(ex)
-
-    return run_and_report
+@contextmanager
+def _errors_to_caller():
+    """Hydra's documented ``HYDRA_FULL_ERROR=1``: its error handler re-raises instead of
+    printing, so :func:`main` reports the exception in one line."""
+    old = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = old
 
 
 def main() -> None:
-    import hydra._internal.utils as hydra_utils
-
     global _VERBOSE
     _VERBOSE = _verbose(sys.argv[1:])
-    hydra_utils.run_and_report = _report(_VERBOSE)
+    _SWEEP.update(jobs=0, failed=[])
     try:
-        _app()
-    except Exception as ex:  # raised by Hydra outside run_and_report (e.g. conflicting flags)
+        with _errors_to_caller():
+            _app()
+    except BrokenPipeError:  # `rbr-run --help | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(1)
+    except KeyboardInterrupt:
         if _VERBOSE:
             raise
+        sys.stderr.write(
+            f"\n{PROG}: interrupted (Ctrl-C); rerun the same command to continue "
+            "(a run resumes from its last checkpoint, finished runs are skipped)\n"
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as ex:
+        if _VERBOSE:
+            raise
+        if isinstance(ex, SweepJobFailed):
+            _exit_after_sweep(ex)
         _exit_with(ex)
 
 

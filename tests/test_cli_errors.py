@@ -46,6 +46,18 @@ def one_line_error(err: str) -> str:
         (["optim.optimizer.lr=-1"], r"cannot build optim.optimizer: Invalid learning rate"),
         (["dataset=cifar10", "data.root=/nonexistent"], r"/nonexistent/cifar-10-batches-py.*data.root=.*download=true"),
         (["dataset=mnist", "data.root=/nonexistent"], r"MNIST.*train-images-idx3-ubyte.*data.download=true"),
+        (["experiment=prs/nope"], r"Could not find 'experiment/prs/nope' \(fix: "),
+        (["hydra/launcher=nope"], r"Could not find 'hydra/launcher/nope' \(fix: use one of hydra/launcher=\{basic, .*local_processes"),
+        (["~foo"], r"Could not delete from config. 'foo' does not exist"),
+        (["seed=abc"], r"seed=abc is not an integer seed \(fix: set seed=N with an integer N"),
+        (["init_seed=1.5"], r"init_seed=1.5 is not an integer seed"),
+        (["data.limit_train=-1"], r"data.limit_train=-1 must be null \(all samples\) or a positive integer \(fix: "),
+        (["data.limit_test=0"], r"data.limit_test=0 must be null"),
+        (["data.val_size=-5"], r"data.val_size=-5 must be a number of samples >= 0"),
+        (["seed=1,,2"], r"cannot parse the override 'seed=1,,2'.* \(fix: write key=value; a sweep \(with -m\) lists"),
+        (["-m", "seed=1,,2"], r"cannot parse the override 'seed=1,,2'"),
+        (["-m", "seed=1,[2"], r"cannot parse the override 'seed=1,\[2'"),
+        (["seed=1,2"], r"Ambiguous value for argument 'seed=1,2'.*--multirun"),
     ],
 )
 def test_bad_input_gives_one_line(args, expected, monkeypatch, capsys, tmp_path):
@@ -102,3 +114,123 @@ def test_console_script_error_exit_code(tmp_path):
     assert proc.returncode == 2
     one_line_error(proc.stderr)
     assert proc.stdout.strip() == ""
+
+
+def test_help_lists_run_groups_not_table_specs(monkeypatch, capsys):
+    GlobalHydra.instance().clear()
+    monkeypatch.setattr(sys, "argv", ["rbr-run", "--help"])
+    with pytest.raises(SystemExit) as exc:
+        rbr_run.main()
+    GlobalHydra.instance().clear()
+    out = capsys.readouterr().out
+    assert exc.value.code in (0, None)
+    groups = [ln.split(":")[0] for ln in out.split("== Config groups")[1].split("== Config (")[0].splitlines() if ":" in ln]
+    assert {"model", "dataset", "scheme", "attacks", "experiment/prs"} <= set(groups)
+    assert not [g for g in groups if g.startswith(("table", "hydra"))]
+    assert "model: cnn6, " in out and "rbr-run -m seed=0,1,2" in out
+    assert out.count("\nseed: 0") == 1  # the composed config follows the groups
+
+
+def test_failed_sweep_job_does_not_stop_the_others(monkeypatch, capsys, tmp_path):
+    """seed=abc fails inside its job; the next job of the basic launcher still runs."""
+    tiny = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=1", "eval.grid=[1]"]
+    code, err = main_inprocess(["-m", "seed=abc,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"], monkeypatch, capsys)
+    assert code == 2
+    ours = [ln for ln in err.splitlines() if ln.startswith("rbr-run: error: ")]
+    assert len(ours) == 2, err
+    assert ours[0].startswith("rbr-run: error: sweep job 0 (digits-cnn6-standard-sabc) failed: seed=abc is not an integer seed")
+    assert ours[1].startswith("rbr-run: error: 1 of 2 sweep jobs failed (digits-cnn6-standard-sabc;")
+    assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys, tmp_path):
+    import robustbench_runner.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "execute", interrupted)
+    code, err = main_inprocess([f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 130
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == ["rbr-run: interrupted (Ctrl-C); rerun the same command to continue (a run resumes from its last checkpoint, finished runs are skipped)"]
+
+
+@pytest.mark.slow  # ~17 s on 2 cores (a subprocess that starts torch and trains an epoch)
+def test_ctrl_c_on_the_real_entrypoint(tmp_path):
+    """SIGINT to a training rbr-run: one line on stderr, exit status 130."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from rbr_testing import REPO
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=200", "eval.grid=[200]"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robustbench_runner.run", *args, f"output_root={tmp_path}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:  # wait until training is under way
+            if line.startswith("[rbr] epoch 1/"):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[-1].startswith("rbr-run: interrupted (Ctrl-C)") and len(lines) == 1, err
+
+
+@pytest.mark.slow  # worker processes each start torch: ~50 s on 2 cores
+def test_failed_job_in_a_worker_process_sweep(tmp_path):
+    """hydra/launcher=local_processes (joblib): the failure crosses a process boundary."""
+    tiny = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=1", "eval.grid=[1]"]
+    proc = cli(["-m", "hydra/launcher=local_processes", "seed=abc,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"])
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rbr-run: error: a sweep job failed, the first: digits-cnn6-standard-sabc: seed=abc is not an integer seed")
+    assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    """`rbr-run --help | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+
+    from rbr_testing import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "robustbench_runner.run", "--help"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)  # fmt: skip
+    proc.stdout.close()  # the reader has left (as head does) before the help is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err == "", err
+
+
+def test_one_line_reads_hydra_exceptions_by_attribute():
+    """The messages come from the exceptions' attributes, not from Hydra's wording."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import ConfigKeyError
+
+    reworded = "some other multi-line wording\nConfig search path: ..."
+    ex = MissingConfigException(reworded, missing_cfg_file="experiment/prs/nope", options=["ablation", "candidates"])
+    assert rbr_run.one_line(ex) == "Could not find 'experiment/prs/nope' (fix: use one of experiment=prs/{ablation, candidates})"
+    assert rbr_run.one_line(OverrideParseException("a=1,,2", "whatever\nsee the grammar")).startswith(
+        "cannot parse the override 'a=1,,2': whatever see the grammar (fix: write key=value;"
+    )
+    cause = ConfigKeyError("reworded")
+    cause.full_key = "train.epoch"
+    try:
+        raise ConfigCompositionException("reworded") from cause
+    except ConfigCompositionException as composed:
+        assert rbr_run.one_line(composed).startswith("train.epoch is not a config key (fix: ")

@@ -44,6 +44,7 @@ def test_tables_mean_and_std_over_seeds(sweep, tmp_path):
     assert (tmp_path / "summary.md").read_text().startswith("### summary")
 
 
+@pytest.mark.slow  # three launches of a 2-job sweep: ~55 s on 2 cores
 def test_relaunched_sweep_completes_without_duplicates(sweep, tmp_path):
     args = ["-m", "seed=1,2", *TINY, f"output_root={tmp_path}", "sweep_name=seeds"]
     killed = cli(args, env={"RBR_CRASH_AT": "metrics:12"})  # dies inside the second job

@@ -36,6 +36,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ..errors import UserError
+from ..paths import conf_dir
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
 
@@ -109,7 +110,7 @@ def load_spec(path: str | Path) -> TableSpec:
     return spec_from_dict(raw, str(path))
 
 
-TABLE_DIR = Path(__file__).resolve().parent.parent.parent / "conf" / "table"
+TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
 
 
 def all_specs(table_dir: Path = TABLE_DIR) -> dict[str, TableSpec]:
