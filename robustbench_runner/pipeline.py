@@ -38,6 +38,8 @@ from .build import (
     model_dims,
     to_yaml,
 )
+from .checkpoint_formats import describe as describe_checkpoint
+from .checkpoint_formats import fit_state_dict, honour_group_choices, open_checkpoints
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
@@ -447,8 +449,8 @@ class EvalRun:
 
     def explicit_keys(self) -> list[str]:
         """Dotted keys inside the saved sections that the command line set explicitly
-        (``data.eps=0.1``, ``+data.x=1``); group choices (``dataset=mnist``) are not among
-        them: the checkpoint's own dataset and model are what it was trained with."""
+        (``data.eps=0.1``, ``+data.x=1``); group choices (``dataset=mnist``) are handled by
+        ``checkpoint_formats.honour_group_choices``."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         keys = []
@@ -460,15 +462,19 @@ class EvalRun:
 
     def run(self) -> None:
         cfg = self.cfg
-        paths = checkpoint_paths(Path(str(cfg.checkpoint)))
-        loaded = [(p, *split_payload(load_checkpoint(p))) for p in paths]
-        saved_cfg = loaded[0][2]
+        # user checkpoint formats, pickled modules (checkpoint_trusted), robustbench:<id>
+        loaded = open_checkpoints(str(cfg.checkpoint), cfg, checkpoint_paths)
+        saved_cfg = loaded[0].config
         cfg = copy.deepcopy(cfg)
+        if loaded[0].model_cfg is not None:  # the model comes from the file / the zoo, not cfg.model
+            OmegaConf.set_struct(cfg, False)
+            cfg.model = loaded[0].model_cfg
         if saved_cfg is not None:
             OmegaConf.set_struct(cfg, False)
             for key in self.SAVED_SECTIONS:
                 if key in saved_cfg:
                     cfg[key] = saved_cfg[key]
+            honour_group_choices(cfg, self.cfg, saved_cfg, self.overrides)  # dataset=mnist wins; model=<other> is refused
             for key in self.explicit_keys():  # the command line wins over the checkpoint
                 OmegaConf.update(cfg, key, OmegaConf.select(self.cfg, key), merge=False, force_add=True)
                 print(f"[rbr] mode=eval: {key}={OmegaConf.select(cfg, key)} (command line) replaces the checkpoint's value")
@@ -479,13 +485,18 @@ class EvalRun:
             return
         bundle = load_dataset(cfg.data)
         dims = model_dims(bundle)
-        model = build_model(cfg.model, dims, 0).to(self.device)
+        module = loaded[0].module
+        model = (module if module is not None else build_model(cfg.model, dims, 0)).to(self.device)
         if not self.files.model_summary.exists():
             write_model_summary(model, dims, self.files.model_summary)
         ident = identity(cfg, self.files.dir.name, chash)
         evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
-        for path, state, _, epoch in loaded:
-            load_weights(model, state, path, cfg)
-            evaluator.evaluate(path.stem, epoch, state)
+        for ck in loaded:
+            print(describe_checkpoint(ck), flush=True)
+            state = fit_state_dict(model, ck.state)
+            load_weights(model, state, ck.path, cfg)
+            evaluator.evaluate(ck.label, ck.epoch, state)
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
         print_summary(self.files)
+        if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run
+            loaded[0].after_eval(self.files)
