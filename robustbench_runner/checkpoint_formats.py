@@ -56,19 +56,24 @@ class UserCheckpoint:
     epoch: int | None = None
     kind: str = "state_dict"  # rbr | state_dict | state_dict['<key>'] | lightning | pickled module | safetensors | robustbench
     path: Path | None = None
-    module: nn.Module | None = None  # the model itself (pickled module, RobustBench zoo): used as is
+    module: nn.Module | None = (
+        None  # the model itself (pickled module, RobustBench zoo): used as is
+    )
     model_cfg: dict | None = None  # replaces cfg.model when the model does not come from it
     after_eval: Callable | None = None  # called with the run's RunFiles after the evaluation
+    config_hash: str | None = None  # an rbr checkpoint's config hash
 
 
-def open_checkpoints(spec: str, cfg: DictConfig, find_paths: Callable[[Path], list[Path]]) -> list[UserCheckpoint]:
+def open_checkpoints(
+    spec: str, cfg: DictConfig, find_paths: Callable[[Path], list[Path]]
+) -> list[UserCheckpoint]:
     """What ``checkpoint=<spec>`` names: a RobustBench zoo id (``robustbench:<id>``), a file,
     or a run directory (``find_paths`` lists its checkpoints)."""
     spec = str(spec)
     if spec.startswith(ZOO_SCHEME):
         from .models.robustbench_zoo import open_zoo_model
 
-        return [open_zoo_model(spec[len(ZOO_SCHEME):], cfg)]
+        return [open_zoo_model(spec[len(ZOO_SCHEME) :], cfg)]
     trusted = bool(cfg.get("checkpoint_trusted", False))
     return [read_checkpoint(p, trusted) for p in find_paths(Path(spec))]
 
@@ -84,7 +89,10 @@ def read_checkpoint(path: str | Path, trusted: bool = False) -> UserCheckpoint:
 def load_file(path: Path, trusted: bool = False):
     """The object a checkpoint file holds, loaded without running code unless ``trusted``."""
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist", fix="check the path (a .pt/.pth/.ckpt/.safetensors file or a run directory)")
+        raise UserError(
+            f"checkpoint {path} does not exist",
+            fix="check the path (a .pt/.pth/.ckpt/.safetensors file or a run directory)",
+        )
     if _is_safetensors(path):
         return _load_safetensors(path)
     try:
@@ -94,7 +102,7 @@ def load_file(path: Path, trusted: bool = False):
         found = re.search(r"GLOBAL (\S+) was not an allowed global", text)
         if found is None:
             raise UserError(
-                f"checkpoint {path} is not a PyTorch checkpoint: it is {describe_file(path)}",
+                f"checkpoint {path} is corrupt or not a PyTorch checkpoint: it is {describe_file(path)}",
                 fix="pass a file written by torch.save (a state_dict, a training checkpoint, a Lightning .ckpt), a .safetensors file or a run directory",
             ) from e
         name = found.group(1)
@@ -105,7 +113,10 @@ def load_file(path: Path, trusted: bool = False):
                 fix="if you trust the file, add checkpoint_trusted=true; or load it once yourself and save torch.save(model.state_dict(), 'weights.pt'), "
                 "then pass checkpoint=weights.pt with the model=... it belongs to (docs/byo.md)",
             ) from e
-    print(f"[rbr] checkpoint_trusted=true: loading {path} with weights_only=False runs code from that file (it names {name})", flush=True)
+    print(
+        f"[rbr] checkpoint_trusted=true: loading {path} with weights_only=False runs code from that file (it names {name})",
+        flush=True,
+    )
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
@@ -128,7 +139,10 @@ def _load_safetensors(path: Path) -> dict:
     try:
         from safetensors.torch import load_file as load_st
     except ImportError:
-        raise UserError(f"checkpoint {path} is a safetensors file, and the safetensors package is not installed", fix="pip install safetensors") from None
+        raise UserError(
+            f"checkpoint {path} is a safetensors file, and the safetensors package is not installed",
+            fix="pip install safetensors",
+        ) from None
     return load_st(str(path), device="cpu")
 
 
@@ -159,7 +173,12 @@ def describe_file(path: Path) -> str:
 
 
 def _is_state_dict(obj) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(k, str) for k in obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
 
 
 def interpret(obj, path: Path) -> UserCheckpoint:
@@ -173,10 +192,25 @@ def interpret(obj, path: Path) -> UserCheckpoint:
             fix="pass a file holding a state_dict (torch.save(model.state_dict(), f)) or a training checkpoint dict",
         )
     if obj.get("format") == RBR_FORMAT:
-        return UserCheckpoint(label, obj["model"], OmegaConf.create(obj["config"]), int(obj["epoch"]), "rbr", path)
+        return UserCheckpoint(
+            label,
+            obj["model"],
+            OmegaConf.create(obj["config"]),
+            int(obj["epoch"]),
+            "rbr",
+            path,
+            config_hash=obj.get("config_hash"),
+        )
     if "pytorch-lightning_version" in obj and isinstance(obj.get("state_dict"), Mapping):
         epoch = obj.get("epoch")
-        return UserCheckpoint(label, dict(obj["state_dict"]), None, int(epoch) if isinstance(epoch, int) else None, "lightning", path)
+        return UserCheckpoint(
+            label,
+            dict(obj["state_dict"]),
+            None,
+            int(epoch) if isinstance(epoch, int) else None,
+            "lightning",
+            path,
+        )
     for key in STATE_KEYS:
         value = obj.get(key)
         if isinstance(value, nn.Module):
@@ -216,7 +250,7 @@ def fit_state_dict(model: nn.Module, state: Mapping) -> dict:
         nxt = []
         for cand in frontier:
             for p in PREFIXES:
-                stripped = {k[len(p):]: v for k, v in cand.items() if k.startswith(p)}
+                stripped = {k[len(p) :]: v for k, v in cand.items() if k.startswith(p)}
                 if not stripped:
                     continue
                 if set(stripped) == want:
@@ -229,7 +263,9 @@ def fit_state_dict(model: nn.Module, state: Mapping) -> dict:
 def describe(ck: UserCheckpoint) -> str:
     """One line naming the checkpoint's format, for the run log."""
     where = str(ck.path) if ck.path is not None else ck.label
-    return f"[rbr] checkpoint {where}: {ck.kind}" + (f", epoch {ck.epoch}" if ck.epoch is not None else "")
+    return f"[rbr] checkpoint {where}: {ck.kind}" + (
+        f", epoch {ck.epoch}" if ck.epoch is not None else ""
+    )
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -253,7 +289,9 @@ def group_choices(overrides: list[str]) -> dict[str, str]:
     return out
 
 
-def honour_group_choices(cfg: DictConfig, live: DictConfig, saved: DictConfig, overrides: list[str]) -> None:
+def honour_group_choices(
+    cfg: DictConfig, live: DictConfig, saved: DictConfig, overrides: list[str]
+) -> None:
     """An rbr checkpoint brings its own data and model sections. Decided here (docs/byo.md):
 
     - ``dataset=<name>`` on the command line is honoured: the checkpoint is attacked on that
@@ -267,7 +305,10 @@ def honour_group_choices(cfg: DictConfig, live: DictConfig, saved: DictConfig, o
         old = OmegaConf.select(saved, "data.name")
         cfg.data = copy_node(live.data)
         if str(live.data.name) != str(old):
-            print(f"[rbr] mode=eval: dataset={choices['dataset']} (command line) replaces the checkpoint's dataset {old}", flush=True)
+            print(
+                f"[rbr] mode=eval: dataset={choices['dataset']} (command line) replaces the checkpoint's dataset {old}",
+                flush=True,
+            )
     if "model" in choices:
         mine, theirs = str(live.model.get("name")), str(OmegaConf.select(saved, "model.name"))
         if mine != theirs:

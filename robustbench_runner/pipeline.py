@@ -39,7 +39,12 @@ from .build import (
     to_yaml,
 )
 from .checkpoint_formats import describe as describe_checkpoint
-from .checkpoint_formats import fit_state_dict, honour_group_choices, open_checkpoints
+from .checkpoint_formats import (
+    fit_state_dict,
+    honour_group_choices,
+    open_checkpoints,
+    read_checkpoint,
+)
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
@@ -246,7 +251,7 @@ class BestSelector:
         return fraction(next(iter(preds.values())) == self.y)
 
 
-def resolve_parent(init_from) -> tuple[Path, dict] | None:
+def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None:
     """The checkpoint whose weights start this run (``init_from``: a .pt file, or a run
     directory, meaning its final ``ckpt/last.pt``), and the facts recorded about it."""
     if not init_from:
@@ -254,9 +259,9 @@ def resolve_parent(init_from) -> tuple[Path, dict] | None:
     path = Path(str(init_from))
     if path.is_dir():
         path = path / "ckpt" / "last.pt" if (path / "ckpt").is_dir() else path / "last.pt"
-    payload = load_checkpoint(path)
-    state, cfg, epoch = split_payload(payload)
-    info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": payload.get("config_hash")}
+    ck = read_checkpoint(path, trusted)  # a user's file too: state_dict, Lightning, ... (checkpoint_formats)
+    state, cfg, epoch = ck.state, ck.config, ck.epoch
+    info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": ck.config_hash}
     if cfg is not None:
         info.update({"run": path.parent.parent.name, "dataset": OmegaConf.select(cfg, "data.name"), "scheme": OmegaConf.select(cfg, "scheme.name")})
     return path, {"info": info, "state": state}
@@ -283,7 +288,7 @@ class TrainRun:
 
     def run(self) -> None:
         cfg, files = self.cfg, self.files
-        parent = resolve_parent(cfg.get("init_from"))
+        parent = resolve_parent(cfg.get("init_from"), bool(cfg.get("checkpoint_trusted", False)))
         if claim_run_dir(files, cfg, self.chash, extra={"parent": parent[1]["info"]} if parent else None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
@@ -390,7 +395,7 @@ def drop_resume_state(path: Path) -> None:
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(fit_state_dict(model, state))  # module./model. prefixes of user files
     except RuntimeError as e:
         first = " ".join(str(e).split())[:200]
         raise UserError(
@@ -421,16 +426,6 @@ def checkpoint_paths(path: Path) -> list[Path]:
     if not found:
         raise UserError(f"no checkpoint found at {path}", fix="pass checkpoint=<a .pt file> or a run directory with ckpt/epoch_*.pt")
     return found
-
-
-def split_payload(payload: dict) -> tuple[dict, DictConfig | None, int | None]:
-    """(state_dict, saved config or None, epoch or None) for an rbr checkpoint or a plain state dict."""
-    if payload.get("format") == CKPT_FORMAT:
-        return payload["model"], OmegaConf.create(payload["config"]), int(payload["epoch"])
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(payload.get(key), dict):
-            return payload[key], None, None
-    return payload, None, None
 
 
 class EvalRun:
@@ -493,9 +488,8 @@ class EvalRun:
         evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
         for ck in loaded:
             print(describe_checkpoint(ck), flush=True)
-            state = fit_state_dict(model, ck.state)
-            load_weights(model, state, ck.path, cfg)
-            evaluator.evaluate(ck.label, ck.epoch, state)
+            load_weights(model, ck.state, ck.path, cfg)
+            evaluator.evaluate(ck.label, ck.epoch, model.state_dict())
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
         print_summary(self.files)
         if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run

@@ -37,7 +37,18 @@ SKIP = {
     "--config-dir": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
     "hydra.searchpath": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
 }
-FLAGS_WITH_VALUE = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c", "--package", "-p"}
+FLAGS_WITH_VALUE = {
+    "--config-dir",
+    "-cd",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+}
 
 
 def _md_commands(text: str) -> list[str]:
@@ -142,7 +153,11 @@ def expand_sweeps(overrides: list[str]) -> list[list[str]]:
 def compose_and_check(overrides: list[str]) -> None:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config="hydra/launcher=slurm" in overrides or None)
+        cfg = compose(
+            "config",
+            overrides=overrides,
+            return_hydra_config="hydra/launcher=slurm" in overrides or None,
+        )
     if "hydra" in cfg:
         OmegaConf.set_struct(cfg, False)
         assert cfg.hydra.launcher._target_.startswith("hydra_plugins.hydra_submitit_launcher")

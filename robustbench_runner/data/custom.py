@@ -65,7 +65,11 @@ def _splits(result, target: str) -> dict:
             f"data._target_={target} returned a {type(result).__name__}",
             fix='return a DataBundle, {"train": (x, y), "test": (x, y)} or (x_train, y_train, x_test, y_test) (docs/byo.md)',
         )
-    out = {k: _split(result[k], k, target) for k in ("train", "test", "val") if result.get(k) is not None}
+    out = {
+        k: _split(result[k], k, target)
+        for k in ("train", "test", "val")
+        if result.get(k) is not None
+    }
     if result.get("class_names") is not None:
         out["class_names"] = [str(c) for c in result["class_names"]]
     return out
@@ -75,30 +79,50 @@ def _split(pair, key: str, target: str) -> ArraySplit:
     try:
         x, y = pair
     except (TypeError, ValueError):
-        raise UserError(f"data._target_={target}: {key!r} must be a pair (x, y)", fix="return (inputs, labels) for each split") from None
+        raise UserError(
+            f"data._target_={target}: {key!r} must be a pair (x, y)",
+            fix="return (inputs, labels) for each split",
+        ) from None
     x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
     y = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
     if x.dtype == torch.float64:
         x = x.float()
     if x.dtype not in (torch.uint8, torch.float32):
-        raise UserError(f"data._target_={target}: {key} inputs are {x.dtype}", fix="return uint8 images (0-255) or floats in [0, 1]")
+        raise UserError(
+            f"data._target_={target}: {key} inputs are {x.dtype}",
+            fix="return uint8 images (0-255) or floats in [0, 1]",
+        )
     if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise UserError(f"data._target_={target}: {key} labels are {y.dtype}, not class indices", fix="return integer labels 0..num_classes-1")
+        raise UserError(
+            f"data._target_={target}: {key} labels are {y.dtype}, not class indices",
+            fix="return integer labels 0..num_classes-1",
+        )
     if x.dim() not in (2, 4):
-        raise UserError(f"data._target_={target}: {key} inputs have shape {tuple(x.shape)}", fix="return images (N, C, H, W) or rows (N, D)")
+        raise UserError(
+            f"data._target_={target}: {key} inputs have shape {tuple(x.shape)}",
+            fix="return images (N, C, H, W) or rows (N, D)",
+        )
     if x.dim() == 4 and x.shape[2] != x.shape[3]:
-        raise UserError(f"data._target_={target}: {key} images are {x.shape[2]}x{x.shape[3]}; rbr expects square images", fix="crop or resize to H = W")
+        raise UserError(
+            f"data._target_={target}: {key} images are {x.shape[2]}x{x.shape[3]}; rbr expects square images",
+            fix="crop or resize to H = W",
+        )
     try:
         return ArraySplit(x.contiguous(), y.long())
     except ValueError as e:
-        raise UserError(f"data._target_={target}: {key} split: {e}", fix="return as many labels as inputs") from e
+        raise UserError(
+            f"data._target_={target}: {key} split: {e}", fix="return as many labels as inputs"
+        ) from e
 
 
 def _check(bundle: DataBundle, declared: Mapping, target: str) -> None:
     for key, split in (("train", bundle.train), ("test", bundle.test), ("val", bundle.val)):
         if split is None or not len(split):
             if key != "val":
-                raise UserError(f"data._target_={target}: the {key} split is empty", fix="return at least one sample per split")
+                raise UserError(
+                    f"data._target_={target}: the {key} split is empty",
+                    fix="return at least one sample per split",
+                )
             continue
         x = split.x
         if x.dtype == torch.float32 and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
@@ -111,7 +135,14 @@ def _check(bundle: DataBundle, declared: Mapping, target: str) -> None:
                 f"data._target_={target}: {key} labels range over [{int(split.y.min())}, {int(split.y.max())}] with num_classes={bundle.num_classes}",
                 fix="use labels 0..num_classes-1 or correct data.num_classes",
             )
-    shape = [bundle.in_channels] if bundle.image_size == 0 else [bundle.in_channels, bundle.image_size, bundle.image_size]
+    shape = (
+        [bundle.in_channels]
+        if bundle.image_size == 0
+        else [bundle.in_channels, bundle.image_size, bundle.image_size]
+    )
     want = declared.get("input_size")
     if want is not None and [int(v) for v in want] != shape:
-        raise UserError(f"data.input_size={list(want)} but data._target_={target} returned inputs of shape {shape}", fix="correct data.input_size, or null to skip the check")
+        raise UserError(
+            f"data.input_size={list(want)} but data._target_={target} returned inputs of shape {shape}",
+            fix="correct data.input_size, or null to skip the check",
+        )

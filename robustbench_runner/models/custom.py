@@ -43,10 +43,17 @@ def is_user_model(model_cfg: Mapping) -> bool:
 def build_user_model(model_cfg: Mapping, dims: Mapping) -> nn.Module:
     """Build ``model._target_`` with the non-reserved keys, the dimensions its signature
     accepts, and rbr's normalization in front (see the module docstring)."""
-    conf = OmegaConf.to_container(model_cfg, resolve=True) if not isinstance(model_cfg, dict) else dict(model_cfg)
+    conf = (
+        OmegaConf.to_container(model_cfg, resolve=True)
+        if not isinstance(model_cfg, dict)
+        else dict(model_cfg)
+    )
     target = conf.get("_target_")
     if not target or target == "???":
-        raise UserError("model=custom needs the class of your model", fix="add model._target_=<module>.<Class>, e.g. model._target_=mypkg.MyNet")
+        raise UserError(
+            "model=custom needs the class of your model",
+            fix="add model._target_=<module>.<Class>, e.g. model._target_=mypkg.MyNet",
+        )
     check_input_size(conf.get("input_size"), dims)
     try:
         obj = get_object(str(target))
@@ -71,10 +78,18 @@ def build_user_model(model_cfg: Mapping, dims: Mapping) -> nn.Module:
         model = instantiate(OmegaConf.create({"_target_": target, **kwargs}), **given)
     except Exception as e:
         cause = e.__cause__ if e.__cause__ is not None else e
-        raise UserError(f"cannot build model._target_={target}: {' '.join(str(cause).split())[:300]}", fix="check your class and the model.* overrides") from e
+        raise UserError(
+            f"cannot build model._target_={target}: {' '.join(str(cause).split())[:300]}",
+            fix="check your class and the model.* overrides",
+        ) from e
     if not isinstance(model, nn.Module):
-        raise UserError(f"model._target_={target} returned a {type(model).__name__}, not a torch.nn.Module", fix="point model._target_ at an nn.Module class or a function returning one")
-    add_normalization(model, conf.get("mean"), conf.get("std"), int(dims["in_channels"]), int(dims["image_size"]))
+        raise UserError(
+            f"model._target_={target} returned a {type(model).__name__}, not a torch.nn.Module",
+            fix="point model._target_ at an nn.Module class or a function returning one",
+        )
+    add_normalization(
+        model, conf.get("mean"), conf.get("std"), int(dims["in_channels"]), int(dims["image_size"])
+    )
     return model
 
 
@@ -87,7 +102,11 @@ def accepted_kwargs(obj) -> set[str] | None:
     params = sig.parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return {p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return {
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
 
 
 def data_shape(dims: Mapping) -> list[int]:
@@ -124,9 +143,15 @@ def add_normalization(model: nn.Module, mean, std, channels: int, image_size: in
     m = torch.zeros(channels) if mean is None else _channel_vector(mean, channels)
     s = torch.ones(channels) if std is None else _channel_vector(std, channels)
     if (s <= 0).any():
-        raise UserError(f"model.std={list(std)} must be positive", fix="set model.std to the per-channel standard deviations")
+        raise UserError(
+            f"model.std={list(std)} must be positive",
+            fix="set model.std to the per-channel standard deviations",
+        )
     if image_size == 0:
-        raise UserError("model.mean/std normalize image channels, but the dataset is tabular", fix="set model.mean=null model.std=null")
+        raise UserError(
+            "model.mean/std normalize image channels, but the dataset is tabular",
+            fix="set model.mean=null model.std=null",
+        )
     model.register_buffer("_rbr_mean", m.view(1, -1, 1, 1), persistent=False)
     model.register_buffer("_rbr_std", s.view(1, -1, 1, 1), persistent=False)
     model.register_forward_pre_hook(_normalize_input)

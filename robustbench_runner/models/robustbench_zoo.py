@@ -59,8 +59,13 @@ def import_robustbench():
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("checkpoint=robustbench:... needs the robustbench package, which is not installed", fix=INSTALL_FIX)
-    init_imports = all(importlib.util.find_spec(m) is not None for m in ("pkg_resources", "autoattack"))
+        raise UserError(
+            "checkpoint=robustbench:... needs the robustbench package, which is not installed",
+            fix=INSTALL_FIX,
+        )
+    init_imports = all(
+        importlib.util.find_spec(m) is not None for m in ("pkg_resources", "autoattack")
+    )
     if "robustbench" not in sys.modules and not init_imports:
         bare = types.ModuleType("robustbench")
         bare.__path__ = list(spec.submodule_search_locations)  # type: ignore[attr-defined]
@@ -72,7 +77,9 @@ def import_robustbench():
             import robustbench.model_zoo as zoo
             import robustbench.utils as utils
     except ImportError as e:
-        raise UserError(f"the installed robustbench package cannot be imported ({e})", fix=INSTALL_FIX) from e
+        raise UserError(
+            f"the installed robustbench package cannot be imported ({e})", fix=INSTALL_FIX
+        ) from e
     return utils, zoo
 
 
@@ -83,11 +90,16 @@ def zoo_entries(dataset: str, threat_model: str) -> dict:
     try:
         tm = ThreatModel(threat_model)
     except ValueError:
-        raise UserError(f"robustbench.threat_model={threat_model} is not a RobustBench threat model", fix=f"use one of {[t.value for t in ThreatModel]}") from None
+        raise UserError(
+            f"robustbench.threat_model={threat_model} is not a RobustBench threat model",
+            fix=f"use one of {[t.value for t in ThreatModel]}",
+        ) from None
     return zoo.model_dicts[BenchmarkDataset(dataset)].get(tm, {})
 
 
-def weight_files(model_dir: Path, dataset: str, threat_model: str, model_id: str, entry: dict) -> list[Path]:
+def weight_files(
+    model_dir: Path, dataset: str, threat_model: str, model_id: str, entry: dict
+) -> list[Path]:
     """The files ``robustbench.utils.load_model`` reads for ``model_id`` (its layout)."""
     base = Path(model_dir) / dataset / threat_model / f"{model_id}.pt"
     ids = entry.get("gdrive_id")
@@ -106,7 +118,10 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
     download = bool(rb.get("download", False))
     data_name = str(cfg.data.name)
     if not model_id:
-        raise UserError("checkpoint=robustbench: needs a model id", fix="e.g. checkpoint=robustbench:Carmon2019Unlabeled (ids: the RobustBench Model Zoo tables)")
+        raise UserError(
+            "checkpoint=robustbench: needs a model id",
+            fix="e.g. checkpoint=robustbench:Carmon2019Unlabeled (ids: the RobustBench Model Zoo tables)",
+        )
     dataset = ZOO_DATASETS.get(data_name)
     if dataset is None:
         raise UserError(
@@ -116,7 +131,11 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
     entries = zoo_entries(dataset, threat_model)
     if model_id not in entries:
         close = difflib.get_close_matches(model_id, list(entries), n=5, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"{len(entries)} ids exist for {dataset} {threat_model}; see the RobustBench Model Zoo tables"
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"{len(entries)} ids exist for {dataset} {threat_model}; see the RobustBench Model Zoo tables"
+        )
         raise UserError(
             f"unknown RobustBench model id {model_id!r} for {dataset} {threat_model}",
             fix=f"{hint} (another leaderboard: robustbench.threat_model=L2|corruptions; another dataset: dataset=cifar100)",
@@ -128,37 +147,70 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
     hosted_by_timm = _timm_has(timm_name)
     missing = [f for f in files if not f.is_file()]
     if (hosted_by_timm or missing) and not download:
-        where = "on the Hugging Face hub (through timm)" if hosted_by_timm else f"not in {model_dir}: expected {missing[0]}"
+        where = (
+            "on the Hugging Face hub (through timm)"
+            if hosted_by_timm
+            else f"not in {model_dir}: expected {missing[0]}"
+        )
         raise UserError(
             f"the weights of RobustBench model {model_id} ({dataset}, {threat_model}) are {where}",
             fix="add robustbench.download=true on a machine with internet (RobustBench downloads them into robustbench.model_dir), "
             "or copy the file to that path / point robustbench.model_dir=<folder> at your RobustBench models folder",
         )
-    print(f"[rbr] RobustBench model {model_id} ({dataset}, {threat_model}) from {model_dir}" + (" (download allowed)" if download else ""), flush=True)
+    print(
+        f"[rbr] RobustBench model {model_id} ({dataset}, {threat_model}) from {model_dir}"
+        + (" (download allowed)" if download else ""),
+        flush=True,
+    )
     env = {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"} if cfg.get("checkpoint_trusted") else {}
     if env:
-        print(f"[rbr] checkpoint_trusted=true: RobustBench loads {model_id} with weights_only=False, which runs code from the file", flush=True)
+        print(
+            f"[rbr] checkpoint_trusted=true: RobustBench loads {model_id} with weights_only=False, which runs code from the file",
+            flush=True,
+        )
     try:
         with _environ(env):
-            model = utils.load_model(model_id, model_dir=str(model_dir), dataset=dataset, threat_model=threat_model)
+            model = utils.load_model(
+                model_id, model_dir=str(model_dir), dataset=dataset, threat_model=threat_model
+            )
     except Exception as e:
         msg = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split())[:300]
         raise UserError(
             f"RobustBench could not load {model_id} from {model_dir} ({type(e).__name__}: {msg})",
             fix="check that the file is the one RobustBench distributes (a partial download can be removed by you and fetched again with robustbench.download=true)",
         ) from e
-    info = {"source": "robustbench", "id": model_id, "dataset": dataset, "threat_model": threat_model}
+    info = {
+        "source": "robustbench",
+        "id": model_id,
+        "dataset": dataset,
+        "threat_model": threat_model,
+    }
     model_cfg = {"name": f"robustbench-{model_id}", **info, "class": type(model).__name__}
     leaderboard = reported_numbers(model_id, dataset, threat_model)
 
     def after_eval(files) -> None:
-        df = compare(files.read_metrics(), leaderboard, info, float(OmegaConf.select(cfg, "data.eps", default=float("nan"))))
+        df = compare(
+            files.read_metrics(),
+            leaderboard,
+            info,
+            float(OmegaConf.select(cfg, "data.eps", default=float("nan"))),
+        )
         from ..io import atomic_write_text
 
         atomic_write_text(files.dir / "leaderboard.csv", df.to_csv(index=False))
         print_comparison(df, info, leaderboard)
 
-    return UserCheckpoint(model_id, model.state_dict(), None, None, "robustbench", files[0], module=model.eval(), model_cfg=model_cfg, after_eval=after_eval)
+    return UserCheckpoint(
+        model_id,
+        model.state_dict(),
+        None,
+        None,
+        "robustbench",
+        files[0],
+        module=model.eval(),
+        model_cfg=model_cfg,
+        after_eval=after_eval,
+    )
 
 
 def _timm_has(name: str) -> bool:
@@ -205,11 +257,26 @@ def leaderboard_tables(description: str | None = None) -> dict[tuple[str, str], 
     for line in description.splitlines():
         s = line.strip()
         if s.startswith("### ") and not s.startswith("####"):
-            dataset = next((v for k, v in README_DATASETS.items() if s[4:].strip().startswith(k) and not s[4:].strip().startswith(k + "0")), None)
+            dataset = next(
+                (
+                    v
+                    for k, v in README_DATASETS.items()
+                    if s[4:].strip().startswith(k) and not s[4:].strip().startswith(k + "0")
+                ),
+                None,
+            )
             threat, columns = None, None
         elif s.startswith("#### ") and dataset:
             head = s[5:].strip().lower()
-            threat = "Linf" if head.startswith("linf") else "L2" if head.startswith("l2") else "corruptions" if "corruption" in head else None
+            threat = (
+                "Linf"
+                if head.startswith("linf")
+                else "L2"
+                if head.startswith("l2")
+                else "corruptions"
+                if "corruption" in head
+                else None
+            )
             columns = None
         elif s.startswith("|") and dataset and threat:
             cells = [_cell(c) for c in s.strip("|").split("|")]
@@ -243,7 +310,11 @@ def reported_numbers(model_id: str, dataset: str, threat_model: str) -> dict | N
     except importlib.metadata.PackageNotFoundError:
         version = "?"
     metric = "AutoAttack" if threat_model in LEADERBOARD_EPS else "corruptions"
-    return {**row, "metric": metric, "source": f"robustbench {version} README, Model Zoo table ({dataset}, {threat_model})"}
+    return {
+        **row,
+        "metric": metric,
+        "source": f"robustbench {version} README, Model Zoo table ({dataset}, {threat_model})",
+    }
 
 
 def compare(metrics: pd.DataFrame, reported: dict | None, info: dict, eps: float) -> pd.DataFrame:
@@ -253,7 +324,15 @@ def compare(metrics: pd.DataFrame, reported: dict | None, info: dict, eps: float
     rows = []
     acc = metrics[metrics.metric == "acc"] if len(metrics) else metrics
     clean = acc[acc.attack == "clean"]
-    rows.append({"quantity": "clean", "reported": (reported or {}).get("clean"), "this_run": _first(clean, "value"), "n": _first(clean, "n"), "eps": 0.0})
+    rows.append(
+        {
+            "quantity": "clean",
+            "reported": (reported or {}).get("clean"),
+            "this_run": _first(clean, "value"),
+            "n": _first(clean, "n"),
+            "eps": 0.0,
+        }
+    )
     robust_label = f"robust ({(reported or {}).get('metric', 'AutoAttack')})"
     matched = False
     for attack in dict.fromkeys(acc.attack) if len(acc) else []:
@@ -272,22 +351,45 @@ def compare(metrics: pd.DataFrame, reported: dict | None, info: dict, eps: float
             "this_run": _first(at, "value"), "n": _first(at, "n"), "eps": float(at.eps.iloc[0]),
         })  # fmt: skip
     if not matched:
-        rows.insert(1, {"quantity": robust_label, "reported": (reported or {}).get("robust"), "this_run": None, "n": None, "eps": lb_eps})
+        rows.insert(
+            1,
+            {
+                "quantity": robust_label,
+                "reported": (reported or {}).get("robust"),
+                "this_run": None,
+                "n": None,
+                "eps": lb_eps,
+            },
+        )
     df = pd.DataFrame(rows)
     for k, v in info.items():
         df[k] = v
-    df["reported_source"] = (reported or {}).get("source", "not in the installed robustbench's Model Zoo tables")
+    df["reported_source"] = (reported or {}).get(
+        "source", "not in the installed robustbench's Model Zoo tables"
+    )
     df["run_eps"] = eps
     return df
 
 
 def _first(df: pd.DataFrame, col: str):
-    return None if df.empty else df[col].iloc[0].item() if hasattr(df[col].iloc[0], "item") else df[col].iloc[0]
+    return (
+        None
+        if df.empty
+        else df[col].iloc[0].item()
+        if hasattr(df[col].iloc[0], "item")
+        else df[col].iloc[0]
+    )
 
 
 def print_comparison(df: pd.DataFrame, info: dict, reported: dict | None) -> None:
-    src = reported["source"] if reported else "no reported numbers: the id is not in the installed robustbench's Model Zoo tables"
-    print(f"\n[rbr] RobustBench {info['id']} ({info['dataset']}, {info['threat_model']}): leaderboard vs this run ({src})")
+    src = (
+        reported["source"]
+        if reported
+        else "no reported numbers: the id is not in the installed robustbench's Model Zoo tables"
+    )
+    print(
+        f"\n[rbr] RobustBench {info['id']} ({info['dataset']}, {info['threat_model']}): leaderboard vs this run ({src})"
+    )
     show = df[["quantity", "eps", "reported", "this_run", "n"]].copy()
     for col in ("reported", "this_run"):
         show[col] = [("-" if v is None or pd.isna(v) else f"{float(v):.4f}") for v in show[col]]
@@ -297,4 +399,6 @@ def print_comparison(df: pd.DataFrame, info: dict, reported: dict | None) -> Non
     eps = df["run_eps"].iloc[0]
     lb = LEADERBOARD_EPS.get(info["threat_model"])
     if lb is not None and abs(float(eps) - lb) > 1e-9:
-        print(f"[rbr] note: data.eps={eps:g} differs from the leaderboard's eps {lb:.4g}; robust rows are at the leaderboard's eps only")
+        print(
+            f"[rbr] note: data.eps={eps:g} differs from the leaderboard's eps {lb:.4g}; robust rows are at the leaderboard's eps only"
+        )
