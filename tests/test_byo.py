@@ -594,3 +594,21 @@ def test_init_from_a_users_lightning_checkpoint(digits_run, tmp_path):
     start = torch.load(new / "ckpt" / "epoch_000.pt", weights_only=True)["model"]
     assert all(torch.equal(start[k], v) for k, v in weights.items())
     assert str(path.resolve()) in (new / "run.json").read_text()
+
+
+def test_eval_of_user_files_end_to_end(tmp_path, net, capsys):
+    """mode=eval on a text file: one line saying what it is, no advice to delete it; on a whole
+    pickled module: refused, then attacked as is with checkpoint_trusted=true."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights\n")
+    tiny = [o for o in TINY if not o.startswith("model.")]
+    with pytest.raises(UserError) as err:
+        run_inprocess([*tiny, "mode=eval", f"checkpoint={notes}", f"output_root={tmp_path}"])
+    assert "is a text file" in str(err.value) and "delete" not in str(err.value).lower() and notes.exists()
+    whole = _save(tmp_path / "whole.pt", net)
+    with pytest.raises(UserError, match="checkpoint_trusted=true"):
+        run_inprocess([*tiny, "mode=eval", f"checkpoint={whole}", f"output_root={tmp_path}"])
+    run = run_inprocess([*tiny, "mode=eval", f"checkpoint={whole}", "checkpoint_trusted=true", f"output_root={tmp_path}", "tag=t"])
+    assert "runs code from that file" in capsys.readouterr().out
+    m = pd.read_csv(run / "metrics.csv")
+    assert set(m.model) == {"flat"} and "PGD-5" in set(m.attack)
