@@ -36,10 +36,15 @@ def model_dims(bundle: DataBundle) -> dict:
 
 def build_model(model_cfg: DictConfig, dims: Mapping, init_seed: int) -> nn.Module:
     """The network with weights drawn from ``init_seed`` (separate from the data-order seed,
-    so the same initial weights can train on several datasets: paper D)."""
+    so the same initial weights can train on several datasets: paper D). A ``_target_`` other
+    than rbr's registry (``model=custom``) is built by :mod:`.models.custom`."""
+    from .models.custom import build_user_model, is_user_model
+
     state = torch.get_rng_state()
     torch.manual_seed(init_seed)
     try:
+        if is_user_model(model_cfg):  # model=custom: keys rbr reserves are not passed on
+            return build_user_model(model_cfg, dims)
         return _instantiate(model_cfg, "model", **dict(dims))
     finally:
         torch.set_rng_state(state)

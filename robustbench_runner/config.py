@@ -32,6 +32,8 @@ def _run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> st
     if mode != "eval" or not checkpoint:
         return name
     p = Path(str(checkpoint))
+    if str(checkpoint).startswith("robustbench:"):  # a RobustBench zoo id (models/robustbench_zoo.py)
+        return "robustbench-" + str(checkpoint).split(":", 1)[1] + _tag_suffix(tag)
     if p.parent.name == "ckpt":  # <run>/ckpt/epoch_010.pt -> <run>
         base = p.parent.parent.name
     elif p.suffix:  # a plain file
@@ -94,6 +96,9 @@ VOLATILE_KEYS = (
     "data.decode_workers",
     "eval.batch_size",
     "train.keep_optimizer_state",
+    "checkpoint_trusted",
+    "robustbench.model_dir",
+    "robustbench.download",
 )
 
 

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import io
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, wrong format, unpickling refused...
-        reason = " ".join(str(e).split())[:160]
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split())[:160]  # no terminal colour codes
         raise UserError(
             f"checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {reason})",
             fix=f"delete {path} and rerun (training resumes from the previous checkpoint), or pass another checkpoint",

@@ -38,6 +38,13 @@ from .build import (
     model_dims,
     to_yaml,
 )
+from .checkpoint_formats import describe as describe_checkpoint
+from .checkpoint_formats import (
+    fit_state_dict,
+    honour_group_choices,
+    open_checkpoints,
+    read_checkpoint,
+)
 from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
@@ -244,7 +251,7 @@ class BestSelector:
         return fraction(next(iter(preds.values())) == self.y)
 
 
-def resolve_parent(init_from) -> tuple[Path, dict] | None:
+def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None:
     """The checkpoint whose weights start this run (``init_from``: a .pt file, or a run
     directory, meaning its final ``ckpt/last.pt``), and the facts recorded about it."""
     if not init_from:
@@ -252,9 +259,9 @@ def resolve_parent(init_from) -> tuple[Path, dict] | None:
     path = Path(str(init_from))
     if path.is_dir():
         path = path / "ckpt" / "last.pt" if (path / "ckpt").is_dir() else path / "last.pt"
-    payload = load_checkpoint(path)
-    state, cfg, epoch = split_payload(payload)
-    info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": payload.get("config_hash")}
+    ck = read_checkpoint(path, trusted)  # a user's file too: state_dict, Lightning, ... (checkpoint_formats)
+    state, cfg, epoch = ck.state, ck.config, ck.epoch
+    info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": ck.config_hash}
     if cfg is not None:
         info.update({"run": path.parent.parent.name, "dataset": OmegaConf.select(cfg, "data.name"), "scheme": OmegaConf.select(cfg, "scheme.name")})
     return path, {"info": info, "state": state}
@@ -281,7 +288,7 @@ class TrainRun:
 
     def run(self) -> None:
         cfg, files = self.cfg, self.files
-        parent = resolve_parent(cfg.get("init_from"))
+        parent = resolve_parent(cfg.get("init_from"), bool(cfg.get("checkpoint_trusted", False)))
         if claim_run_dir(files, cfg, self.chash, extra={"parent": parent[1]["info"]} if parent else None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
@@ -388,7 +395,7 @@ def drop_resume_state(path: Path) -> None:
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(fit_state_dict(model, state))  # module./model. prefixes of user files
     except RuntimeError as e:
         first = " ".join(str(e).split())[:200]
         raise UserError(
@@ -421,16 +428,6 @@ def checkpoint_paths(path: Path) -> list[Path]:
     return found
 
 
-def split_payload(payload: dict) -> tuple[dict, DictConfig | None, int | None]:
-    """(state_dict, saved config or None, epoch or None) for an rbr checkpoint or a plain state dict."""
-    if payload.get("format") == CKPT_FORMAT:
-        return payload["model"], OmegaConf.create(payload["config"]), int(payload["epoch"])
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(payload.get(key), dict):
-            return payload[key], None, None
-    return payload, None, None
-
-
 class EvalRun:
     """``rbr-run mode=eval checkpoint=<path> attacks=<suite>``: attack existing checkpoints.
 
@@ -447,8 +444,8 @@ class EvalRun:
 
     def explicit_keys(self) -> list[str]:
         """Dotted keys inside the saved sections that the command line set explicitly
-        (``data.eps=0.1``, ``+data.x=1``); group choices (``dataset=mnist``) are not among
-        them: the checkpoint's own dataset and model are what it was trained with."""
+        (``data.eps=0.1``, ``+data.x=1``); group choices (``dataset=mnist``) are handled by
+        ``checkpoint_formats.honour_group_choices``."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         keys = []
@@ -460,15 +457,19 @@ class EvalRun:
 
     def run(self) -> None:
         cfg = self.cfg
-        paths = checkpoint_paths(Path(str(cfg.checkpoint)))
-        loaded = [(p, *split_payload(load_checkpoint(p))) for p in paths]
-        saved_cfg = loaded[0][2]
+        # user checkpoint formats, pickled modules (checkpoint_trusted), robustbench:<id>
+        loaded = open_checkpoints(str(cfg.checkpoint), cfg, checkpoint_paths)
+        saved_cfg = loaded[0].config
         cfg = copy.deepcopy(cfg)
+        if loaded[0].model_cfg is not None:  # the model comes from the file / the zoo, not cfg.model
+            OmegaConf.set_struct(cfg, False)
+            cfg.model = loaded[0].model_cfg
         if saved_cfg is not None:
             OmegaConf.set_struct(cfg, False)
             for key in self.SAVED_SECTIONS:
                 if key in saved_cfg:
                     cfg[key] = saved_cfg[key]
+            honour_group_choices(cfg, self.cfg, saved_cfg, self.overrides)  # dataset=mnist wins; model=<other> is refused
             for key in self.explicit_keys():  # the command line wins over the checkpoint
                 OmegaConf.update(cfg, key, OmegaConf.select(self.cfg, key), merge=False, force_add=True)
                 print(f"[rbr] mode=eval: {key}={OmegaConf.select(cfg, key)} (command line) replaces the checkpoint's value")
@@ -479,13 +480,17 @@ class EvalRun:
             return
         bundle = load_dataset(cfg.data)
         dims = model_dims(bundle)
-        model = build_model(cfg.model, dims, 0).to(self.device)
+        module = loaded[0].module
+        model = (module if module is not None else build_model(cfg.model, dims, 0)).to(self.device)
         if not self.files.model_summary.exists():
             write_model_summary(model, dims, self.files.model_summary)
         ident = identity(cfg, self.files.dir.name, chash)
         evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
-        for path, state, _, epoch in loaded:
-            load_weights(model, state, path, cfg)
-            evaluator.evaluate(path.stem, epoch, state)
+        for ck in loaded:
+            print(describe_checkpoint(ck), flush=True)
+            load_weights(model, ck.state, ck.path, cfg)
+            evaluator.evaluate(ck.label, ck.epoch, model.state_dict())
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
         print_summary(self.files)
+        if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run
+            loaded[0].after_eval(self.files)

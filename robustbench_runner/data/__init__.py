@@ -55,10 +55,15 @@ def load_dataset(cfg: DictConfig | Mapping, device: torch.device | str | None = 
     if not target:
         raise UserError(f"dataset config {common['name']!r} has no _target_ loader")
     loader = get_method(target)
+    from .custom import USER_DATA_KEYS, as_bundle, is_user_loader  # dataset=custom (docs/byo.md)
+
+    declared = {k: conf.pop(k, None) for k in USER_DATA_KEYS} if is_user_loader(target) else None
     try:
         bundle: DataBundle = loader(**conf)
     except TypeError as e:  # an unknown option for this loader
         raise UserError(f"dataset {common['name']!r}: {e}", fix="check the data.* overrides") from e
+    if declared is not None:
+        bundle = as_bundle(bundle, declared, common["name"], target)
     if common["name"]:
         bundle.name = common["name"]
     bundle.loader = LoaderOptions(
