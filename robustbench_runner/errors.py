@@ -30,3 +30,8 @@ class Diverged(UserError):
 
 class NonFiniteOutputs(Diverged):
     """A model's outputs (logits) are NaN or inf: no metric may be computed from them."""
+
+
+class SweepJobFailed(UserError):
+    """Raised (instead of exiting) by a job of a ``-m`` sweep whose error was already printed,
+    so that Hydra's launchers run the other jobs and the sweep still ends with status 2."""

@@ -29,17 +29,18 @@ LOCK = ".lock"
 
 # -- permissions and disk-full ------------------------------------------------------------
 
-_UMASK: int | None = None
-
-
 def current_umask() -> int:
-    """The process umask (read once: ``os.umask`` can only be read by setting it)."""
-    global _UMASK
-    if _UMASK is None:
-        old = os.umask(0o022)
-        os.umask(old)
-        _UMASK = old
-    return _UMASK
+    """The process umask (from /proc on Linux; elsewhere ``os.umask`` can only be read by
+    setting it, so it is set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def _disk_error(e: OSError, path: Path) -> UserError | None:

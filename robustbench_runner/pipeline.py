@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -91,11 +92,16 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
     ``overrides``: the command line's overrides (Hydra's ``overrides.task``); ``mode=eval``
     lets the explicit ``data.* / model.* / scheme.* / train.*`` ones win over the settings
     stored in an rbr checkpoint (e.g. ``data.eps=0.1`` to attack at another eps)."""
-    validate(cfg)
-    progress.configure(cfg.progress)
-    set_deterministic(bool(cfg.deterministic))
-    device = resolve_device(cfg.device)
     run_dir = Path(run_dir)
+    try:
+        validate(cfg)
+        progress.configure(cfg.progress)
+        set_deterministic(bool(cfg.deterministic))
+        device = resolve_device(cfg.device)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # the empty folder Hydra made for this run (only if empty)
+        raise
     with run_lock(run_dir), recording(run_dir):
         try:
             if cfg.mode == "eval":

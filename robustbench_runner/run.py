@@ -19,10 +19,11 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from . import config as _config  # noqa: F401  (registers the resolvers)
-from .errors import UserError
+from .errors import SweepJobFailed, UserError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 PROG = "rbr-run"
@@ -41,6 +42,9 @@ def _app(cfg: DictConfig) -> None:
     except Exception as ex:  # report here, before Hydra logs "Error executing job..."
         if _VERBOSE or cfg.get("verbose"):
             raise
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep
+            sys.stderr.write(f"{PROG}: error: job {HydraConfig.get().job.override_dirname}: {one_line(ex)}\n")
+            raise SweepJobFailed("a job of the sweep failed (its error is printed above); the other jobs ran") from None
         _exit_with(ex)
 
 
@@ -49,6 +53,11 @@ def one_line(ex: BaseException) -> str:
     problem and the fix."""
     if isinstance(ex, UserError):
         return ex.one_line()
+    inner = ex.__cause__ or ex.__context__
+    for _ in range(5):  # a UserError raised inside a resolver (tag=../x) arrives wrapped
+        if isinstance(inner, UserError):
+            return inner.one_line()
+        inner = inner and (inner.__cause__ or inner.__context__)
     text = str(ex)
     cause = ex.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
