@@ -330,6 +330,7 @@ def test_corrupt_eval_state_file_is_recomputed(reference, tmp_path, capsys):
     assert (d / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_bad_last_pt_fix_is_true(tmp_path, monkeypatch, capsys):
     args = [*TINY, "train.epochs=3", "eval.grid=[2,3]", f"output_root={tmp_path}"]
     proc = cli(args, env={"RBR_CRASH_AT": "checkpoint:3"})  # after epoch 2's last.pt
@@ -423,3 +424,15 @@ def test_own_checkpoint_advice_only_for_own_files(tmp_path, monkeypatch, capsys)
     assert code == 2
     line = one_line(err)
     assert "delete" not in line and "torch.save(model.state_dict()" in line
+
+
+def test_pickled_module_message_has_no_colour_codes(tmp_path, monkeypatch, capsys):
+    """torch's weights_only refusal carries terminal colour codes; the one line does not."""
+    from robustbench_runner.models import create_model
+
+    ck = tmp_path / "whole_model.pt"
+    torch.save(create_model("cnn6", num_classes=10, in_channels=1, image_size=16), ck)
+    code, err = main_inprocess(["mode=eval", f"checkpoint={ck}", f"output_root={tmp_path / 'o'}"], monkeypatch, capsys)
+    assert code == 2
+    line = one_line(err)  # asserts no "\x1b["
+    assert str(ck) in line and f"delete {ck}" not in line
