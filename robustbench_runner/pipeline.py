@@ -271,7 +271,8 @@ def forget_if_empty(files: RunFiles) -> None:
     if not (files.dir / MANIFEST).exists() or has_results(files) or files.done.exists():
         return
     entries = read_manifest(files.dir)
-    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"}:
+    present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
+    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"} and present <= set(entries):
         wipe_recorded(files.dir, entries, first=(), last=("run.json",))
 
 
