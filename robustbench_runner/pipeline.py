@@ -1,11 +1,13 @@
-"""What ``rbr-run`` does, step by step (architecture.md "The data flow"):
+"""What ``rbr-run`` does, step by step:
 
 1. validate the config, pick the device, lock and claim the run directory (a directory that
-   holds a different config is refused unless ``overwrite=true``);
+   holds a different config, or a non-empty folder that is not a run directory, is refused;
+   ``overwrite=true`` deletes only the files in the run's manifest);
 2. build the dataset, the model (from ``init_seed``), the scheme, the optimizer and the
    attack suite;
-3. resume from ``ckpt/last.pt`` if present; evaluate any grid checkpoint whose results are
-   missing (a kill during evaluation);
+3. resume from ``ckpt/last.pt`` if present (its config hash must match), else from the newest
+   loadable grid checkpoint; evaluate any grid checkpoint whose results are missing (a kill
+   during evaluation); a NaN/inf loss, weight or logit stops the run (:class:`Diverged`);
 4. train epoch by epoch; after each epoch append ``train_log.csv``, save the grid checkpoint
    ``ckpt/epoch_XXX.pt`` and ``ckpt/last.pt`` (atomically), then attack the grid checkpoint
    and append its rows to ``metrics.csv``;
