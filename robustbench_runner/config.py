@@ -4,7 +4,11 @@ Resolvers (registered on import):
 - ``${frac:8,255}`` -> 8/255 computed in float64, so eps is exact and readable;
 - ``${mul:a,b}``, ``${div:a,b}``, ``${int:x}`` for derived values (step size 2.5*eps/steps,
   "decay at 50% of training");
-- ``${tag_suffix:tag}`` -> ``-tag`` or empty; ``${run_name:...}`` -> the run directory name.
+- ``${tag_suffix:tag}`` -> ``-tag`` or empty; ``${run_name:...}`` -> the run directory name;
+  ``${path_part:x}`` -> ``x``, checked to be one path component (``sweep_name``).
+
+Names that become path components (``tag``, ``sweep_name``, the run name) may not hold a
+path separator or ``..``: the run directory always stays under ``output_root``.
 """
 
 from __future__ import annotations
@@ -25,12 +29,26 @@ def _frac(a, b) -> float:
     return float(a) / float(b)
 
 
+def check_path_part(value, key: str, fix: str | None = None) -> str:
+    """``value`` as one path component: no ``/`` or ``\\``, no ``..``, not empty or ``.``."""
+    text = "" if value is None else str(value)
+    bad = "/" in text or "\\" in text or ".." in text or "\0" in text or text in ("", ".")
+    if bad:
+        raise UserError(
+            f"{key}={text!r} would not be a single folder name under output_root (path separators, '..' and empty names are not allowed)",
+            fix=fix or f"set {key}=<a plain name, e.g. {key}=run1>",
+        )
+    return text
+
+
 def _run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> str:
     """Training runs are named ``<dataset>-<model>-<scheme>-s<seed>[-<tag>]`` (no job id,
     no timestamp: a re-run or requeued job lands in the same directory and resumes).
     Evaluation runs (``mode=eval``) are named after the checkpoint they evaluate."""
+    if tag:
+        check_path_part(tag, "tag")
     if mode != "eval" or not checkpoint:
-        return name
+        return check_path_part(name, "the run name", fix="use dataset/model/scheme names and a tag=<name> without '/' or '..'")
     p = Path(str(checkpoint))
     if str(checkpoint).startswith("robustbench:"):  # a RobustBench zoo id (models/robustbench_zoo.py)
         return "robustbench-" + str(checkpoint).split(":", 1)[1] + _tag_suffix(tag)
@@ -40,7 +58,7 @@ def _run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> st
         base = p.stem
     else:  # a run directory
         base = p.name
-    return base + _tag_suffix(tag)
+    return check_path_part(base + _tag_suffix(tag), "the run name", fix="pass checkpoint=<a .pt file or a run directory>, or add tag=<name>")
 
 
 def _tag_suffix(tag) -> str:
@@ -67,6 +85,7 @@ def register_resolvers() -> None:
         "run_name": _run_name,
         "run_group": lambda mode: "evals" if mode == "eval" else "runs",
         "by_scale": _by_scale,
+        "path_part": lambda x: check_path_part(x, "sweep_name"),
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
@@ -99,6 +118,7 @@ VOLATILE_KEYS = (
     "checkpoint_trusted",
     "robustbench.model_dir",
     "robustbench.download",
+    "allow_targets",
 )
 
 
@@ -176,6 +196,9 @@ def validate(cfg: DictConfig) -> None:
         for e in _eps_values(attack.get("eps", 0.0)):
             _check(isinstance(e, (int, float)) and e >= 0, f"attacks.{key}.eps has {e!r}; eps must be a number >= 0", f"fix attacks.{key}.eps")
     _check(str(cfg.device) in ("auto", "cpu", "cuda") or str(cfg.device).startswith("cuda:"), f"device={cfg.device} is not a device", "use device=auto, cpu, cuda or cuda:N")
+    check_path_part(cfg.get("sweep_name", "sweep"), "sweep_name")
+    if cfg.get("tag"):
+        check_path_part(cfg.tag, "tag")
     if cfg.mode == "eval":
         _check(bool(cfg.checkpoint), "mode=eval needs a checkpoint", "add checkpoint=<path to a .pt file or a run directory>")
     validate_counts(cfg)

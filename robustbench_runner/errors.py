@@ -20,3 +20,13 @@ class UserError(Exception):
         if self.fix:
             text += f" (fix: {' '.join(self.fix.split())})"
         return text
+
+
+class Diverged(UserError):
+    """Training or evaluation met non-finite numbers (NaN/inf loss, weights or logits). The
+    run stops before anything computed from them is written; what was written before stays,
+    and no ``DONE`` is written."""
+
+
+class NonFiniteOutputs(Diverged):
+    """A model's outputs (logits) are NaN or inf: no metric may be computed from them."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from torch import nn
 
 from . import progress
 from .attacks.base import Attack
+from .errors import NonFiniteOutputs, UserError
 from .faults import crash_point
 from .io import atomic_write_bytes, load_checkpoint
 from .metrics import normalized_auc, raw_auc
@@ -91,7 +93,10 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device=Non
     device = device or next(model.parameters()).device
 
     def run(a, b):
-        return model(x[a:b].to(device)).argmax(dim=1).cpu()
+        logits = model(x[a:b].to(device))
+        if not bool(torch.isfinite(logits).all()):  # run-safety: never score a diverged model
+            raise NonFiniteOutputs(f"the model's logits are not finite (NaN or inf) on points {a}..{b - 1}", fix="the weights diverged: retrain with a lower learning rate")
+        return logits.argmax(dim=1).cpu()
 
     with frozen_eval(model):
         out, _ = batched(run, len(x), batch_size)
@@ -186,7 +191,11 @@ def run_suite(
 def _load_state(path: Path | None, fingerprint: str):
     if path is None or not path.exists():
         return None
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except UserError as e:  # run-safety: a damaged state file only costs recomputing its attack
+        print(f"[rbr] warning: {e.message}; recomputing that attack", file=sys.stderr)
+        return None
     if state.get("fingerprint") != fingerprint:
         return None  # a different attack config or different points: recompute
     return {float(e): p for e, p in zip(state["eps"], state["preds"], strict=True)}

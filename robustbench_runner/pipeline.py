@@ -1,11 +1,13 @@
-"""What ``rbr-run`` does, step by step (architecture.md "The data flow"):
+"""What ``rbr-run`` does, step by step:
 
 1. validate the config, pick the device, lock and claim the run directory (a directory that
-   holds a different config is refused unless ``overwrite=true``);
+   holds a different config, or a non-empty folder that is not a run directory, is refused;
+   ``overwrite=true`` deletes only the files in the run's manifest);
 2. build the dataset, the model (from ``init_seed``), the scheme, the optimizer and the
    attack suite;
-3. resume from ``ckpt/last.pt`` if present; evaluate any grid checkpoint whose results are
-   missing (a kill during evaluation);
+3. resume from ``ckpt/last.pt`` if present (its config hash must match), else from the newest
+   loadable grid checkpoint; evaluate any grid checkpoint whose results are missing (a kill
+   during evaluation); a NaN/inf loss, weight or logit stops the run (:class:`Diverged`);
 4. train epoch by epoch; after each epoch append ``train_log.csv``, save the grid checkpoint
    ``ckpt/epoch_XXX.pt`` and ``ckpt/last.pt`` (atomically), then attack the grid checkpoint
    and append its rows to ``metrics.csv``;
@@ -17,10 +19,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-import shutil
+import re
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -49,9 +54,10 @@ from .config import config_diff, config_hash, semantic_dict, validate
 from .data import load_dataset, make_augment
 from .data.base import ArraySplit, DataBundle
 from .data.splits import limit
-from .errors import UserError
+from .errors import Diverged, NonFiniteOutputs, UserError
 from .evaluate import (
     CLEAN,
+    WORST,
     accuracy_rows,
     confusion_rows,
     fraction,
@@ -59,12 +65,23 @@ from .evaluate import (
     run_suite,
     worst_case_rows,
 )
-from .io import atomic_write_text, load_checkpoint, run_lock, save_checkpoint
+from .io import (
+    LOCK,
+    MANIFEST,
+    atomic_write_text,
+    load_checkpoint,
+    read_manifest,
+    recording,
+    run_lock,
+    save_checkpoint,
+    wipe_recorded,
+)
 from .model_summary import write_model_summary
 from .results import RunFiles, RunIdentity
 from .seeding import preserved_rng, set_deterministic
 from .summary import print_summary
-from .train import train_one_epoch
+from .targets import check_stored_config
+from .train import non_finite_tensors, train_one_epoch
 
 CKPT_FORMAT = "rbr-checkpoint-v1"
 
@@ -84,16 +101,25 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
     ``overrides``: the command line's overrides (Hydra's ``overrides.task``); ``mode=eval``
     lets the explicit ``data.* / model.* / scheme.* / train.*`` ones win over the settings
     stored in an rbr checkpoint (e.g. ``data.eps=0.1`` to attack at another eps)."""
-    validate(cfg)
-    progress.configure(cfg.progress)
-    set_deterministic(bool(cfg.deterministic))
-    device = resolve_device(cfg.device)
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
-        if cfg.mode == "eval":
-            EvalRun(cfg, run_dir, device, overrides).run()
-        else:
-            TrainRun(cfg, run_dir, device).run()
+    try:
+        validate(cfg)
+        progress.configure(cfg.progress)
+        set_deterministic(bool(cfg.deterministic))
+        device = resolve_device(cfg.device)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # the empty folder Hydra made for this run (only if empty)
+        raise
+    with run_lock(run_dir), recording(run_dir):
+        try:
+            if cfg.mode == "eval":
+                EvalRun(cfg, run_dir, device, overrides).run()
+            else:
+                TrainRun(cfg, run_dir, device).run()
+        except BaseException:
+            forget_if_empty(RunFiles(run_dir))
+            raise
     return run_dir
 
 
@@ -109,18 +135,40 @@ def use_channels_last(setting, device: torch.device, dims) -> bool:
     return bool(setting)
 
 
+#: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
+#: Hydra's own ``.hydra/`` (when ``hydra.output_subdir`` is set).
+NOT_CONTENT = {LOCK, ".hydra"}
+
+GUARD_FIX = "add tag=<name> to start a separate run, or overwrite=true to delete this one and start again"
+
+
+def is_run_dir(files: RunFiles) -> bool:
+    """A folder rbr-run wrote (it has a manifest or a run.json)."""
+    return (files.dir / MANIFEST).exists() or files.info.exists()
+
+
 def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
-    """Refuse a directory that holds another config; returns True when the run is finished."""
-    if files.info.exists():
-        info = json.loads(files.info.read_text())
-        if info.get("config_hash") != chash or cfg.overwrite:
-            if not cfg.overwrite and has_results(files):
-                diff = config_diff(info.get("config", {}), semantic_dict(cfg))
+    """Refuse a directory that holds another config (or that is not a run directory and not
+    empty); returns True when the run is finished."""
+    if not is_run_dir(files):
+        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in files.dir.iterdir() if p.name not in NOT_CONTENT)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise UserError(
+                f"{files.dir} is not empty ({shown}) and is not an rbr-run run directory, so no run will write into it",
+                fix="point hydra.run.dir (or output_root) at a new or empty folder",
+            )
+    else:
+        stored = stored_config(files)
+        other = {h for h in stored["hashes"] if h != chash}
+        if cfg.overwrite:
+            wipe_run_dir(files)
+        elif other:
+            if has_results(files):
+                diff = config_diff(stored["config"], semantic_dict(cfg)) if stored["config"] else []
                 shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
-                raise UserError(
-                    f"{files.dir} holds a run with a different config ({shown})",
-                    fix="add tag=<name> to start a separate run, or overwrite=true to delete this one and start again",
-                )
+                shown = shown or f"config hash {', '.join(sorted(other))} in {stored['source']}, not {chash}"
+                raise UserError(f"{files.dir} holds a run with a different config ({shown})", fix=GUARD_FIX)
             wipe_run_dir(files)
         elif files.done.exists():
             return True
@@ -130,6 +178,70 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | No
     return False
 
 
+def read_info(files: RunFiles) -> dict:
+    """``run.json``; a damaged one is a one-line error naming it (the checkpoints and
+    ``metrics.csv`` still carry the config hash, so deleting it is safe)."""
+    try:
+        info = json.loads(files.info.read_text())
+        if not isinstance(info, dict):
+            raise ValueError(f"holds a {type(info).__name__}, not an object")
+        return info
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(
+            f"{files.info} is damaged ({type(e).__name__}: {' '.join(str(e).split())[:120]})",
+            fix=f"delete {files.info} and rerun: the config hash stored in the run's checkpoints and metrics.csv still guards the run",
+        ) from e
+
+
+def stored_config(files: RunFiles) -> dict:
+    """The config hashes a run directory already holds: ``run.json``'s (or, when it is
+    missing, the newest loadable checkpoint's) and every ``config_hash`` of
+    ``metrics.csv``; with the semantic config they came from, for the error message."""
+    hashes: set[str] = set()
+    config, source = None, None
+    if files.info.exists():
+        info = read_info(files)
+        hashes.add(str(info.get("config_hash")))
+        config, source = info.get("config") or None, files.info
+    else:
+        found = newest_checkpoint(files, [files.ckpt("last"), *reversed(grid_checkpoints(files))])
+        if found is not None:
+            path, payload = found
+            hashes.add(str(payload.get("config_hash")))
+            config, source = semantic_dict(OmegaConf.create(payload["config"])), path
+    if files.metrics.exists():
+        try:
+            in_metrics = {str(h) for h in files.read_metrics()["config_hash"].dropna().unique()}
+        except Exception:  # noqa: BLE001 - a damaged metrics.csv is reported where it is read
+            in_metrics = set()
+        if in_metrics - hashes:
+            source = source or files.metrics
+        hashes |= in_metrics
+    return {"hashes": hashes, "config": config, "source": source}
+
+
+def grid_checkpoints(files: RunFiles) -> list[Path]:
+    """``ckpt/epoch_XXX.pt`` files, oldest first (never through a symlinked file)."""
+    if not files.ckpt_dir.is_dir():
+        return []
+    found = [p for p in files.ckpt_dir.glob("epoch_*.pt") if re.fullmatch(r"epoch_\d+\.pt", p.name)]
+    return sorted(found, key=lambda p: int(p.stem.split("_")[1]))
+
+
+def newest_checkpoint(files: RunFiles, candidates: list[Path]) -> tuple[Path, dict] | None:
+    """The first of ``candidates`` that is an rbr checkpoint and loads."""
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            payload = load_checkpoint(path)
+        except UserError:
+            continue
+        if payload.get("format") == CKPT_FORMAT:
+            return path, payload
+    return None
+
+
 def has_results(files: RunFiles) -> bool:
     """Whether the run computed anything (a directory whose run stopped before its first
     checkpoint or metric, e.g. on a config error, may be claimed by another config)."""
@@ -137,11 +249,40 @@ def has_results(files: RunFiles) -> bool:
     return files.metrics.exists() or has_ckpt
 
 
+#: What a run directory written before manifests existed may hold (``overwrite=true`` on
+#: such a directory deletes these names only).
+LEGACY_FILES = ("DONE", "config.yaml", "run.json", "metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv")
+
+
+def legacy_entries(files: RunFiles) -> list[str]:
+    out = [n for n in LEGACY_FILES if (files.dir / n).exists()]
+    if files.ckpt_dir.is_dir() and not files.ckpt_dir.is_symlink():
+        out += [f"ckpt/{p.name}" for p in files.ckpt_dir.iterdir() if re.fullmatch(r"(epoch_\d+|last|best)\.pt", p.name)]
+    if files.eval_dir.is_dir() and not files.eval_dir.is_symlink():
+        for d in files.eval_dir.iterdir():
+            if d.is_dir() and not d.is_symlink():
+                out += [f"eval/{d.name}/{p.name}" for p in d.glob("*.pt")]
+    return out
+
+
 def wipe_run_dir(files: RunFiles) -> None:
-    for child in files.dir.iterdir():
-        if child.name == ".lock":
-            continue
-        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    """Delete what the run wrote (its manifest; for an older run directory without one, the
+    fixed names of the run layout), ``DONE`` first; never a user's file, never through a
+    symlink (a symlinked ``ckpt/`` is unlinked, not entered)."""
+    entries = read_manifest(files.dir) if (files.dir / MANIFEST).exists() else legacy_entries(files)
+    wipe_recorded(files.dir, entries, first=("DONE",), last=("run.json",))
+
+
+def forget_if_empty(files: RunFiles) -> None:
+    """After a failed command: a run directory in which nothing was computed (only its
+    config, run.json or model summary were written) is removed again, so failed commands
+    leave no half-made runs (and :func:`run_lock` then drops the ``.lock``)."""
+    if not (files.dir / MANIFEST).exists() or has_results(files) or files.done.exists():
+        return
+    entries = read_manifest(files.dir)
+    present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
+    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"} and present <= set(entries):
+        wipe_recorded(files.dir, entries, first=(), last=("run.json",))
 
 
 def ckpt_label(epoch: int) -> str:
@@ -169,7 +310,36 @@ class CheckpointEvaluator:
         self.full = bundle.split(self.split_name)
         self.sub = eval_subset(bundle, cfg)
 
+    def expected(self) -> set[str]:
+        """The ``attack`` labels a fully evaluated checkpoint has rows for."""
+        need = {CLEAN} | {a.name for a in self.analyses.values()} | {a.name for a in self.attacks.values()}
+        eps_seen: dict[float, int] = {}
+        for attack in self.attacks.values():
+            for eps in attack.eps_list:
+                eps_seen[float(eps)] = eps_seen.get(float(eps), 0) + 1
+        if any(n >= 2 for n in eps_seen.values()):
+            need.add(WORST)
+        return need
+
+    def missing(self, label: str) -> set[str]:
+        have = self.files.read_metrics()
+        return self.expected() - set(have.loc[have.checkpoint == label, "attack"])
+
     def evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
+        """Attack one checkpoint; a model with non-finite logits is a :class:`Diverged`
+        error before any of its rows is written."""
+        try:
+            self._evaluate(label, epoch, state_dict)
+        except NonFiniteOutputs as e:
+            at = f" (epoch {epoch})" if epoch is not None and epoch >= 0 else ""
+            raise Diverged(
+                f"checkpoint {label}{at} gives non-finite logits: the model diverged, so no metric was written for it (no DONE)",
+                fix="lower optim.optimizer.lr (or change what made it diverge) and rerun with tag=<name> or overwrite=true",
+            ) from e
+
+    def _evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
+        if not self.missing(label):
+            return  # everything written: no attack state file (or checkpoint) is needed
         self.model.load_state_dict(state_dict)
         have = self.files.read_metrics()
         have = have[(have.checkpoint == label)]
@@ -318,10 +488,14 @@ class TrainRun:
         selector = BestSelector(cfg.select, bundle, eval_model, self.device) if cfg.get("select") else None
 
         start = self.restore(model, optimizer, schedule)
-        # Grid checkpoints saved before a kill but not (fully) evaluated yet.
+        # Grid checkpoints saved before a kill but not (fully) evaluated yet; one whose rows
+        # are all written is not even read (a damaged file there costs nothing).
         for e in self.grid:
-            if e <= start and files.ckpt(ckpt_label(e)).exists():
-                evaluator.evaluate(ckpt_label(e), e, load_checkpoint(files.ckpt(ckpt_label(e)))["model"])
+            path = files.ckpt(ckpt_label(e))
+            if e <= start and path.exists() and evaluator.missing(ckpt_label(e)):
+                payload = load_checkpoint(path, fix=f"delete {path} and rerun to finish the run without that checkpoint's missing results, or rerun with overwrite=true to start again")
+                self.check_hash(payload, path)
+                evaluator.evaluate(ckpt_label(e), e, payload["model"])
 
         epochs = int(cfg.train.epochs)
         for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
@@ -333,6 +507,13 @@ class TrainRun:
             )  # fmt: skip
             if schedule is not None:
                 schedule.step()
+            bad = non_finite_tensors(model)
+            if bad:
+                raise Diverged(
+                    f"training diverged: {len(bad)} weight tensor(s) ({', '.join(bad[:2])}) are not finite after the last step of epoch {epoch} "
+                    f"(nothing of epoch {epoch} was written; the files of earlier epochs are kept, no DONE)",
+                    fix="lower optim.optimizer.lr (or change what made it diverge) and rerun with tag=<name> or overwrite=true",
+                )
             row = stats.log_row()
             if selector is not None:
                 row[f"select_{selector.split}_{selector.label}"] = value = selector.score(model.state_dict())
@@ -358,14 +539,72 @@ class TrainRun:
             drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
         print_summary(files)
 
+    def check_hash(self, payload: dict, path: Path) -> None:
+        """A checkpoint of this run directory must come from this config (run.json may be
+        missing or replaced: the checkpoint's own hash is what its weights were trained with)."""
+        stored = payload.get("config_hash")
+        if payload.get("format") == CKPT_FORMAT and stored != self.chash:
+            diff = config_diff(semantic_dict(OmegaConf.create(payload["config"])), semantic_dict(self.cfg))
+            shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+            raise UserError(f"{path} was trained with a different config ({shown or f'config hash {stored}, not {self.chash}'})", fix=GUARD_FIX)
+
+    def resume_plan(self) -> tuple[int, Path | None, dict | None, str]:
+        """Where training continues when ``ckpt/last.pt`` is missing (or unreadable): the
+        newest loadable grid checkpoint after epoch 1 (weights only: the optimizer restarts,
+        the schedule is advanced to that epoch), else epoch 0 (exact: a kill before the first
+        ``last.pt`` leaves at most ``epoch_001.pt``). Not when results of a later epoch are
+        written (they would mix two trajectories): then epoch -1.
+        Returns (epoch, path, payload, what a rerun does) for the messages."""
+        files = self.files
+        metrics = files.read_metrics()
+        written = sorted({int(e) for e in metrics.epoch.dropna().unique()}) if len(metrics) else []
+        grid = [p for p in grid_checkpoints(files) if int(p.stem.split("_")[1]) >= 2]
+        found = newest_checkpoint(files, list(reversed(grid)))
+        epoch = int(found[1]["epoch"]) if found else 0
+        later = [e for e in written if e > max(epoch, 1)]
+        if later:
+            return -1, None, None, f"results of epoch {later[0]} are written but no checkpoint that far loads, so the run cannot continue consistently"
+        if found is None:
+            return 0, None, None, "training restarts at epoch 0"
+        path, payload = found
+        return epoch, path, payload, (
+            f"training resumes from {path.name} (epoch {epoch}, the newest loadable grid checkpoint) with a fresh optimizer state, "
+            "so later epochs can differ from an uninterrupted run"
+        )
+
     def restore(self, model, optimizer, schedule) -> int:
-        """Resume from ``ckpt/last.pt`` (returns its epoch), else start at epoch 0."""
+        """Resume from ``ckpt/last.pt`` (returns its epoch); without one, from the newest
+        loadable grid checkpoint (:meth:`resume_plan`), else start at epoch 0."""
         last = self.files.ckpt("last")
         if not last.exists():
-            if 0 in self.grid:
-                save_checkpoint(self.files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
-            return 0
-        state = load_checkpoint(last, map_location=self.device)
+            epoch, path, payload, what = self.resume_plan()
+            if epoch < 0:
+                raise UserError(f"{last} is missing and {what}", fix="rerun with overwrite=true to start again, or tag=<name> for a separate run")
+            if path is None:
+                if 0 in self.grid:
+                    save_checkpoint(self.files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
+                return 0
+            self.check_hash(payload, path)
+            model.load_state_dict(payload["model"])
+            if schedule is not None:
+                with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+                    warnings.simplefilter("ignore")
+                    for _ in range(epoch):
+                        schedule.step()
+            best = self.files.ckpt("best")
+            if best.exists():
+                found = newest_checkpoint(self.files, [best])
+                sel = found[1].get("select") if found else None
+                self.best = dict(sel) if sel and int(sel["epoch"]) <= epoch else None
+            print(f"[rbr] warning: {last} is missing; {what}", file=sys.stderr, flush=True)
+            return epoch
+        try:
+            state = load_checkpoint(last, map_location=self.device)
+        except UserError as e:
+            epoch, _, _, what = self.resume_plan()
+            fix = f"delete {last} and rerun: {what}" if epoch >= 0 else f"{what}: rerun with overwrite=true to start again"
+            raise UserError(e.message, fix=fix) from e
+        self.check_hash(state, last)
         if "optimizer" not in state:
             raise UserError(
                 f"{last} holds no optimizer state (dropped when the run finished: train.keep_optimizer_state=false), "
@@ -465,6 +704,11 @@ class EvalRun:
             OmegaConf.set_struct(cfg, False)
             cfg.model = loaded[0].model_cfg
         if saved_cfg is not None:
+            explicit = self.explicit_keys()
+            allowed = list(self.cfg.get("allow_targets") or [])
+            for key in self.SAVED_SECTIONS:  # a checkpoint is data: it may not choose imports
+                if key in saved_cfg:
+                    check_stored_config(saved_cfg[key], str(loaded[0].path), key, allowed, skip=explicit)
             OmegaConf.set_struct(cfg, False)
             for key in self.SAVED_SECTIONS:
                 if key in saved_cfg:

@@ -87,6 +87,11 @@ def one_line(ex: BaseException) -> str:
     (Hydra's own messages span many lines)."""
     if isinstance(ex, UserError):
         return ex.one_line()
+    inner = ex.__cause__ or ex.__context__
+    for _ in range(5):  # a UserError raised inside a resolver (tag=../x) arrives wrapped
+        if isinstance(inner, UserError):
+            return inner.one_line()
+        inner = inner and (inner.__cause__ or inner.__context__)
     if isinstance(ex, SweepJobFailed):
         return str(ex)
     if isinstance(ex, MissingConfigException) and ex.missing_cfg_file:

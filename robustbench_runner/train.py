@@ -7,6 +7,7 @@ kill sees the same batches, augmentations, dropout masks and attack starts.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from torch import nn
 from . import progress
 from .data.base import ArraySplit
 from .data.loader import batches, num_batches
+from .errors import Diverged
 from .faults import crash_point
 from .schemes.base import Scheme
 from .seeding import derive_seed, make_generator, seed_everything
@@ -63,6 +65,11 @@ class WeightTally:
         return out
 
 
+def non_finite_tensors(model: nn.Module) -> list[str]:
+    """Names of the floating-point parameters/buffers of ``model`` holding NaN or inf."""
+    return [k for k, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA (and on CPU when asked); a no-op context when disabled."""
     if not enabled:
@@ -96,7 +103,8 @@ def train_one_epoch(
     total_loss, correct, seen = 0.0, 0, 0
     t0 = time.perf_counter()
     it = batches(split, batch_size, shuffle=True, generator=gen, device=device, augment=augment, drop_last=drop_last, **(loader_kwargs or {}))
-    for x, y in progress.bar(it, total=num_batches(len(split), batch_size, drop_last), desc=f"epoch {epoch}", unit="batch"):
+    n_steps = num_batches(len(split), batch_size, drop_last)
+    for step, (x, y) in enumerate(progress.bar(it, total=n_steps, desc=f"epoch {epoch}", unit="batch"), start=1):
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
@@ -106,7 +114,14 @@ def train_one_epoch(
         optimizer.step()
         crash_point("batch")
         bs = len(y)
-        total_loss += float(out.loss.detach()) * bs
+        loss = float(out.loss.detach())  # the host sync the running mean needs anyway
+        if not math.isfinite(loss):
+            raise Diverged(
+                f"training diverged: the loss is {loss} at epoch {epoch}, step {step} of {n_steps} "
+                f"(nothing of epoch {epoch} was written; the files of earlier epochs are kept, no DONE)",
+                fix="lower optim.optimizer.lr (or change what made it diverge) and rerun with tag=<name> or overwrite=true",
+            )
+        total_loss += loss * bs
         if not y.is_floating_point():
             correct += int((out.logits.detach().argmax(1) == y).sum())
         seen += bs
