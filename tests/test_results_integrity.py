@@ -1,0 +1,100 @@
+"""Results integrity (issue 13, items 6, 7, 8, 10): damaged result CSVs, one bad run in a
+sweep, orphaned launcher workers, and tables that pool only seed replicates."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from rbr_testing import TINY, run_inprocess
+from robustbench_runner.errors import UserError
+from robustbench_runner.results import SCHEMAS, read_result_csv, upsert_result
+
+# -- 6. damaged CSVs ------------------------------------------------------------------------------
+
+HEADER = "epoch,checkpoint,split,attack,eps,true,pred,count\n"
+ROWS = "1,epoch_001,test,FGSM,0.0,0,0,4\n1,epoch_001,test,FGSM,0.0,0,1,2\n"
+
+
+def test_torn_last_row_is_dropped_and_integers_stay_integers(tmp_path, capsys):
+    p = tmp_path / "confusion.csv"
+    p.write_text(HEADER + ROWS + "2,epoch_002,te")  # the tail was lost mid-line
+    got = read_result_csv(p)
+    assert got.torn == ["2", "epoch_002", "te"]
+    assert len(got.frame) == 2 and got.frame["count"].dtype == "int64" and got.frame["epoch"].dtype == "int64"
+    assert "dropped a torn last row" in capsys.readouterr().err
+    # a short last line that does end in a newline is torn too
+    p.write_text(HEADER + ROWS + "2,epoch_002,test,FGSM\n")
+    assert len(read_result_csv(p).frame) == 2
+    # the rewrite drops the torn row and keeps integers as integers
+    new = pd.DataFrame([{"epoch": 2, "checkpoint": "epoch_002", "split": "test", "attack": "FGSM", "eps": 0.0, "true": 0, "pred": 0, "count": 6}])
+    assert upsert_result(p, new, ["epoch", "checkpoint", "split", "attack", "eps", "true", "pred"]) == 1
+    assert p.read_text() == HEADER + ROWS + "2,epoch_002,test,FGSM,0.0,0,0,6\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "empty"),
+        ("epoch,checkpoint,spl", "header"),
+        ("epoch,checkpoint,split,attack,eps,true,pred\n1,a,test,FGSM,0.0,0,0\n", "missing column(s) count"),
+        (HEADER + "1,epoch_001,test,FGSM\n" + ROWS, "line 2 has 4 fields"),
+        (HEADER + ROWS.replace(",4\n", ",four\n"), "column count holds 'four'"),
+        (HEADER + ROWS.replace(",4\n", ",\n"), "integer column count is empty"),
+        (HEADER + ROWS.replace(",4\n", ",4.5\n"), "integer column count holds '4.5'"),
+    ],
+)
+def test_other_damage_is_one_line_naming_the_file(tmp_path, text, why):
+    p = tmp_path / "confusion.csv"
+    p.write_text(text)
+    with pytest.raises(UserError) as e:
+        read_result_csv(p)
+    msg = e.value.one_line()
+    assert str(p) in msg and why in msg and "\n" not in msg
+
+
+def test_every_result_file_has_a_schema():
+    assert set(SCHEMAS) >= {"metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv"}
+    assert SCHEMAS["metrics.csv"].required["n"] == "int" and SCHEMAS["metrics.csv"].required["value"] == "float"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny finished run that keeps its resume state (so it can be resumed after DONE is removed)."""
+    root = tmp_path_factory.mktemp("finished")
+    run = run_inprocess([*TINY, f"output_root={root}", "train.keep_optimizer_state=true"])
+    assert (run / "DONE").exists()
+    return run
+
+
+def _cut_inside(data: bytes, line: int) -> bytes:
+    """``data`` cut 25 bytes into its ``line``-th line (0 = header; negative from the end)."""
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == ord("\n")][:-1]
+    return data[: starts[line] + 25]
+
+
+@pytest.mark.parametrize("where", ["last row", "inside an attack's rows"])
+def test_torn_metrics_and_confusion_are_recomputed_on_resume(finished_run, tmp_path, where):
+    """A run killed after its last write, whose file system then lost the files' tails: the
+    resumed run recomputes the lost rows and ends byte-identical to the uninterrupted run.
+    "inside": the tail is lost from the middle of the final FGSM sweep's rows, so the other
+    rows of that attack are on file and the evaluator must still redo it."""
+    ref = {n: (finished_run / n).read_bytes() for n in ("metrics.csv", "confusion.csv")}
+    run = tmp_path / "runs" / finished_run.name
+    shutil.copytree(finished_run, run)
+    (run / "DONE").unlink()
+    lines = ref["metrics.csv"].decode().splitlines()
+    fgsm = max(i for i, row in enumerate(lines) if ",FGSM," in row and ",acc," in row)
+    for name, data in ref.items():
+        (run / name).write_bytes(_cut_inside(data, -1 if where == "last row" or name != "metrics.csv" else fgsm - 1))
+        assert (run / name).read_bytes() != data
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert metrics["n"].dtype == "float64" or metrics["n"].isna().any()  # what a plain reader sees
+    again = run_inprocess([*TINY, f"output_root={tmp_path}", "train.keep_optimizer_state=true"])
+    assert again == run and (run / "DONE").exists()
+    for name, data in ref.items():
+        assert (run / name).read_bytes() == data, name
+    m = read_result_csv(run / "metrics.csv").frame
+    assert m["n"].dtype == "int64" and m["epoch"].dtype == "int64" and m["seed"].dtype == "int64"
