@@ -98,3 +98,53 @@ def test_torn_metrics_and_confusion_are_recomputed_on_resume(finished_run, tmp_p
         assert (run / name).read_bytes() == data, name
     m = read_result_csv(run / "metrics.csv").frame
     assert m["n"].dtype == "int64" and m["epoch"].dtype == "int64" and m["seed"].dtype == "int64"
+
+
+# -- 8. orphaned launcher workers -------------------------------------------------------------
+
+
+def _sweep_cmd(root, *extra):
+    import sys
+
+    tiny = [o for o in TINY if not o.startswith("train.epochs=")]
+    return [sys.executable, "-m", "robustbench_runner.run", "-m", "seed=1,2", *tiny, "train.epochs=400",
+            f"output_root={root}", "sweep_name=stop", "hydra/launcher=local_processes", *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_to_sweep_parent_stops_its_workers(tmp_path, sig):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from rbr_testing import REPO
+    from robustbench_runner.hydra_callbacks import _alive, descendants
+    from robustbench_runner.io import run_lock
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_sweep_cmd(tmp_path), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = tmp_path / "sweeps" / "stop"
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(sweep.glob("*/train_log.csv"))) < 2:  # both jobs are training
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "the two jobs did not start"
+            time.sleep(0.5)
+        workers = descendants(proc.pid)
+        assert len(workers) >= 2
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -getattr(signal, sig), err[-2000:]
+    assert f"[rbr] {sig}: stopped the sweep" in err
+    time.sleep(0.5)
+    assert [p for p in workers if _alive(p)] == []
+    for run in sweep.iterdir():  # the stopped runs are not DONE and their locks are free
+        if run.is_dir():
+            assert not (run / "DONE").exists()
+            with run_lock(run):
+                pass
