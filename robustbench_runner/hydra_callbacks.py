@@ -127,10 +127,7 @@ def _on_signal(signum: int, frame) -> None:
         signal.signal(s, signal.SIG_IGN)
     name = signal.Signals(signum).name
     n = stop_descendants()
-    sys.stderr.write(
-        f"[rbr] {name}: stopped the sweep and its {n} worker processes; rerun the same command to resume "
-        "(finished runs are skipped, a stopped run resumes after its last saved epoch)\n"
-    )
+    sys.stderr.write(f"[rbr] {name}: stopped the sweep and its {n} worker processes; rerun the same command to resume (finished runs are skipped, a stopped run resumes after its last saved epoch)\n")
     sys.stderr.flush()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

@@ -29,7 +29,20 @@ def test_torn_last_row_is_dropped_and_integers_stay_integers(tmp_path, capsys):
     p.write_text(HEADER + ROWS + "2,epoch_002,test,FGSM\n")
     assert len(read_result_csv(p).frame) == 2
     # the rewrite drops the torn row and keeps integers as integers
-    new = pd.DataFrame([{"epoch": 2, "checkpoint": "epoch_002", "split": "test", "attack": "FGSM", "eps": 0.0, "true": 0, "pred": 0, "count": 6}])
+    new = pd.DataFrame(
+        [
+            {
+                "epoch": 2,
+                "checkpoint": "epoch_002",
+                "split": "test",
+                "attack": "FGSM",
+                "eps": 0.0,
+                "true": 0,
+                "pred": 0,
+                "count": 6,
+            }
+        ]
+    )
     assert upsert_result(p, new, ["epoch", "checkpoint", "split", "attack", "eps", "true", "pred"]) == 1
     assert p.read_text() == HEADER + ROWS + "2,epoch_002,test,FGSM,0.0,0,0,6\n"
 
@@ -39,7 +52,10 @@ def test_torn_last_row_is_dropped_and_integers_stay_integers(tmp_path, capsys):
     [
         ("", "empty"),
         ("epoch,checkpoint,spl", "header"),
-        ("epoch,checkpoint,split,attack,eps,true,pred\n1,a,test,FGSM,0.0,0,0\n", "missing column(s) count"),
+        (
+            "epoch,checkpoint,split,attack,eps,true,pred\n1,a,test,FGSM,0.0,0,0\n",
+            "missing column(s) count",
+        ),
         (HEADER + "1,epoch_001,test,FGSM\n" + ROWS, "line 2 has 4 fields"),
         (HEADER + ROWS.replace(",4\n", ",four\n"), "column count holds 'four'"),
         (HEADER + ROWS.replace(",4\n", ",\n"), "integer column count is empty"),
@@ -56,7 +72,13 @@ def test_other_damage_is_one_line_naming_the_file(tmp_path, text, why):
 
 
 def test_every_result_file_has_a_schema():
-    assert set(SCHEMAS) >= {"metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv"}
+    assert set(SCHEMAS) >= {
+        "metrics.csv",
+        "confusion.csv",
+        "train_log.csv",
+        "weights_log.csv",
+        "model_summary.csv",
+    }
     assert SCHEMAS["metrics.csv"].required["n"] == "int" and SCHEMAS["metrics.csv"].required["value"] == "float"
 
 
@@ -124,7 +146,14 @@ def test_signal_to_sweep_parent_stops_its_workers(tmp_path, sig):
     from robustbench_runner.io import run_lock
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(_sweep_cmd(tmp_path), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _sweep_cmd(tmp_path),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sweep = tmp_path / "sweeps" / "stop"
     try:
         deadline = time.monotonic() + 240
@@ -148,3 +177,181 @@ def test_signal_to_sweep_parent_stops_its_workers(tmp_path, sig):
             assert not (run / "DONE").exists()
             with run_lock(run):
                 pass
+
+
+# -- synthetic runs for the table tests: real resolved configs, hand-written metrics ----------
+
+
+def fake_run(root, overrides: list[str], clean: float, r: float, done: bool = True, sub: str = "a"):
+    """A finished run folder as rbr-run leaves it (config.yaml, run.json, metrics.csv, DONE),
+    with the summary table's two values at epoch 1, without training anything."""
+    import json
+
+    from rbr_testing import compose_cfg, run_dir_of
+    from robustbench_runner.build import to_yaml
+    from robustbench_runner.config import config_hash, semantic_dict
+    from robustbench_runner.results import RunFiles, RunIdentity
+
+    cfg = compose_cfg([*overrides, f"output_root={root / 'out' / sub}"])
+    files = RunFiles(run_dir_of(cfg))
+    files.dir.mkdir(parents=True)
+    chash = config_hash(cfg)
+    files.config.write_text(to_yaml(cfg))
+    files.info.write_text(json.dumps({"config_hash": chash, "config": semantic_dict(cfg)}, default=str))
+    ident = RunIdentity(
+        files.dir.name,
+        str(cfg.data.name),
+        str(cfg.model.name),
+        str(cfg.scheme.name),
+        int(cfg.seed),
+        int(cfg.train.batch_size),
+        chash,
+    )
+    files.add_metrics(ident, 1, "epoch_001", "test", [
+        {"attack": "clean", "eps": 0.0, "metric": "acc", "value": clean, "n": 80},
+        {"attack": "FGSM", "eps": float("nan"), "metric": "auc_norm", "value": r, "n": 40},
+    ])  # fmt: skip
+    if done:
+        files.done.write_text("finished\n")
+    return files.dir
+
+
+def _summary(tmp_path, *args):
+    from rbr_testing import tables_cli
+
+    out = tmp_path / "tables"
+    proc = tables_cli([str(tmp_path / "out"), "--out", str(out), *args])
+    return proc, out
+
+
+# -- 7. one bad run does not stop the sweep's tables ----------------------------------------------
+
+
+@pytest.fixture
+def sweep_with_bad_runs(tmp_path):
+    good = [fake_run(tmp_path, [f"seed={s}"], 0.9 + s / 100, 0.5 + s / 100) for s in (0, 1)]
+    empty = fake_run(tmp_path, ["seed=2"], 0.1, 0.1)
+    (empty / "metrics.csv").write_text("")
+    bad_yaml = fake_run(tmp_path, ["seed=3"], 0.1, 0.1)
+    (bad_yaml / "config.yaml").write_text("data: {name: digits\nmodel: [cnn6\n")
+    bad_json = fake_run(tmp_path, ["seed=4"], 0.1, 0.1)
+    (bad_json / "run.json").write_text('{"config_hash": "ab')
+    return good, [empty, bad_yaml, bad_json]
+
+
+def test_tables_skip_unreadable_runs_with_one_warning_each(tmp_path, sweep_with_bad_runs):
+    good, bad = sweep_with_bad_runs
+    proc, out = _summary(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 3 and all(any(str(b) in w for w in warnings) for b in bad)
+    assert "metrics.csv is damaged: the file is empty" in proc.stderr
+    assert "config.yaml is not valid YAML" in proc.stderr and "run.json is not valid JSON" in proc.stderr
+    assert "5 runs (2 finished, 3 unreadable and skipped)" in proc.stdout
+    assert "(+3 unreadable runs skipped)" in proc.stdout
+    table = pd.read_csv(out / "summary.csv")
+    assert len(table) == 1 and table["Clean mean"].iloc[0] == pytest.approx((0.90 + 0.91) / 2)
+    sources = pd.read_csv(out / "summary.sources.csv")
+    assert sources[sources.column == "Clean"].n.tolist() == [2]
+
+
+def test_tables_strict_exits_non_zero_after_writing_the_rest(tmp_path, sweep_with_bad_runs):
+    proc, out = _summary(tmp_path, "--strict")
+    assert proc.returncode == 1
+    assert "3 runs skipped" in proc.stderr.splitlines()[-1]
+    assert (out / "summary.csv").exists()
+
+
+def test_tables_list_into_a_closed_pipe_prints_no_traceback():
+    """``rbr-tables --list | head -1``: the reader goes away before the list is written."""
+    import os
+    import subprocess
+    import sys
+
+    from rbr_testing import REPO
+
+    r, w = os.pipe()
+    os.close(r)  # nobody reads: every write gets EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "robustbench_runner.tables.cli", "--list"],
+            cwd=REPO,
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+
+
+# -- 10. a cell pools seed replicates only --------------------------------------------------------
+
+FOUR_VARIANTS = [[], ["tag=other"], ["data.limit_train=160"], ["data.val_size=50"]]
+
+
+def test_different_experiments_are_not_pooled_as_seeds(tmp_path):
+    """The reproduction: four seed-0 runs that differ in tag, data size and val_size were one
+    "mean ± std" cell; now they are four rows, one per variant, each with its own value."""
+    values = [0.2, 0.4, 0.6, 0.8]
+    for i, (ov, v) in enumerate(zip(FOUR_VARIANTS, values, strict=True)):
+        fake_run(tmp_path, ["seed=0", *ov], v, v, sub=f"v{i}")
+    proc, out = _summary(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "summary.csv")
+    assert len(table) == 4
+    assert {"cfg.data.limit_train", "cfg.data.val_size", "cfg.tag"} <= set(table.columns)
+    assert sorted(table["Clean mean"]) == pytest.approx(values) and table["Clean std"].isna().all()
+    assert (pd.read_csv(out / "summary.sources.csv").n.isin([0, 1])).all()
+    note = (out / "summary.md").read_text()
+    assert "differ in data.limit_train, data.val_size, tag" in note
+
+
+def test_seed_replicates_are_pooled_into_one_cell(tmp_path):
+    import numpy as np
+
+    vals = [0.5, 0.6, 0.9]
+    for s, v in enumerate(vals):
+        fake_run(
+            tmp_path,
+            [f"seed={s}", "init_from=outputs/sweeps/pre/digits-cnn6-standard-s" + str(s)],
+            v,
+            v,
+        )
+    proc, out = _summary(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "summary.csv")
+    assert len(table) == 1 and list(table.columns)[:4] == ["dataset", "model", "scheme", "epoch"]
+    assert table["Clean mean"].iloc[0] == pytest.approx(np.mean(vals))
+    assert table["Clean std"].iloc[0] == pytest.approx(np.std(vals, ddof=1))
+
+
+def _build(tmp_path, **spec_fields):
+    from robustbench_runner.tables import build, spec_from_dict
+    from robustbench_runner.tables.build import Context
+    from robustbench_runner.tables.collect import find_runs
+
+    spec = spec_from_dict({
+        "id": "t", "rows": ["dataset"], "columns": [{"label": "Clean", "where": {"attack": "clean"}}], **spec_fields,
+    })  # fmt: skip
+    dirs = find_runs([tmp_path / "out"])
+    from robustbench_runner.tables.collect import load_metrics
+
+    return build(spec, Context(load_metrics(dirs), dirs))
+
+
+def test_pooling_refused_or_declared(tmp_path):
+    for i, (ov, v) in enumerate(zip(FOUR_VARIANTS, [0.2, 0.4, 0.6, 0.8], strict=True)):
+        fake_run(tmp_path, ["seed=0", *ov], v, v, sub=f"v{i}")
+    with pytest.raises(UserError) as e:
+        _build(tmp_path, mixed="refuse")
+    msg = e.value.one_line()
+    assert "differ in data.limit_train, data.val_size, tag" in msg and "pooled" in msg
+    pooled = _build(tmp_path, pooled=["tag", "data"])  # declared: pool on purpose
+    assert len(pooled.table) == 1 and pooled.table["Clean mean"].iloc[0] == pytest.approx(0.5)
+    assert pooled.sources.n.tolist() == [4]
+    with pytest.raises(UserError, match="mixed 'merge' unknown"):
+        _build(tmp_path, mixed="merge")
