@@ -133,7 +133,7 @@ def read_result_csv(path: str | Path, schema: CsvSchema | None = None, warn: boo
     frame = _coerce(frame, dtypes, path)
     if torn is not None and warn and str(path) not in _WARNED:
         _WARNED.add(str(path))
-        print(f"[rbr] warning: {path}: dropped a torn last row ({','.join(torn)[:80]!r}); its work is recomputed when the run resumes", file=sys.stderr)
+        print(f"[rbr] warning: {path}: dropped a torn last row ({','.join(torn)[:80]!r}): the file lost its tail; an unfinished run recomputes it when resumed", file=sys.stderr)
     return ResultCsv(frame, torn)
 
 
