@@ -1,19 +1,34 @@
-"""The tidy files a run writes, their columns and keys (architecture.md "Results").
+"""The tidy files a run writes, their columns and keys, and the one reader that checks them.
 
 ``metrics.csv``: one row per (checkpoint, epoch, split, attack, eps, metric), with enough
 identity columns to aggregate without reading configs. Rows are upserted atomically and
 never written twice, so a resumed run ends with the same file as an uninterrupted one.
+
+Every result CSV is read through :func:`read_result_csv` with its :class:`CsvSchema`
+(required columns and their dtypes). Atomic writes never tear a file, but a file system that
+lost a file's tail, or a hand edit, can: a *torn last row* (the file does not end in a newline,
+or its last line is short) is dropped with one warning line, and the run recomputes its work
+on resume (in ``metrics.csv`` the rows written together with it go too, so the evaluator
+redoes that attack: :func:`without_torn_group`). Work that cannot be redone without
+retraining (a lost ``train_log.csv`` row of an epoch already checkpointed) stays dropped. Any other damage (missing columns, a short or long row
+before the last, a non-number in a number column, an empty file) is a one-line
+:class:`~robustbench_runner.errors.UserError` naming the file. Integer columns stay integers
+through every read and rewrite.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import csv
+import io
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .errors import UserError
 from .faults import crash_point
-from .io import read_csv, upsert_csv
+from .io import atomic_write_text
 
 METRIC_COLUMNS = [
     "run", "dataset", "model", "scheme", "seed", "batch_size", "config_hash",
@@ -22,6 +37,200 @@ METRIC_COLUMNS = [
 METRIC_KEY = ["checkpoint", "epoch", "split", "attack", "eps", "metric"]
 CONFUSION_KEY = ["checkpoint", "epoch", "split", "attack", "eps", "true", "pred"]
 TRAIN_LOG_KEY = ["epoch"]
+METRIC_GROUP = ["checkpoint", "attack"]  # the rows one upsert of the evaluator writes
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+INT, FLOAT, STR = "int", "float", "str"
+
+
+@dataclass(frozen=True)
+class CsvSchema:
+    """``required``: columns every row must have, with their dtype; ``optional``: columns
+    that may be absent but, when present, have this dtype (other columns keep pandas' own
+    parsing: e.g. a scheme's extra ``train_log.csv`` columns)."""
+
+    name: str
+    required: dict[str, str]
+    optional: dict[str, str] = field(default_factory=dict)
+
+    def dtypes(self) -> dict[str, str]:
+        return {**self.optional, **self.required}
+
+
+_METRIC_DTYPES = {c: STR for c in METRIC_COLUMNS} | {"seed": INT, "batch_size": INT, "epoch": INT, "eps": FLOAT, "value": FLOAT, "n": INT}
+SCHEMAS: dict[str, CsvSchema] = {
+    s.name: s
+    for s in (
+        CsvSchema("metrics.csv", _METRIC_DTYPES),
+        CsvSchema("confusion.csv", {"epoch": INT, "checkpoint": STR, "split": STR, "attack": STR, "eps": FLOAT, "true": INT, "pred": INT, "count": INT}),
+        CsvSchema("train_log.csv", {"epoch": INT}, {"loss": FLOAT, "acc": FLOAT, "lr": FLOAT, "seconds": FLOAT, "n": INT}),
+        CsvSchema("weights_log.csv", {"epoch": INT}),
+        CsvSchema("model_summary.csv", {"layer": STR, "type": STR, "output_shape": STR, "params": INT}),
+    )
+}  # fmt: skip
+GENERIC = CsvSchema("<any>", {})  # other per-run CSVs (margins.csv, robustness.csv, ...): shape checks only
+
+
+def schema_for(path: str | Path) -> CsvSchema:
+    return SCHEMAS.get(Path(path).name, GENERIC)
+
+
+@dataclass
+class ResultCsv:
+    """A checked result file: its rows, and the torn last line that was dropped (if any)."""
+
+    frame: pd.DataFrame
+    torn: list[str] | None = None  # the fields of the dropped last line
+
+
+def _damaged(path: Path, what: str) -> UserError:
+    return UserError(
+        f"{path} is damaged: {what}",
+        fix=f"restore {path.name} from a backup, or rerun this run with overwrite=true to recompute it",
+    )
+
+
+_WARNED: set[str] = set()  # one warning per torn file and process
+
+
+def read_result_csv(path: str | Path, schema: CsvSchema | None = None, warn: bool = True) -> ResultCsv:
+    """Read a result CSV with its schema (:data:`SCHEMAS`, by file name, unless given).
+
+    A torn last row is dropped (one warning line on stderr when ``warn``); every other
+    defect raises :class:`UserError` naming the file. Floats round-trip exactly."""
+    path = Path(path)
+    schema = schema or schema_for(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _damaged(path, f"not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e.strerror})", fix="check the file's permissions") from None
+    if not text.strip():
+        raise _damaged(path, "the file is empty (not even a header)")
+    lines = text.splitlines(keepends=True)
+    if not lines[0].endswith("\n"):
+        raise _damaged(path, "the header line is cut off")
+    rows = list(csv.reader(lines))
+    header = rows[0]
+    missing = [c for c in schema.required if c not in header]
+    if missing:
+        raise _damaged(path, f"missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise _damaged(path, "a column name appears twice")
+    torn = None
+    last = rows[-1] if len(rows) > 1 else None
+    if last is not None and (not text.endswith("\n") or len(last) < len(header)):
+        torn = last
+        lines, rows = lines[:-1], rows[:-1]
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise _damaged(path, f"line {i} has {len(r)} fields, the header {len(header)}")
+    dtypes = {c: t for c, t in schema.dtypes().items() if c in header}
+    frame = _parse("".join(lines), {c: str for c, t in dtypes.items() if t == STR})
+    frame = _coerce(frame, dtypes, path)
+    if torn is not None and warn and str(path) not in _WARNED:
+        _WARNED.add(str(path))
+        print(f"[rbr] warning: {path}: dropped a torn last row ({','.join(torn)[:80]!r}): the file lost its tail; an unfinished run recomputes it when resumed", file=sys.stderr)
+    return ResultCsv(frame, torn)
+
+
+def read_result_frame(path: str | Path, schema: CsvSchema | None = None) -> pd.DataFrame:
+    return read_result_csv(path, schema).frame
+
+
+def _parse(text: str, str_columns: dict) -> pd.DataFrame:
+    kwargs = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(io.StringIO(text), dtype=str_columns or None, **kwargs)
+
+
+def _coerce(frame: pd.DataFrame, dtypes: dict[str, str], path: Path) -> pd.DataFrame:
+    for col, kind in dtypes.items():
+        s = frame[col]
+        if kind == STR:
+            continue
+        num = pd.to_numeric(s, errors="coerce")
+        bad = num.isna() & s.notna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise _damaged(path, f"line {i + 2}: column {col} holds '{s.iloc[i]}', not a number")
+        if kind == INT:
+            if num.isna().any():
+                i = int(num.isna().to_numpy().nonzero()[0][0])
+                raise _damaged(path, f"line {i + 2}: integer column {col} is empty")
+            if (num != num.round()).any():
+                i = int((num != num.round()).to_numpy().nonzero()[0][0])
+                raise _damaged(path, f"line {i + 2}: integer column {col} holds '{s.iloc[i]}'")
+            frame[col] = num.astype("int64")
+        else:
+            frame[col] = num.astype("float64")
+    return frame
+
+
+def conform(df: pd.DataFrame, schema: CsvSchema) -> pd.DataFrame:
+    """New rows in the schema's dtypes (so a file's first write and its rewrites agree)."""
+    df = df.copy()
+    for col, kind in schema.dtypes().items():
+        if col in df.columns and kind != STR:
+            df[col] = pd.to_numeric(df[col]).astype("int64" if kind == INT else "float64")
+    return df
+
+
+def without_torn_group(got: ResultCsv, group: list[str]) -> pd.DataFrame:
+    """``got``'s rows, less those that share the ``group`` columns with its torn last row.
+
+    The evaluator writes one attack's rows of one checkpoint in one upsert and skips attacks
+    that have rows; after a lost tail, the rows of the torn row's (checkpoint, attack) are
+    forgotten too, so that attack is redone whole (its rows are deterministic, so the resumed
+    file equals the uninterrupted one). A torn line too short to name its group belonged to
+    the last complete row's group or started a new one: the last complete row's group goes."""
+    df, torn = got.frame, got.torn
+    if torn is None or df.empty:
+        return df
+    header = list(df.columns)
+    idx = [header.index(c) for c in group]
+    if len(torn) > max(idx):
+        values = [torn[i] for i in idx]
+    else:
+        values = [str(df[c].iloc[-1]) for c in group]
+    lost = pd.Series(True, index=df.index)
+    for c, v in zip(group, values, strict=True):
+        lost &= df[c].astype(str) == v
+    return df[~lost].reset_index(drop=True)
+
+
+def upsert_result(
+    path: str | Path, rows: pd.DataFrame, key: list[str], keep: str = "first", sort: list[str] | None = None, torn_group: list[str] | None = None
+) -> int:
+    """Merge ``rows`` into the result CSV at ``path`` atomically (like :func:`io.upsert_csv`),
+    reading the old rows through the file's schema: a torn last row is dropped here (with the
+    rows of its ``torn_group``, see :func:`without_torn_group`), so its key is free for the
+    recomputed row, and dtypes survive the rewrite. Returns the number of new keys written."""
+    path = Path(path)
+    if rows.empty:
+        return 0
+    schema = schema_for(path)
+    rows = conform(rows, schema)
+    if path.exists():
+        got = read_result_csv(path, schema)
+        old = without_torn_group(got, torn_group) if torn_group else got.frame
+    else:
+        old = rows.iloc[0:0]
+    merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
+    dup = merged[key].astype(str).duplicated(keep=keep)
+    merged = merged[~dup.to_numpy()]
+    if sort:
+        merged = merged.sort_values(list(sort), kind="stable")
+    n_new = len(merged) - len(old.drop_duplicates(subset=key)) if len(old) else len(merged)
+    buf = io.StringIO()
+    conform(merged, schema).to_csv(buf, index=False)
+    atomic_write_text(path, buf.getvalue())
+    return n_new
+
+
+# -- one run's files ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -57,7 +266,15 @@ class RunFiles:
         return self.ckpt_dir / f"{label}.pt"
 
     def read_metrics(self) -> pd.DataFrame:
-        return read_csv(self.metrics) if self.metrics.exists() else pd.DataFrame(columns=METRIC_COLUMNS)
+        """The rows of ``metrics.csv`` the evaluator may skip (after a torn last row, without
+        the rows written together with it: :func:`without_torn_group`)."""
+        if not self.metrics.exists():
+            return pd.DataFrame(columns=METRIC_COLUMNS)
+        return without_torn_group(read_result_csv(self.metrics, SCHEMAS["metrics.csv"]), METRIC_GROUP)
+
+    def read(self, path: Path) -> pd.DataFrame:
+        """Any result file of this run, checked against its schema."""
+        return read_result_frame(path)
 
     def add_metrics(self, ident: RunIdentity, epoch: int | None, checkpoint: str, split: str, rows: list[dict]) -> int:
         if not rows:
@@ -69,7 +286,7 @@ class RunFiles:
         df["checkpoint"] = checkpoint
         df["split"] = df["split"].fillna(split) if "split" in df.columns else split  # rows may name their split
         df = df[METRIC_COLUMNS]
-        n = upsert_csv(self.metrics, df, METRIC_KEY, keep="first", sort=["epoch"])
+        n = upsert_result(self.metrics, df, METRIC_KEY, keep="first", sort=["epoch"], torn_group=METRIC_GROUP)
         crash_point("metrics")
         return n
 
@@ -80,11 +297,11 @@ class RunFiles:
         df.insert(0, "split", split)
         df.insert(0, "checkpoint", checkpoint)
         df.insert(0, "epoch", epoch if epoch is not None else -1)
-        return upsert_csv(self.confusion, df, CONFUSION_KEY, keep="first", sort=["epoch"])
+        return upsert_result(self.confusion, df, CONFUSION_KEY, keep="first", sort=["epoch"])
 
     def add_train_log(self, row: dict) -> None:
-        upsert_csv(self.train_log, pd.DataFrame([row]), TRAIN_LOG_KEY, keep="last", sort=["epoch"])
+        upsert_result(self.train_log, pd.DataFrame([row]), TRAIN_LOG_KEY, keep="last", sort=["epoch"])
 
     def add_weights_log(self, epoch: int, row: dict) -> None:
         if row:
-            upsert_csv(self.weights_log, pd.DataFrame([{"epoch": epoch, **row}]), ["epoch"], keep="last", sort=["epoch"])
+            upsert_result(self.weights_log, pd.DataFrame([{"epoch": epoch, **row}]), ["epoch"], keep="last", sort=["epoch"])

@@ -4,6 +4,8 @@ paper. Tables that are not such a pivot name a custom ``builder`` (``tables/cust
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .spec import TableSpec
+from .runs import RunSet, differing_keys, load_runs
+from .spec import DERIVED_KEYS, TableSpec
 
 COL = "__column__"
 
@@ -30,15 +33,22 @@ class TableResult:
 
 @dataclass
 class Context:
-    """What builders read: every metrics row of the collected runs, and the run folders."""
+    """What builders read: every metrics row of the collected runs, the run folders, and the
+    runs themselves (:mod:`tables.runs`; loaded from ``run_dirs`` when not given)."""
 
     metrics: pd.DataFrame
     run_dirs: list[Path]
+    runs: RunSet | None = None
 
     def csv(self, name: str) -> pd.DataFrame:
         from .collect import load_csv_from_runs
 
         return load_csv_from_runs(self.run_dirs, name)
+
+    def run_set(self) -> RunSet:
+        if self.runs is None:
+            self.runs = load_runs(self.run_dirs)
+        return self.runs
 
 
 # -- filtering ---------------------------------------------------------------------------------
@@ -126,7 +136,10 @@ def _label(field: str, value, spec: TableSpec):
     return value
 
 
-def pivot(spec: TableSpec, metrics: pd.DataFrame) -> TableResult:
+def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
+    """The declarative table. With ``runs``, a cell pools only seed replicates: runs whose
+    configs differ in other keys than ``spec.seed_keys`` / ``spec.pooled`` are split into
+    separate rows or refused (``spec.mixed``; :func:`pool_check`)."""
     df = apply_where(metrics, spec.where) if not metrics.empty else metrics
     df = select_checkpoint(df, spec.checkpoint) if not df.empty else df
     for f in spec.rows + spec.column_by:
@@ -162,6 +175,10 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame) -> TableResult:
         per_run = per_run.first().reset_index()
     else:
         per_run = pd.DataFrame(columns=keys + ["run_dir", "value"])
+    if runs is not None and len(per_run):
+        split = pool_check(spec, per_run, keys, runs)
+        if split:
+            return _split_pivot(spec, metrics, runs, split)
 
     row_levels = [_ordered_levels(f, list(dict.fromkeys(per_run[f])) if len(per_run) else [], spec) for f in spec.rows]
     row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
@@ -194,6 +211,52 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame) -> TableResult:
     return TableResult(pd.DataFrame(records), pd.DataFrame(pretty_records), pd.DataFrame(source_records))
 
 
+def pool_check(spec: TableSpec, per_run: pd.DataFrame, keys: list[str], runs: RunSet) -> list[str]:
+    """The config keys that separate the runs pooled in some cell (empty: every cell pools
+    seed replicates only). Keys under ``spec.seed_keys``, ``spec.pooled`` and the derived
+    names (:data:`spec.DERIVED_KEYS`) do not count; runs without a ``config.yaml`` are not
+    compared. ``spec.mixed: refuse`` raises instead of returning keys."""
+    ignore = tuple(spec.seed_keys) + tuple(spec.pooled) + DERIVED_KEYS
+    by_dir = runs.by_dir()
+    variant = per_run["run_dir"].map(lambda d: by_dir[d].variant(ignore) if d in by_dir else None)
+    counts = per_run.assign(__variant__=variant).groupby(keys, dropna=False)["__variant__"].nunique()
+    mixed = counts[counts > 1]
+    if mixed.empty:
+        return []
+    found: list[str] = []
+    for cell in mixed.index:
+        cell = cell if isinstance(cell, tuple) else (cell,)
+        sel = per_run
+        for f, v in zip(keys, cell, strict=True):
+            sel = sel[sel[f].astype(str) == str(v)]
+        members = [by_dir[d] for d in dict.fromkeys(sel["run_dir"]) if d in by_dir]
+        found += [k for k in differing_keys(members, ignore) if k not in found]
+    if spec.mixed == "refuse":
+        cell = mixed.index[0]
+        raise UserError(
+            f"table {spec.id}: cell {cell} would pool runs whose configs differ in {', '.join(found)} (only {', '.join(spec.seed_keys)} may differ between the runs of a cell)",
+            fix="add cfg.<key> to the spec's rows or where to separate them, or list the key under pooled: to pool on purpose",
+        )
+    return found
+
+
+def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: list[str]) -> TableResult:
+    """:func:`pivot` with one more row field ``cfg.<key>`` per key in ``split``."""
+    by_dir = runs.by_dir()
+
+    def shown(d: str, key: str):
+        v = by_dir[d].value(key) if d in by_dir else None
+        return json.dumps(v) if isinstance(v, (list, dict)) else "None" if v is None else v
+
+    extra = [f"cfg.{k}" for k in split if f"cfg.{k}" not in spec.rows]
+    metrics = metrics.copy()
+    for k in split:
+        metrics[f"cfg.{k}"] = metrics["run_dir"].map(lambda d, k=k: shown(d, k))
+    result = pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
+    spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
+    return result
+
+
 def _fmt(agg: dict, spec: TableSpec) -> str:
     if agg["n"] == 0 or np.isnan(agg["mean"]):
         return ""
@@ -223,4 +286,4 @@ def build(spec: TableSpec, ctx: Context) -> TableResult:
         if spec.builder not in _BUILDERS:
             raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")
         return _BUILDERS[spec.builder](spec, ctx)
-    return pivot(spec, ctx.metrics)
+    return pivot(spec, ctx.metrics, ctx.run_set())

@@ -13,14 +13,16 @@ figures, ``<id>.png``. Runs still in progress are read as far as they got.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from ..data.standin import STANDIN_NOTE
 from ..errors import UserError
 from .build import Context, build
-from .collect import find_runs, load_metrics, run_status, standin_runs
+from .collect import find_runs, standin_runs, warn_skipped
 from .render import completeness, write_table
+from .runs import load_runs
 from .spec import all_specs, select_specs
 
 PROG = "rbr-tables"
@@ -33,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", "-o", default=None, help="output folder (default: <first dir>/tables)")
     p.add_argument("--list", action="store_true", help="list the table ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run had to be skipped (unreadable files)")
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p.parse_args(argv)
 
@@ -48,34 +51,47 @@ def run(args: argparse.Namespace) -> int:
     run_dirs = find_runs(args.dirs)
     if not run_dirs:
         raise UserError(f"no runs (metrics.csv) under {', '.join(args.dirs)}", fix="point rbr-tables at a folder that holds rbr-run outputs")
-    status = run_status(run_dirs)
+    runs = load_runs(run_dirs)
+    warn_skipped(runs, PROG)
     keys = sorted({k for s in specs for k in s.config_keys()})
-    ctx = Context(metrics=load_metrics(run_dirs, keys), run_dirs=run_dirs)
+    ok_dirs = [r.dir for r in runs.runs]
+    ctx = Context(metrics=runs.metrics(keys), run_dirs=ok_dirs, runs=runs)
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "tables"
-    print(f"[{PROG}] {len(run_dirs)} runs ({int(status.done.sum())} finished) under {', '.join(args.dirs)}")
-    standin = standin_runs(run_dirs)
+    skipped = f", {len(runs.skipped)} unreadable and skipped" if runs.skipped else ""
+    print(f"[{PROG}] {len(run_dirs)} runs ({sum(r.done for r in runs.runs)} finished{skipped}) under {', '.join(args.dirs)}")
+    standin = standin_runs(ok_dirs, runs)
     if standin:
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
+    unread = f" (+{len(runs.skipped)} unreadable runs skipped)" if runs.skipped else ""
     for spec in specs:
         result = build(spec, ctx)
         if standin:
             spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
         paths = write_table(spec, result, out)
-        print(f"[{PROG}] {spec.id}: {completeness(result)} -> {paths[0]}")
+        print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
         if not args.quiet and not result.pretty.empty:
             print(result.pretty.to_string(index=False))
+    if runs.skipped and args.strict:
+        sys.stderr.write(f"{PROG}: error: {len(runs.skipped)} runs skipped (unreadable files; see the warnings above) and --strict is set\n")
+        return 1
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     try:
-        sys.exit(run(args))
+        code = run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not at interpreter exit
+    except BrokenPipeError:  # `rbr-tables --list | head`: the reader stopped reading
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush fails silently
+        sys.exit(0)
     except UserError as e:
         if args.verbose:
             raise
         sys.stderr.write(f"{PROG}: error: {e.one_line()}\n")
         sys.exit(2)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

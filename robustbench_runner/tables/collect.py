@@ -6,14 +6,15 @@ in progress are read too (their rows so far), so tables can be built while a swe
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from ..errors import UserError
-from ..io import read_csv
+from ..results import read_result_frame
+from .runs import RunSet, load_runs
 
 
 def find_runs(roots: Iterable[str | Path]) -> list[Path]:
@@ -36,50 +37,44 @@ def run_status(run_dirs: list[Path]) -> pd.DataFrame:
     )
 
 
-def standin_runs(run_dirs: list[Path]) -> list[Path]:
+def standin_runs(run_dirs: list[Path], runs: RunSet | None = None) -> list[Path]:
     """Runs whose data.root holds stand-in data (``data/standin.py``), not the real dataset."""
+    runs = runs if runs is not None else load_runs(run_dirs)
     out = []
-    for d in run_dirs:
-        cfg_path = d / "config.yaml"
-        if cfg_path.exists():
-            root = OmegaConf.select(OmegaConf.load(cfg_path), "data.root", default=None)
-            if root and (Path(str(root)) / "STANDIN.txt").exists():
-                out.append(d)
+    for r in runs.runs:
+        root = r.value("data.root")
+        if root and (Path(str(root)) / "STANDIN.txt").exists():
+            out.append(r.dir)
     return out
 
 
 def load_metrics(run_dirs: list[Path], config_keys: Iterable[str] = ()) -> pd.DataFrame:
     """All metrics rows of the given runs, with ``run_dir``, ``done`` and one column
-    ``cfg.<key>`` per requested dotted config key (read from each run's ``config.yaml``)."""
-    frames = []
-    keys = list(dict.fromkeys(config_keys))
-    for d in run_dirs:
-        path = d / "metrics.csv"
-        if not path.exists():
-            continue
-        df = read_csv(path)
-        if df.empty:
-            continue
-        df["run_dir"] = str(d)
-        df["done"] = (d / "DONE").exists()
-        if keys:
-            cfg = OmegaConf.load(d / "config.yaml") if (d / "config.yaml").exists() else OmegaConf.create({})
-            for k in keys:
-                v = OmegaConf.select(cfg, k, default=None)
-                df[f"cfg.{k}"] = OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+    ``cfg.<key>`` per requested dotted config key (read from each run's ``config.yaml``),
+    through the cached loader of :mod:`tables.runs`; unreadable runs are left out with one
+    warning line each."""
+    runs = load_runs(run_dirs)
+    warn_skipped(runs)
+    return runs.metrics(config_keys)
+
+
+def warn_skipped(runs: RunSet, prog: str = "rbr-tables") -> None:
+    for d, why in runs.skipped:
+        print(f"[{prog}] WARNING: skipped run {d}: {why}", file=sys.stderr)
 
 
 def load_csv_from_runs(run_dirs: list[Path], name: str) -> pd.DataFrame:
-    """Concatenate another per-run CSV (``train_log.csv``, ``weights_log.csv``, ...)."""
+    """Concatenate another per-run CSV (``train_log.csv``, ``weights_log.csv``, ...), each
+    read through its schema (``results.py``); a damaged one is left out with one warning line."""
     frames = []
     for d in run_dirs:
         p = d / name
         if p.exists():
-            df = read_csv(p)
+            try:
+                df = read_result_frame(p)
+            except UserError as e:
+                print(f"[rbr-tables] WARNING: skipped {p}: {e.one_line()}", file=sys.stderr)
+                continue
             df["run_dir"] = str(d)
             frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -21,6 +21,19 @@ labelled, so one builder serves every paper table::
     expect: 5                        # runs expected per cell (reported as missing)
     builder: null                    # a registered custom builder for tables that are
                                      # not a pivot of metrics (regressions, model tables)
+    seed_keys: [seed, init_seed]     # config keys in which the runs of one cell may differ
+    pooled: []                       # more config keys (or sections) pooled on purpose
+    mixed: split                     # runs differing in other keys: split | refuse
+
+Pooling: a cell's runs must be seed replicates: their resolved ``config.yaml`` may differ only
+in ``seed_keys`` (default ``seed`` and ``init_seed``, the two seeds of ``conf/config.yaml``;
+the seed named in a string value, e.g. an ``init_from`` path ``...-s3`` to the parent of the
+same seed, counts as the seed), in ``pooled`` keys and in the names derived from them
+(:data:`DERIVED_KEYS`). Other differences (another ``tag``, ``data.limit_train`` or
+``data.val_size``) are split into separate rows, one ``cfg.<key>`` row field per differing
+key (``mixed: split``, with a note under the table), or refused with one line naming the keys
+(``mixed: refuse``). Custom builders choose their own populations (``build.pivot`` checks only
+when given the runs).
 
 Filters: a scalar matches equal values (floats with a tolerance), a list matches any of
 its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read each run's
@@ -39,6 +52,11 @@ from ..errors import UserError
 from ..paths import conf_dir
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
+MIXED = ("split", "refuse")
+# Config keys derived from others (``name``/``run_name`` spell data, model, scheme, seed, tag,
+# mode and checkpoint): never compared when pooling, the keys they derive from are.
+DERIVED_KEYS = ("name", "run_name")
+DEFAULT_SEED_KEYS = ("seed", "init_seed")  # conf/config.yaml: data order/attack starts, initial weights
 
 
 @dataclass
@@ -67,6 +85,9 @@ class TableSpec:
     source: str = "metrics.csv"
     options: dict[str, Any] = field(default_factory=dict)  # free-form, for custom builders
     note: str = ""
+    seed_keys: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_KEYS))  # may differ within a cell
+    pooled: list[str] = field(default_factory=list)  # further config keys pooled on purpose
+    mixed: str = "split"  # cells whose runs differ in other keys: split into rows | refuse
 
     def add_note(self, *texts: str) -> None:
         """Append paragraphs to :attr:`note` (written under the ``.md`` table), skipping empty
@@ -99,6 +120,12 @@ def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
     spec = TableSpec(columns=cols, **d)
     if spec.aggregate not in AGGREGATES:
         raise UserError(f"table spec {spec.id}: aggregate {spec.aggregate!r} unknown", fix=f"use one of {AGGREGATES}")
+    if spec.mixed not in MIXED:
+        raise UserError(f"table spec {spec.id}: mixed {spec.mixed!r} unknown", fix=f"use one of {MIXED}")
+    for name in ("seed_keys", "pooled"):
+        value = getattr(spec, name)
+        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            raise UserError(f"table spec {spec.id}: {name} must be a list of dotted config keys", fix=f"e.g. {name}: [seed, data.val_size]")
     if spec.checkpoint not in ("any", "last", "best"):
         raise UserError(f"table spec {spec.id}: checkpoint {spec.checkpoint!r} unknown", fix="use last, best or any")
     return spec

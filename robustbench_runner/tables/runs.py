@@ -1,0 +1,202 @@
+"""One cached loader of run folders for the table core.
+
+A :class:`Run` is one folder's results as the tables see them: its ``metrics.csv`` (read
+through the schema of :mod:`robustbench_runner.results`), its resolved ``config.yaml`` (as
+``cfg.<dotted key>`` columns on request, and flattened for the pooling check), its
+``run.json`` (the ``parent`` an ``init_from`` run started from), its ``scale_name`` and
+whether it finished (``DONE``). Loads are cached per folder and invalidated when one of
+those files changes, so building many tables over one sweep reads each file once.
+
+A run whose files cannot be read (an empty or damaged ``metrics.csv``, an invalid
+``config.yaml`` or ``run.json``) does not stop the other runs: :func:`load_runs` returns it
+among :attr:`RunSet.skipped` with the one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import VOLATILE_KEYS
+from ..errors import UserError
+from ..results import SCHEMAS, read_result_csv
+
+
+@dataclass
+class Run:
+    dir: Path
+    done: bool
+    config: DictConfig  # the resolved config.yaml (empty when the run has none)
+    has_config: bool
+    info: dict  # run.json ({} when absent)
+    metrics: pd.DataFrame  # empty when the run has written none yet
+
+    @property
+    def parent(self) -> dict | None:
+        """What ``init_from`` started this run from (``run.json`` ``parent``), if anything."""
+        return self.info.get("parent")
+
+    @property
+    def scale(self) -> str | None:
+        return OmegaConf.select(self.config, "scale_name", default=None)
+
+    def value(self, key: str):
+        """A dotted config key as a table column value (containers as plain lists/dicts)."""
+        v = OmegaConf.select(self.config, key, default=None)
+        return OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+
+    @cached_property
+    def flat(self) -> dict[str, Any]:
+        """The config as ``dotted key -> JSON text`` without the keys that do not change
+        what a run computes (``config.VOLATILE_KEYS``); the run's own seed token ``-s<seed>``
+        in string values (its name, an ``init_from`` path naming the parent of the same
+        seed) is written ``-s<seed>``, so seed replicates compare equal."""
+        if not self.has_config:
+            return {}
+        raw = OmegaConf.to_container(self.config, resolve=False)
+        seed = OmegaConf.select(self.config, "seed", default=None)
+        token = re.compile(rf"-s{re.escape(str(seed))}(?=$|[-/_.])") if seed is not None else None
+        out: dict[str, Any] = {}
+
+        def walk(node, prefix: str) -> None:
+            if prefix.rstrip(".") in VOLATILE_KEYS:
+                return
+            if isinstance(node, dict) and node:
+                for k, v in node.items():
+                    walk(v, f"{prefix}{k}.")
+                return
+            if isinstance(node, str) and token is not None:
+                node = token.sub("-s<seed>", node)
+            out[prefix.rstrip(".")] = json.dumps(node, sort_keys=True, default=str)
+
+        walk(raw, "")
+        return out
+
+    def variant(self, ignore: tuple[str, ...]) -> str | None:
+        """A hash of :attr:`flat` without the ``ignore`` keys (and everything under them):
+        two runs with the same variant differ only in those keys. ``None`` without a config."""
+        if not self.has_config:
+            return None
+        cache = self.__dict__.setdefault("_variants", {})
+        if ignore not in cache:
+            kept = {k: v for k, v in self.flat.items() if not _covered(k, ignore)}
+            cache[ignore] = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+        return cache[ignore]
+
+
+def _covered(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
+    """The config keys (not under ``ignore``) whose values are not the same in all ``runs``."""
+    keys = sorted({k for r in runs for k in r.flat})
+    out = []
+    for k in keys:
+        if _covered(k, ignore):
+            continue
+        if len({r.flat.get(k, "<absent>") for r in runs}) > 1:
+            out.append(k)
+    return out
+
+
+@dataclass
+class RunSet:
+    runs: list[Run]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (run dir, why)
+
+    def by_dir(self) -> dict[str, Run]:
+        return {str(r.dir): r for r in self.runs}
+
+    def metrics(self, config_keys: Iterable[str] = ()) -> pd.DataFrame:
+        """Every metrics row, with ``run_dir``, ``done`` and one ``cfg.<key>`` column per
+        requested dotted config key."""
+        keys = list(dict.fromkeys(config_keys))
+        frames = []
+        for r in self.runs:
+            if r.metrics.empty:
+                continue
+            df = r.metrics.copy()
+            df["run_dir"] = str(r.dir)
+            df["done"] = r.done
+            for k in keys:
+                df[f"cfg.{k}"] = r.value(k)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+_CACHE: dict[str, tuple[tuple, Run]] = {}
+
+
+def _stamp(d: Path) -> tuple:
+    out = []
+    for name in ("metrics.csv", "config.yaml", "run.json", "DONE"):
+        try:
+            st = (d / name).stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """One run folder (cached until one of its files changes); raises :class:`UserError`
+    naming the file when one cannot be read."""
+    d = Path(run_dir)
+    stamp = _stamp(d)
+    hit = _CACHE.get(str(d))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
+    metrics = read_result_csv(metrics_path, SCHEMAS["metrics.csv"]).frame if metrics_path.exists() else pd.DataFrame()
+    try:
+        cfg = OmegaConf.load(cfg_path) if cfg_path.exists() else OmegaConf.create({})
+    except Exception as e:  # yaml.YAMLError, omegaconf grammar errors, ...
+        raise UserError(
+            f"{cfg_path} is not valid YAML ({_first_line(e)})",
+            fix="restore the run's config.yaml, or move the run out of the folder",
+        ) from None
+    if not isinstance(cfg, DictConfig):
+        raise UserError(
+            f"{cfg_path} does not hold a mapping",
+            fix="restore the run's config.yaml, or move the run out of the folder",
+        )
+    try:
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(
+            f"{info_path} is not valid JSON ({_first_line(e)})",
+            fix="restore the run's run.json, or move the run out of the folder",
+        ) from None
+    if not isinstance(info, dict):
+        raise UserError(
+            f"{info_path} does not hold a JSON object",
+            fix="restore the run's run.json, or move the run out of the folder",
+        )
+    run = Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, metrics)
+    _CACHE[str(d)] = (stamp, run)
+    return run
+
+
+def _first_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:160]
+
+
+def load_runs(run_dirs: Iterable[str | Path]) -> RunSet:
+    """Every readable run; the others are skipped with their reason."""
+    runs, skipped = [], []
+    for d in run_dirs:
+        try:
+            runs.append(load_run(d))
+        except UserError as e:
+            skipped.append((Path(d), e.one_line()))
+    return RunSet(runs, skipped)
