@@ -1,8 +1,7 @@
 """The training-scheme interface: one optimization step's loss on a batch.
 
 The trainer (``robustbench_runner/train.py``) owns the loop, the optimizer, AMP and
-checkpoints; a scheme only says how a batch becomes a loss (definitions.md, "Training
-schemes"): which inputs (clean or adversarial), which base loss (CE, TRADES, MART) and
+checkpoints; a scheme only says how a batch becomes a loss: which inputs (clean or adversarial), which base loss (CE, TRADES, MART) and
 which per-sample weights (GAIRAT, MAIL, WMMR, margin reweighting, VIR).
 
 The model arrives in train mode. A scheme that generates training attacks switches the
