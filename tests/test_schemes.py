@@ -122,7 +122,7 @@ def official_mart(nat, adv, y, beta):
 def test_mart_loss_matches_official_code():
     nat, adv, y = fixed_logits()
     assert L.mart_loss(nat, adv, y, beta=5.0).item() == pytest.approx(official_mart(nat, adv, y, 5.0).item())
-    # definitions.md wording: CE(z', y) - log(1.0001 - max_{k != y} p'_k)
+    # the MART paper's wording: CE(z', y) - log(1.0001 - max_{k != y} p'_k)
     p_adv = adv.softmax(1)
     wrong = p_adv.masked_fill(F.one_hot(y, 4).bool(), -1).max(1).values
     bce = F.cross_entropy(adv, y, reduction="none") - torch.log(1.0001 - wrong + 1e-12)
