@@ -22,6 +22,7 @@ from torch import nn
 
 from rbr_testing import compose_cfg
 from robustbench_runner.attacks.pgd import PGD
+from robustbench_runner.build import build_scheme
 from robustbench_runner.errors import UserError
 from robustbench_runner.schemes import MAILTRADES, PGDAT, TRADES, VIRAT, VIRTRADES, WMMR, MarginReweightWMMR, bn_mode
 from robustbench_runner.schemes.trades import FORWARD_ORDERS
@@ -146,6 +147,13 @@ def test_vir_at_with_unit_weights_differs_from_madry_pgd_at():
     madry = instantiate(compose_cfg(["scheme=pgd_at", "data.eps=0.0313725", "scheme.attack.steps=3"]).scheme)
     vir = VIRAT(pgd(), alpha=0.0, beta=1.0, burn_in=0)
     assert not same_state(train(madry, make_model(), data), train(vir, make_model(), data))
+
+
+def test_train_attack_on_a_scheme_without_attack_is_a_user_error():
+    cfg = compose_cfg(["scheme=standard", "train_attack=mail"]).scheme
+    with pytest.raises(UserError, match="no training attack"):
+        build_scheme(cfg)
+    assert instantiate(compose_cfg(["scheme=standard"]).scheme).name == "standard"
 
 
 def test_bn_mode_and_start_each_change_training():

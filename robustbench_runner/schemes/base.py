@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 
 @dataclass
 class StepOutput:
@@ -46,9 +48,17 @@ class Scheme:
 
 
 class Standard(Scheme):
-    """standard: cross-entropy on clean inputs."""
+    """standard: cross-entropy on clean inputs (no training attack)."""
 
     default_name = "standard"
+
+    def __init__(self, name: str | None = None, **attack_options):
+        if attack_options:
+            raise UserError(
+                f"scheme standard has no training attack, got {', '.join(sorted(attack_options))}",
+                fix="drop train_attack=... and the scheme.attack* overrides, or use an adversarial scheme (e.g. scheme=pgd_at)",
+            )
+        super().__init__(name=name)
 
     def step(self, model, x, y, epoch):
         logits = model(x)
