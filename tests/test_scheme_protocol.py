@@ -24,7 +24,16 @@ from rbr_testing import compose_cfg
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.build import build_scheme
 from robustbench_runner.errors import UserError
-from robustbench_runner.schemes import MAILTRADES, PGDAT, TRADES, VIRAT, VIRTRADES, WMMR, MarginReweightWMMR, bn_mode
+from robustbench_runner.schemes import (
+    MAILTRADES,
+    PGDAT,
+    TRADES,
+    VIRAT,
+    VIRTRADES,
+    WMMR,
+    MarginReweightWMMR,
+    bn_mode,
+)
 from robustbench_runner.schemes.trades import FORWARD_ORDERS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "experiment"
@@ -50,11 +59,16 @@ def make_model(seed: int = 0) -> nn.Module:
 
 def batches(n_batches: int = 4, n: int = 8, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)) for _ in range(n_batches)]
+    return [
+        (torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))
+        for _ in range(n_batches)
+    ]
 
 
 def pgd(loss="ce", start="normal", steps=3, eps=8 / 255, seed=0):
-    return functools.partial(PGD, eps=eps, steps=steps, step_size=eps / 4, loss=loss, start=start, seed=seed)
+    return functools.partial(
+        PGD, eps=eps, steps=steps, step_size=eps / 4, loss=loss, start=start, seed=seed
+    )
 
 
 def train(scheme, model, data, epoch: int = 1) -> nn.Module:
@@ -103,13 +117,24 @@ def test_every_scheme_of_a_paper_crafts_its_training_attack_the_same_way(paper):
     AT/WMMR/EWAT/GAIRAT rows included; train_attack=madry switches every row at once."""
     every = paper_schemes(paper)
     some = [every[0], "mail", "wmmr" if paper == "irat" else "mart"]  # compositions cost ~1 s each
-    for train_attack, names, want in [(None, every, ("eval", "normal")), ("madry", some, ("train", "uniform"))]:
+    for train_attack, names, want in [
+        (None, every, ("eval", "normal")),
+        ("madry", some, ("train", "uniform")),
+    ]:
         extra = [f"train_attack={train_attack}"] if train_attack else []
         seen = {}
         for name in names:
             s = experiment_scheme(paper, BLOCK[paper], name, *extra)
             a = s.attack
-            seen[name] = (s.attack_bn_mode, a.start, a.eps, a.steps, a.step_size, a.restarts, a["_target_"])
+            seen[name] = (
+                s.attack_bn_mode,
+                a.start,
+                a.eps,
+                a.steps,
+                a.step_size,
+                a.restarts,
+                a["_target_"],
+            )
         assert {v[:2] for v in seen.values()} == {want}, seen
         assert len({v[2:] for v in seen.values()}) == 1, seen  # same PGD-10, eps, step
 
@@ -118,7 +143,11 @@ def test_generic_defaults_keep_their_own_protocol():
     """Without an experiment, pgd_at stays Madry-style and mail stays MAIL-style."""
     pgd_at, mail = compose_cfg(["scheme=pgd_at"]).scheme, compose_cfg(["scheme=mail"]).scheme
     assert (pgd_at.attack_bn_mode, pgd_at.attack.start) == ("train", "uniform")
-    assert (mail.attack_bn_mode, mail.attack.start, mail.attack.normal_std) == ("eval", "normal", 0.001)
+    assert (mail.attack_bn_mode, mail.attack.start, mail.attack.normal_std) == (
+        "eval",
+        "normal",
+        0.001,
+    )
     forced = compose_cfg(["scheme=pgd_at", "train_attack=mail"]).scheme
     assert (forced.attack_bn_mode, forced.attack.start) == ("eval", "normal")
 
@@ -129,7 +158,14 @@ def test_vir_at_with_unit_weights_is_pgd_at_step_for_step():
     after several SGD steps, both built from the vir experiment's configs."""
     at = instantiate(experiment_scheme("vir", "rn18_cifar10", "at"))
     vir = instantiate(
-        experiment_scheme("vir", "rn18_cifar10", "vir_at", "scheme.alpha=0.0", "scheme.beta=1.0", "scheme.burn_in=0")
+        experiment_scheme(
+            "vir",
+            "rn18_cifar10",
+            "vir_at",
+            "scheme.alpha=0.0",
+            "scheme.beta=1.0",
+            "scheme.burn_in=0",
+        )
     )
     assert isinstance(at, PGDAT) and isinstance(vir, VIRAT)
     data = batches(n_batches=5)
@@ -144,7 +180,9 @@ def test_vir_at_with_unit_weights_differs_from_madry_pgd_at():
     """With the generic (Madry-style) pgd_at, VIR-AT at w = 1 is NOT PGD-AT: the reason the
     paper E experiments put every row on one protocol."""
     data = batches()
-    madry = instantiate(compose_cfg(["scheme=pgd_at", "data.eps=0.0313725", "scheme.attack.steps=3"]).scheme)
+    madry = instantiate(
+        compose_cfg(["scheme=pgd_at", "data.eps=0.0313725", "scheme.attack.steps=3"]).scheme
+    )
     vir = VIRAT(pgd(), alpha=0.0, beta=1.0, burn_in=0)
     assert not same_state(train(madry, make_model(), data), train(vir, make_model(), data))
 
@@ -185,7 +223,10 @@ def _param_grads(scheme, epoch):
 
 @pytest.mark.parametrize(
     "build",
-    [lambda d: WMMR(pgd(), detach=d, burn_in=1), lambda d: MarginReweightWMMR(pgd(), detach=d, burn_in=1, multiplier=3.0)],
+    [
+        lambda d: WMMR(pgd(), detach=d, burn_in=1),
+        lambda d: MarginReweightWMMR(pgd(), detach=d, burn_in=1, multiplier=3.0),
+    ],
     ids=["wmmr", "mr_wmmr"],
 )
 def test_detach_changes_gradients_only_once_weights_are_active(build):
@@ -200,10 +241,23 @@ def test_detach_changes_gradients_only_once_weights_are_active(build):
 
 
 def test_paper_b_detaches_wmmr_and_ours_wmmr_alike():
-    got = {name: experiment_scheme("irat", "main", name).get("detach") for name in paper_schemes("irat")}
-    assert {k for k, v in got.items() if v is not None} == {"wmmr", "ours_wmmr", "mail", "ours_mail", "ewat", "gairat"}
+    got = {
+        name: experiment_scheme("irat", "main", name).get("detach")
+        for name in paper_schemes("irat")
+    }
+    assert {k for k, v in got.items() if v is not None} == {
+        "wmmr",
+        "ours_wmmr",
+        "mail",
+        "ours_mail",
+        "ewat",
+        "gairat",
+    }
     assert {v for v in got.values() if v is not None} == {True}, got
-    flipped = {n: experiment_scheme("irat", "main", n, "irat_detach_weights=false").detach for n in ("wmmr", "ours_wmmr")}
+    flipped = {
+        n: experiment_scheme("irat", "main", n, "irat_detach_weights=false").detach
+        for n in ("wmmr", "ours_wmmr")
+    }
     assert set(flipped.values()) == {False}
     # the generic configs keep each method's own code: WMMR's code does not detach
     assert compose_cfg(["scheme=wmmr"]).scheme.detach is False
@@ -229,12 +283,20 @@ def test_mail_trades_defaults_are_the_official_code():
     g = torch.Generator().manual_seed(0)
     logits, y = torch.randn(64, 10, generator=g) * 3, torch.randint(0, 10, (64,), generator=g)
     ours = scheme.raw_weights(adv_logits=logits, y=y) * scheme.multiplier
-    assert torch.allclose(ours, official_mail_weight(logits, y, bias=0.0, slope=2.0), atol=1e-6)  # README values
+    assert torch.allclose(
+        ours, official_mail_weight(logits, y, bias=0.0, slope=2.0), atol=1e-6
+    )  # README values
     # the old defaults (bias -0.5, slope 10: MAIL-AT's) are a different weighting
-    assert not torch.allclose(ours, official_mail_weight(logits, y, bias=-0.5, slope=10.0), atol=1e-3)
+    assert not torch.allclose(
+        ours, official_mail_weight(logits, y, bias=-0.5, slope=10.0), atol=1e-3
+    )
     # and MAIL-AT's config matches the README's mail_at line
     mail = instantiate(compose_cfg(["scheme=mail", "data.eps=0.0313725"]).scheme)
-    assert torch.allclose(mail.raw_weights(adv_logits=logits, y=y) * 3, official_mail_weight(logits, y, -0.5, 10.0), atol=1e-6)
+    assert torch.allclose(
+        mail.raw_weights(adv_logits=logits, y=y) * 3,
+        official_mail_weight(logits, y, -0.5, 10.0),
+        atol=1e-6,
+    )
 
 
 # ------------------------------------------------------- item 8: TRADES forward order ------
@@ -274,13 +336,22 @@ def test_trades_forward_order_sets_bn_running_statistics(cls):
 
 
 def test_trades_order_defaults():
-    assert compose_cfg(["scheme=trades"]).scheme.forward_order == "nat_adv_nat"  # official TRADES code
-    assert compose_cfg(["scheme=mail_trades"]).scheme.forward_order == "nat_adv"  # official MAIL code
+    assert (
+        compose_cfg(["scheme=trades"]).scheme.forward_order == "nat_adv_nat"
+    )  # official TRADES code
+    assert (
+        compose_cfg(["scheme=mail_trades"]).scheme.forward_order == "nat_adv"
+    )  # official MAIL code
     # paper E: TRADES and VIR-TRADES on one order (the MAIL code's TRADES branch)
-    orders = {s: experiment_scheme("vir", "rn18_cifar10", s).forward_order for s in ("trades", "vir_trades")}
+    orders = {
+        s: experiment_scheme("vir", "rn18_cifar10", s).forward_order
+        for s in ("trades", "vir_trades")
+    }
     assert set(orders.values()) == {"nat_adv"}
     flipped = {
-        s: experiment_scheme("vir", "rn18_cifar10", s, "vir_trades_forward_order=nat_adv_nat").forward_order
+        s: experiment_scheme(
+            "vir", "rn18_cifar10", s, "vir_trades_forward_order=nat_adv_nat"
+        ).forward_order
         for s in ("trades", "vir_trades")
     }
     assert set(flipped.values()) == {"nat_adv_nat"}
@@ -291,4 +362,3 @@ def test_unknown_forward_order_is_a_user_error():
         TRADES(pgd(loss="kl"), forward_order="adv_nat")
     with pytest.raises(UserError):
         VIRTRADES(pgd(loss="kl"), forward_order="nat")
-

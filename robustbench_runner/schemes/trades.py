@@ -33,7 +33,8 @@ FORWARD_ORDERS = ("nat_adv_nat", "nat_adv")
 def check_forward_order(order: str, scheme: str) -> str:
     if order not in FORWARD_ORDERS:
         raise UserError(
-            f"scheme {scheme!r}: unknown forward_order {order!r}", fix=f"use one of: {', '.join(FORWARD_ORDERS)}"
+            f"scheme {scheme!r}: unknown forward_order {order!r}",
+            fix=f"use one of: {', '.join(FORWARD_ORDERS)}",
         )
     return order
 
