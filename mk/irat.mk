@@ -1,8 +1,8 @@
-# Paper B: margin reweighting for IRAT (seed 001). Docs: docs/reproduce/irat.md.
+# Paper B: margin reweighting for IRAT (Revisiting IRAT, docs/papers/irat.md). Docs: docs/reproduce/irat.md.
 # irat/main: 7 schemes x ResNet-18 / WRN34-10 x CIFAR-10 / CIFAR-100 x 5 seeds (last + best
 # checkpoints, margins.csv); ablation_tau / ablation_sim reuse its default-tau runs.
 .PHONY: reproduce-irat
-reproduce-irat: $(STAMP) $(DATA_PREREQ) ## paper B (seed 001): margin reweighting for IRAT -> outputs/tables/irat
+reproduce-irat: $(STAMP) $(DATA_PREREQ) ## paper B (Revisiting IRAT, docs/papers/irat.md): margin reweighting for IRAT -> outputs/tables/irat
 	$(call SWEEP,irat) experiment=irat/main
 	$(call SWEEP,irat) experiment=irat/ablation_tau
 	$(call SWEEP,irat) experiment=irat/ablation_sim

@@ -1,10 +1,10 @@
-# Paper E: vulnerability-aware instance reweighting, VIR (seed 004). Docs: docs/reproduce/vir.md.
+# Paper E: vulnerability-aware instance reweighting, VIR (Fakorede et al. 2023, docs/papers/vir.md). Docs: docs/reproduce/vir.md.
 # Blocks (7 schemes x 4 seeds each): RN-18 CIFAR-10, WRN-34-10 CIFAR-10, RN-18 SVHN + CIFAR-100,
 # RN-18 Tiny ImageNet; then the component and hyper-parameter ablations (RN-18 CIFAR-10).
 # vir/table8 (WRN-28-10 + 20M EDM-generated images) needs data that is not available here:
 # its spec yields the empty table; see docs/reproduce/vir.md for what to supply.
 .PHONY: reproduce-vir
-reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper E (seed 004): VIR reweighting -> outputs/tables/vir (table8 needs user data)
+reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper E (Fakorede et al. 2023, docs/papers/vir.md): VIR reweighting -> outputs/tables/vir (table8 needs user data)
 	$(call SWEEP,vir) experiment=vir/rn18_cifar10
 	$(call SWEEP,vir) experiment=vir/wrn_cifar10
 	$(call SWEEP,vir) experiment=vir/rn18_svhn_cifar100

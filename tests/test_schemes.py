@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from rbr_testing import compose_cfg
 from robustbench_runner.attacks.fgsm import FGSM
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.errors import UserError
@@ -121,7 +122,7 @@ def official_mart(nat, adv, y, beta):
 def test_mart_loss_matches_official_code():
     nat, adv, y = fixed_logits()
     assert L.mart_loss(nat, adv, y, beta=5.0).item() == pytest.approx(official_mart(nat, adv, y, 5.0).item())
-    # definitions.md wording: CE(z', y) - log(1.0001 - max_{k != y} p'_k)
+    # the MART paper's wording: CE(z', y) - log(1.0001 - max_{k != y} p'_k)
     p_adv = adv.softmax(1)
     wrong = p_adv.masked_fill(F.one_hot(y, 4).bool(), -1).max(1).values
     bce = F.cross_entropy(adv, y, reduction="none") - torch.log(1.0001 - wrong + 1e-12)
@@ -317,15 +318,16 @@ def scheme_configs():
 
 
 def load_scheme(path: Path, steps: int = 2, eps: float = 8 / 255):
-    """A scheme config composed under a root that defines ``data.eps`` (the training attack's
-    eps interpolates the dataset's threat model)."""
-    cfg = OmegaConf.create({"data": {"eps": eps}, "scheme": OmegaConf.load(path)}).scheme
-    if "attack" in cfg:
-        cfg.attack.steps = steps
-    return cfg
+    """A scheme config as Hydra composes it (the scheme files compose ``conf/attack/pgd.yaml``
+    through their defaults list), with ``data.eps`` set (the training attack's eps
+    interpolates the dataset's threat model)."""
+    overrides = [f"scheme={path.stem}", f"data.eps={eps}"]
+    if "attack" in compose_cfg([f"scheme={path.stem}"]).scheme:
+        overrides.append(f"scheme.attack.steps={steps}")
+    return compose_cfg(overrides).scheme
 
 
-ATTACK_CONFIGS = [p for p in scheme_configs() if "attack" in OmegaConf.load(p)]
+ATTACK_CONFIGS = [p for p in scheme_configs() if "attack" in compose_cfg([f"scheme={p.stem}"]).scheme]
 
 
 @pytest.mark.parametrize("path", ATTACK_CONFIGS, ids=lambda p: p.stem)

@@ -1,12 +1,19 @@
 """Adversarial-training base: the inner-maximization attack and the BN mode used while
-generating it (definitions.md, "Conventions" and "Training schemes").
+generating it.
 
-A scheme receives its training attack as a partial (``_partial_: true`` in
-``conf/scheme/*.yaml``) that still needs the model, and builds it in :meth:`bind`.
-While the attack runs, the model is put in ``attack_bn_mode``: ``eval`` (TRADES, MART,
-MAIL and GAIRAT official code call ``model.eval()``) or ``train`` (Madry/Rice-style PGD-AT,
-WMMR: batch statistics, and BN running statistics updated by the attack's forward
-passes). The model's previous mode is restored afterwards (train mode during training).
+A scheme receives its training attack as a partial (``_partial_: true``: the scheme configs
+compose ``conf/attack/pgd.yaml`` as ``scheme.attack``) that still needs the model, and builds
+it in :meth:`bind`. The training-attack protocol is two config values:
+
+- ``attack_bn_mode``: the model mode while the attack runs: ``eval`` (the official TRADES,
+  MART, MAIL and GAIRAT code call ``model.eval()`` before crafting x') or ``train``
+  (Madry/Rice-style PGD-AT, WMMR: batch statistics, and BN running statistics updated by the
+  attack's forward passes). The model's previous mode is restored afterwards.
+- ``attack.start``: ``normal`` (x + 0.001 N(0, I): TRADES, MART, MAIL code) or ``uniform``
+  (U(-eps, eps): Madry et al. 2018, GAIRAT code).
+
+``conf/train_attack/{mail,madry}.yaml`` sets both for every scheme of a comparison at once
+(papers B and E use ``mail``: ``conf/experiment/irat/main.yaml``, ``vir/common.yaml``).
 """
 
 from __future__ import annotations
@@ -116,8 +123,10 @@ class AdversarialScheme(Scheme):
 
 
 class PGDAT(AdversarialScheme):
-    """pgd_at (Madry et al. 2018; definitions.md): mean CE(f(x'), y) on the attack's output
-    (PGD, uniform start, CE loss in ``conf/scheme/pgd_at.yaml``)."""
+    """pgd_at (Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial
+    Attacks", ICLR 2018, eq. 2.1): mean CE(f(x'), y) on the attack's output (PGD, CE loss;
+    uniform start and train-mode BN in ``conf/scheme/pgd_at.yaml``, the MAIL protocol in
+    papers B and E)."""
 
     default_name = "pgd_at"
 

@@ -1,8 +1,7 @@
 """The training-scheme interface: one optimization step's loss on a batch.
 
 The trainer (``robustbench_runner/train.py``) owns the loop, the optimizer, AMP and
-checkpoints; a scheme only says how a batch becomes a loss (definitions.md, "Training
-schemes"): which inputs (clean or adversarial), which base loss (CE, TRADES, MART) and
+checkpoints; a scheme only says how a batch becomes a loss: which inputs (clean or adversarial), which base loss (CE, TRADES, MART) and
 which per-sample weights (GAIRAT, MAIL, WMMR, margin reweighting, VIR).
 
 The model arrives in train mode. A scheme that generates training attacks switches the
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ..errors import UserError
 
 
 @dataclass
@@ -47,9 +48,17 @@ class Scheme:
 
 
 class Standard(Scheme):
-    """standard: cross-entropy on clean inputs."""
+    """standard: cross-entropy on clean inputs (no training attack)."""
 
     default_name = "standard"
+
+    def __init__(self, name: str | None = None, **attack_options):
+        if attack_options:
+            raise UserError(
+                f"scheme standard has no training attack, got {', '.join(sorted(attack_options))}",
+                fix="drop train_attack=... and the scheme.attack* overrides, or use an adversarial scheme (e.g. scheme=pgd_at)",
+            )
+        super().__init__(name=name)
 
     def step(self, model, x, y, epoch):
         logits = model(x)

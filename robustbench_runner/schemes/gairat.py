@@ -1,4 +1,6 @@
-"""GAIRAT (Zhang et al. 2021; definitions.md "gairat"; seed 004 eq. 2).
+"""GAIRAT (Zhang et al. 2021, "Geometry-aware Instance-reweighted Adversarial Training", ICLR
+2021; the weight as restated in paper E's eq. 2; official code
+github.com/zjfheart/Geometry-aware-Instance-reweighted-Adversarial-Training).
 
 kappa_i = number of the K PGD iterates x_0..x_{K-1} still classified correctly, counted
 while the attack runs (the official ``GA_PGD`` increments kappa from the prediction at

@@ -1,4 +1,5 @@
-"""Margin- and entropy-reweighted adversarial training compared in seed 001 (paper B):
+"""Margin- and entropy-reweighted adversarial training compared in paper B ("Revisiting
+Instance-Reweighted Adversarial Training", ICLR 2023 submission; docs/papers/irat.md):
 MAIL (-AT and -TRADES), WMMR, EWAT, and paper B's margin reweighting ("Ours") on top of
 MAIL and WMMR. Formulas: ``weights.py``; policy (burn-in, M, normalize, detach):
 ``reweighted.py``.
@@ -14,8 +15,9 @@ from .weights import ewat_weights, mail_weights, mr_mail_weights, mr_wmmr_weight
 
 
 class MAILAT(ReweightedAT):
-    """mail (MAIL-AT, Wang et al. 2021): mean_i(w_i * CE(f(x'_i), y_i)),
-    w = M * sigmoid(-gamma * (m + beta)) on the adversarial outputs.
+    """mail (MAIL-AT, Wang et al. 2021, "Probabilistic Margins for Instance Reweighting in
+    Adversarial Training", NeurIPS 2021, arXiv 2106.07904): mean_i(w_i * CE(f(x'_i), y_i)),
+    w = M * sigmoid(-gamma * (m + beta)) on the adversarial outputs (paper B eq. 16 with m).
 
     Args: ``beta`` (0.5), ``gamma`` (10) of the weight function; the rest as in
     :class:`~.reweighted.ReweightedScheme`.
@@ -32,15 +34,18 @@ class MAILAT(ReweightedAT):
 
 
 class MAILTRADES(ReweightedTRADES):
-    """mail_trades (MAIL-TRADES, official ``mail_loss`` method ``trades``):
+    """mail_trades (MAIL-TRADES, official MAIL ``mail_loss`` method ``trades``):
     mean CE(f(x), y) + trades_beta * mean_i(w_i * KL_i), w the MAIL weight of x'.
 
-    Args: ``trades_beta`` (the TRADES trade-off), ``beta``/``gamma`` of the MAIL weight.
+    Args: ``trades_beta`` (the TRADES trade-off; 5.0 = ``--beta`` of the official
+    ``train.py``), ``beta``/``gamma`` of the MAIL weight (0 and 2: the official README runs
+    ``--method mail_trades --bias 0 --slope 2``, and the code's weight
+    ``sigmoid((PM + bias) * slope)`` with PM = -m is ours with beta = -bias, gamma = slope).
     """
 
     default_name = "mail_trades"
 
-    def __init__(self, attack, trades_beta: float = 6.0, beta: float = 0.5, gamma: float = 10.0, **kwargs):
+    def __init__(self, attack, trades_beta: float = 5.0, beta: float = 0.0, gamma: float = 2.0, **kwargs):
         super().__init__(attack, beta=trades_beta, **kwargs)
         self.mail_beta, self.gamma = float(beta), float(gamma)
 
@@ -49,10 +54,13 @@ class MAILTRADES(ReweightedTRADES):
 
 
 class WMMR(ReweightedAT):
-    """wmmr (Zeng et al. 2021): mean_i(w_i * CE(f(x'_i), y_i)), w = exp(-alpha * m).
+    """wmmr (Zeng et al. 2021, "Are Adversarial Examples Created Equal? A Learnable Weighted
+    Minimax Risk for Robustness under Non-uniform Attacks", AAAI 2021):
+    mean_i(w_i * CE(f(x'_i), y_i)), w = exp(-alpha * m).
 
     The official code neither detaches nor normalizes the weights (``detach: false`` in
-    ``conf/scheme/wmmr.yaml``)."""
+    ``conf/scheme/wmmr.yaml``); paper B's experiments detach them, as for every reweighted
+    scheme of that comparison (``irat_detach_weights`` in ``conf/experiment/irat/main.yaml``)."""
 
     default_name = "wmmr"
 
@@ -65,8 +73,10 @@ class WMMR(ReweightedAT):
 
 
 class EWAT(ReweightedAT):
-    """ewat (Kim et al. 2021) - ASSUMED formula (no official code): w proportional to the
-    entropy of p(x'), normalized to mean 1 by ``normalize: sum_to_batch``, detached."""
+    """ewat (Kim, Tack, Shin, Hwang 2021, "Entropy Weighted Adversarial Training", ICML 2021
+    workshop) - ASSUMED formula (no official code; paper B only says EWAT assigns "an entropy
+    to the input as a weight"): w proportional to the entropy of p(x'), normalized to mean 1
+    by ``normalize: sum_to_batch``, detached."""
 
     default_name = "ewat"
 
@@ -75,11 +85,11 @@ class EWAT(ReweightedAT):
 
 
 class MarginReweightMAIL(ReweightedAT):
-    """mr_mail (seed 001 "Ours+MAIL", eq. 16): w = M * sigmoid(-gamma * (m~ + beta)),
+    """mr_mail (paper B "Ours+MAIL", eq. 16): w = M * sigmoid(-gamma * (m~ + beta)),
     m~ = m * s' (eq. 14).
 
-    Args: ``tau`` (eq. 10; 2 or 3 in seed 001), ``similarity`` (eq. 13; false = the table 4
-    ablation s' = s), ``beta``/``gamma`` of MAIL.
+    Args: ``tau`` (eq. 10; 2 or 3 in paper B section 4.1), ``similarity`` (eq. 13; false =
+    the table 4 ablation s' = s), ``beta``/``gamma`` of MAIL.
     """
 
     default_name = "mr_mail"
@@ -98,7 +108,7 @@ class MarginReweightMAIL(ReweightedAT):
 
 
 class MarginReweightWMMR(ReweightedAT):
-    """mr_wmmr (seed 001 "Ours+WMMR", eq. 15): w = M * exp(-m~); WMMR's alpha is dropped.
+    """mr_wmmr (paper B "Ours+WMMR", eq. 15): w = M * exp(-m~); WMMR's alpha is dropped.
 
     Args: ``tau``, ``similarity`` as in :class:`MarginReweightMAIL`.
     """

@@ -1,5 +1,5 @@
 """Base training losses as per-sample terms, so that per-sample weights can multiply them
-(definitions.md, "Training schemes" and "Conventions").
+(TRADES, MART and the reweighted schemes built on them; docs/papers/irat.md, vir.md).
 
 Each ``*_terms`` function returns ``(B,)`` tensors; the matching ``*_loss`` reduces them
 to the scalar the scheme backpropagates, optionally with weights ``w`` on the term the
@@ -18,7 +18,7 @@ from ..attacks.losses import true_class, wrong_class_max
 
 # Constants of the official MART code (YisenWang/MART, mart.py), kept as written there:
 # log(1.0001 - p'_k + 1e-12) in the boosted-CE margin term, log(p' + 1e-12) in the KL,
-# and (1.0000001 - p_y(x)) as the misclassification factor. definitions.md writes the
+# and (1.0000001 - p_y(x)) as the misclassification factor. The MART paper writes the
 # last one as (1 - p_y); the difference is 1e-7.
 MART_MARGIN_OFFSET = 1.0001
 MART_LOG_EPS = 1e-12
@@ -59,13 +59,18 @@ def trades_loss(
     y: torch.Tensor,
     beta: float,
     w: torch.Tensor | None = None,
+    kl_nat_logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """TRADES (definitions.md "trades"): mean CE(f(x), y) + beta * mean_i(w_i * KL_i).
+    """TRADES (Zhang et al. 2019, "Theoretically Principled Trade-off between Robustness and
+    Accuracy", ICML 2019, eq. 5): mean CE(f(x), y) + beta * mean_i(w_i * KL(p(x_i) || p(x'_i))).
 
-    Weights multiply the KL term only, as in MAIL-TRADES (official ``mail_loss``, method
-    ``trades``) and VIR-TRADES (seed 004 eq. 10, with beta = 1/lambda)."""
-    t = trades_terms(nat_logits, adv_logits, y)
-    return t.natural.mean() + beta * weighted_mean(t.robust, w)
+    Weights multiply the KL term only, as in MAIL-TRADES (official MAIL ``mail_loss``, method
+    ``trades``) and VIR-TRADES (Fakorede et al. 2023, eq. 10, with beta = 1/lambda).
+    ``kl_nat_logits``: the natural logits the KL term uses when they come from a separate
+    forward pass (the official TRADES code forwards x again after x', see
+    :mod:`~.trades`); None = ``nat_logits``."""
+    kl_nat = nat_logits if kl_nat_logits is None else kl_nat_logits
+    return ce_terms(nat_logits, y).mean() + beta * weighted_mean(kl_terms(kl_nat, adv_logits), w)
 
 
 class MartTerms(NamedTuple):
@@ -74,13 +79,13 @@ class MartTerms(NamedTuple):
 
 
 def mart_terms(nat_logits: torch.Tensor, adv_logits: torch.Tensor, y: torch.Tensor) -> MartTerms:
-    """MART per-sample terms (Wang et al. 2020; definitions.md "mart"), as in the official
-    code.
+    """MART per-sample terms (Wang et al. 2020, "Improving Adversarial Robustness Requires
+    Revisiting Misclassified Examples", ICLR 2020, eq. 9), as in the official code.
 
     - Boosted CE: the MART paper's BCE(p(x'), y) = -log p'_y - log(1 - max_{k!=y} p'_k);
       the code writes it as ``cross_entropy(z', y) + nll_loss(log(1.0001 - p' + 1e-12),
       new_y)`` with new_y the most probable wrong class, i.e. CE(z', y) - log(1.0001 -
-      max_{k!=y} p'_k + 1e-12), which is definitions.md's wording (CE plus the margin term).
+      max_{k!=y} p'_k + 1e-12) (CE plus the margin term).
     - Robust term: KL(p(x) || p(x')) * (1 - p_y(x)); the code's KL takes log(p' + 1e-12)
       and the factor is (1.0000001 - p_y(x)). Neither p(x) nor the factor is detached.
     """

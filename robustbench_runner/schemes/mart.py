@@ -1,4 +1,6 @@
-"""MART (Wang et al. 2020; definitions.md "mart"), as in the official code.
+"""MART (Wang et al. 2020, "Improving Adversarial Robustness Requires Revisiting
+Misclassified Examples", ICLR 2020; official code github.com/YisenWang/MART), as in the
+official code.
 
 loss = mean_i BCE(p(x'_i), y_i) + beta * mean_i KL(p(x_i) || p(x'_i)) * (1 - p_y(x_i)),
 BCE = CE(z', y) - log(1.0001 - max_{k != y} p'_k) (the boosted CE), the (1 - p_y) factor
@@ -16,7 +18,7 @@ from .losses import mart_loss
 class MART(AdversarialScheme):
     """Args: ``attack``, ``attack_bn_mode``, ``name`` as in :class:`AdversarialScheme`;
     ``beta``: weight of the misclassification-aware KL term (6.0 in the MART code's
-    default, 5.0 in seed 004's experiments)."""
+    default, 5.0 in paper E's experiments, section 5.3)."""
 
     default_name = "mart"
 

@@ -1,10 +1,12 @@
 """Instance-reweighted adversarial training: the weight policy shared by every reweighted
-scheme and the two base losses it multiplies (definitions.md, "Training schemes").
+scheme and the two base losses it multiplies (docs/papers/irat.md, docs/papers/vir.md).
 
 - Burn-in: epochs are 1-based; weights are 1 for ``epoch <= burn_in`` (``burn_in: 75``
   means reweighting from epoch 76). The weights are not even computed during burn-in.
 - Post-processing (:func:`~.weights.postprocess_weights`): ``normalize`` (``none`` |
-  ``sum_to_batch``), then the multiplier M, then ``detach``.
+  ``sum_to_batch``), then the multiplier M, then ``detach`` (``true``: no gradient through
+  the weights, as the official MAIL code's ``weight_assign(...).detach()``; ``false``: the
+  gradient flows through w, as the official WMMR code).
 - :class:`ReweightedAT`: mean_i(w_i * CE(f(x'_i), y_i)) (MAIL-AT, WMMR, GAIRAT, EWAT,
   margin reweighting, VIR-AT).
 - :class:`ReweightedTRADES`: mean CE(f(x), y) + beta * mean_i(w_i * KL_i) (MAIL-TRADES,
@@ -23,6 +25,7 @@ from ..errors import UserError
 from .adversarial import AdversarialScheme
 from .base import StepOutput
 from .losses import ce_terms, trades_loss, weighted_mean
+from .trades import check_forward_order, trades_forwards
 from .weights import check_normalize, postprocess_weights
 
 
@@ -32,7 +35,7 @@ class ReweightedScheme(AdversarialScheme):
     Args:
         attack, attack_bn_mode, name: see :class:`~.adversarial.AdversarialScheme`.
         burn_in: number of initial epochs trained with w = 1.
-        multiplier: M, multiplies the weights (MAIL and seed 001 use 3).
+        multiplier: M, multiplies the weights (the MAIL code and paper B's algorithm 1 use 3).
         normalize: ``none`` | ``sum_to_batch`` (rescale to mean 1, as GAIRAT, EWAT).
         detach: stop gradients through the weights.
     """
@@ -106,17 +109,21 @@ class ReweightedTRADES(ReweightedScheme):
     """Weighted TRADES: mean CE(f(x), y) + beta * mean_i(w_i * KL(p(x_i) || p(x'_i))).
 
     Args:
-        beta: TRADES trade-off (seed 004's 1/lambda).
+        beta: TRADES trade-off (paper E's 1/lambda).
+        forward_order: ``nat_adv`` (default: the official MAIL code's ``mail_loss``, method
+            ``trades``: one natural forward, then the adversarial one) | ``nat_adv_nat``
+            (the official TRADES code: a second natural forward for the KL term), see
+            :mod:`~.trades`. The weights see the first natural forward.
     """
 
-    def __init__(self, attack, beta: float = 6.0, **kwargs):
+    def __init__(self, attack, beta: float = 6.0, forward_order: str = "nat_adv", **kwargs):
         super().__init__(attack, **kwargs)
         self.beta = float(beta)
+        self.forward_order = check_forward_order(forward_order, self.name)
 
     def step(self, model, x, y, epoch):
         x_adv, aux = self.adversarial(model, x, y)
-        nat_logits = model(x)
-        adv_logits = model(x_adv)
+        nat_logits, adv_logits, kl_nat_logits = trades_forwards(model, x, x_adv, self.forward_order)
         w = self.weights(epoch, model=model, x=x, y=y, adv_logits=adv_logits, nat_logits=nat_logits, aux=aux)
-        loss = trades_loss(nat_logits, adv_logits, y, beta=self.beta, w=w)
+        loss = trades_loss(nat_logits, adv_logits, y, beta=self.beta, w=w, kl_nat_logits=kl_nat_logits)
         return StepOutput(loss, adv_logits, w.detach())

@@ -1,4 +1,6 @@
-"""VIR: vulnerability-aware instance reweighting (seed 004, paper E; definitions.md "VIR").
+"""VIR: vulnerability-aware instance reweighting (paper E: Fakorede, Nirala, Atsague, Tian,
+"Vulnerability-Aware Instance Reweighting for Adversarial Training", TMLR 2023, arXiv
+2307.07167; docs/papers/vir.md).
 
 w = S_v * S_d + beta (eq. 7), S_v = alpha * exp(-gamma * p_y(x)) on the natural example
 (eq. 5), S_d = KL(p(x) || p(x')) used as a value (eq. 6). ``components: sv | sd`` are the
@@ -9,8 +11,9 @@ ablations of tables 6 and 7 (w = S_v or w = S_d alone, see :func:`~.weights.vir_
 - VIR-TRADES (eq. 10): mean CE(f(x), y) + (1/lambda) * mean_i(w_i * KL_i) (``trades_beta``
   = 1/lambda); KL-PGD from x + 0.001 N(0, 1).
 
-Burn-in: seed 004 introduces the weights "on the 76th epoch" (section 5.1), so
-``burn_in: 75``; its algorithm 1 comment reads "w <- 1 if epoch <= 76".
+Burn-in: paper E introduces the weights "on the 76th epoch" (section 5.1), so
+``burn_in: 75``; its algorithm 1 comment reads "w <- 1 if epoch <= 76" (``burn_in: 76``,
+which is also what the official MAIL code's ``epoch <= 75`` with 0-based epochs does).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class VIRAT(ReweightedAT):
     VIR-AT's loss has no natural forward pass; S_v and S_d need p(x), which is computed
     here without gradient and with the model in ``attack_bn_mode`` (the mode the attack saw;
     in eval mode this leaves BN statistics untouched, so with w = 1 VIR-AT is exactly
-    pgd_at). Seed 004 does not say in which mode p(x) is computed: this is our choice.
+    pgd_at, step for step). Paper E does not say in which mode p(x) is computed: this is
+    our choice.
     """
 
     default_name = "vir_at"
@@ -68,7 +72,8 @@ class VIRAT(ReweightedAT):
 class VIRTRADES(ReweightedTRADES):
     """vir_trades. Args: ``trades_beta`` (1/lambda: 5.0), ``alpha`` (8), ``beta`` (1.6),
     ``gamma`` (3), ``components``; the rest as in :class:`~.reweighted.ReweightedScheme`.
-    S_v and S_d use the natural logits of the TRADES loss (train mode)."""
+    S_v and S_d use the natural logits of the TRADES loss (train mode); ``forward_order``
+    as in :class:`~.reweighted.ReweightedTRADES`."""
 
     default_name = "vir_trades"
 
