@@ -250,3 +250,22 @@ def test_clean_accuracy_on_the_attacked_points_is_written(tmp_path):
     assert float(fgsm0.value.iloc[0]) == pytest.approx(float(sub.value.iloc[0]))
     pgd = acc[acc.attack.str.startswith("PGD")]
     assert len(pgd) and (pgd.value <= float(sub.value.iloc[0]) + 1e-12).all()
+
+
+def test_prs_tables_clean_column_can_use_the_attacked_points():
+    from robustbench_runner.tables.papers.prs import checkpoint_table
+
+    base = {"run_dir": "r", "dataset": "mnist", "model": "cnn6", "seed": 907, "batch_size": 16, "epoch": 2,
+            "checkpoint": "epoch_002", "split": "test", "metric": "acc", "eps": 0.0}  # fmt: skip
+    df = pd.DataFrame([{**base, "attack": CLEAN, "value": 0.9, "n": 32}, {**base, "attack": CLEAN_ATTACKED, "value": 0.75, "n": 16}])
+    assert checkpoint_table(df).test_acc.tolist() == [0.9]  # default: unchanged (whole split)
+    assert checkpoint_table(df, {"clean": CLEAN_ATTACKED}).test_acc.tolist() == [0.75]
+
+
+def test_summary_table_has_clean_on_the_attacked_points():
+    from robustbench_runner.tables.spec import TABLE_DIR, load_spec
+
+    spec = load_spec(TABLE_DIR / "summary.yaml")
+    labels = {c.label: c.where for c in spec.columns}
+    assert labels["Clean"]["attack"] == CLEAN  # the existing column is unchanged
+    assert labels["Clean (attacked points)"] == {"attack": CLEAN_ATTACKED, "metric": "acc"}
