@@ -116,7 +116,7 @@ class SPSA(Attack):
             shape = (m, pairs, *xc.shape[1:])
             v = torch.randint(0, 2, shape, generator=gen, device=xc.device).to(xc.dtype).mul_(2).sub_(1)
             c = self.perturbation
-            probes = torch.cat([xc[:, None] + c * v, xc[:, None] - c * v], dim=1)  # (m, 2S, ...)
+            probes = torch.cat([xc[:, None] + c * v, xc[:, None] - c * v], dim=1)  # (m, 2P, ...)
             labels = yc.repeat_interleave(2 * pairs)
             f = margin(query(probes.flatten(0, 1)), labels).view(m, 2, pairs)
             slope = (f[:, 0] - f[:, 1]) / (2 * c)  # (m, P)
