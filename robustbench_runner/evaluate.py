@@ -1,11 +1,20 @@
 """The evaluation engine: run an attack suite on a model and report robust accuracy.
 
-Rules (definitions.md "Robust accuracy and curves"; issue "attack suite"):
-- points misclassified when clean are non-robust and are never attacked;
-- each attack sees only clean-correct points and reports, per eps, the predicted class on
-  its output (best iterate: once fooled, a point stays fooled);
-- the worst case over a suite, per eps: a point is robust only if no attack at that eps
-  fooled it;
+Rules:
+- by default (attack ``points: robust``) points misclassified when clean are non-robust and
+  are never attacked: each attack sees only clean-correct points and reports, per eps, the
+  predicted class on its output; an attack with ``points: all`` is run on every point and
+  its prediction is counted as it is, so a clean-misclassified image that the perturbation
+  turns right counts as right (paper D, Kunhardt, Deza & Poggio, FGSM accuracy-vs-eps
+  curves; the curve may then rise with eps and R (eq. 1) uses f(0) on the same points);
+- which iterate of PGD/SPSA counts is the attack's ``iterate`` (best | last), see
+  :mod:`robustbench_runner.attacks.base`;
+- the worst case over a suite, per eps: a point is robust only if every attack at that eps
+  left it correctly classified;
+- clean accuracy is reported on the points the attacks ran on as well (label
+  :data:`CLEAN_ATTACKED`, see :func:`attacked_clean_rows`), next to the pipeline's clean
+  accuracy on the whole evaluation split (label :data:`CLEAN`), so a table can compare
+  clean and robust accuracy on the same points;
 - sweeps (an attack with several eps) also get the normalized AUC R (paper D eq. 1) and
   the raw AUC (paper A appendix);
 - parameters do not require grad during attacks; an out-of-memory error halves the batch
@@ -41,6 +50,8 @@ from .metrics import normalized_auc, raw_auc
 from .seeding import preserved_rng
 
 CLEAN = "clean"
+#: clean accuracy on exactly the points given to the attacks (the ``eval.n_eval`` subset)
+CLEAN_ATTACKED = "clean-attacked"
 WORST = "worst-case"
 
 
@@ -120,10 +131,14 @@ def attack_predictions(
     batch_size: int = 250,
     device=None,
 ) -> dict[float, torch.Tensor]:
-    """Predictions under ``attack`` for every point: clean predictions for points that were
-    misclassified when clean, the attack's output predictions for the others."""
+    """Predictions under ``attack`` for every point. ``attack.points == "robust"``: clean
+    predictions for points that were misclassified when clean, the attack's output
+    predictions for the others; ``"all"``: the attack's output predictions for every point."""
     device = device or next(model.parameters()).device
-    correct = (clean_pred == y).nonzero().squeeze(1)
+    if getattr(attack, "points", "robust") == "all":
+        correct = torch.arange(len(y))
+    else:
+        correct = (clean_pred == y).nonzero().squeeze(1)
     out = {eps: clean_pred.clone() for eps in attack.eps_list}
     if correct.numel() == 0:
         return out
@@ -227,6 +242,12 @@ def accuracy_rows(label: str, preds: dict[float, torch.Tensor], y: torch.Tensor)
         rows.append({"attack": label, "eps": float("nan"), "metric": "auc_norm", "value": normalized_auc(eps, acc), "n": n})
         rows.append({"attack": label, "eps": float("nan"), "metric": "auc_raw", "value": raw_auc(eps, acc), "n": n})
     return rows
+
+
+def attacked_clean_rows(clean_pred: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """Clean accuracy on the attacked points (label :data:`CLEAN_ATTACKED`): the same points
+    and ``n`` as the attacks' rows, so robust accuracy can never exceed it."""
+    return [{"attack": CLEAN_ATTACKED, "eps": 0.0, "metric": "acc", "value": fraction(clean_pred == y), "n": len(y)}]
 
 
 def worst_case_rows(results: dict[str, dict[float, torch.Tensor]], y: torch.Tensor) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Scalar robustness metrics computed from accuracy-vs-eps curves (definitions.md,
-"Robust accuracy and curves")."""
+"""Scalar robustness metrics computed from accuracy-vs-eps curves: paper D's normalized AUC
+R (Kunhardt, Deza & Poggio, eq. 1) and relative change C (eq. 3), paper A's raw AUC."""
 
 from __future__ import annotations
 

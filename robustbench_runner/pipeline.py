@@ -59,6 +59,7 @@ from .evaluate import (
     CLEAN,
     WORST,
     accuracy_rows,
+    attacked_clean_rows,
     confusion_rows,
     fraction,
     predict,
@@ -363,11 +364,12 @@ class CheckpointEvaluator:
                 if attack.name not in done_attacks:
                     self.files.add_metrics(self.ident, epoch, label, self.split_name, accuracy_rows(attack.name, preds, ys))
 
-            _, results = run_suite(
+            clean_sub, results = run_suite(
                 self.model, xs, ys, self.attacks, batch_size=bs, device=self.device,
                 state_dir=self.files.eval_dir / label, on_attack_done=write,
             )  # fmt: skip
-            self.files.add_metrics(self.ident, epoch, label, self.split_name, worst_case_rows(results, ys))
+            # clean accuracy on the attacked points too (eval-protocol, issue 12 item 9)
+            self.files.add_metrics(self.ident, epoch, label, self.split_name, attacked_clean_rows(clean_sub, ys) + worst_case_rows(results, ys))
 
 
     def analyze(self, label: str, epoch: int | None, done: set) -> None:

@@ -396,12 +396,20 @@ def test_suites_compose_with_paper_labels(tiny, resolvers, suite):
     assert {a.name: len(a.eps_list) for a in attacks} == SUITES[suite]
     by_name = {a.name: a for a in attacks}
     if suite == "paper_a":
-        assert by_name["FGSM"].eps_list[-1] == 0.0313 and by_name["PGD-20"].alpha(0.0313) == 2.5 * 0.0313 / 20
+        # paper A's PGD-20 step: alpha = 2/255 (its main text), not 2.5 * eps / steps
+        assert by_name["FGSM"].eps_list[-1] == 0.0313 and by_name["PGD-20"].alpha(0.0313) == 2 / 255
+        assert by_name["PGD-20"].iterate == "best"
     if suite == "paper_e":
         assert by_name["PGD-100"].step_size == 1 / 255 and by_name["CW"].steps == 20
         assert by_name["CW"].loss_name == "cw" and by_name["CW"].step_size == 1 / 255
+        assert by_name["PGD-100"].iterate == by_name["CW"].iterate == "last"  # MAIL/GAIRAT eval code
+    if suite == "paper_b":
+        assert by_name["PGD-100"].iterate == by_name["CW-PGD"].iterate == "last"
+    if suite == "paper_d":
+        assert by_name["FGSM"].points == "all"
     if suite == "paper_e_blackbox":
         assert by_name["Square"].n_queries == 5000 and by_name["SPSA"].samples == 256
+        assert by_name["SPSA"].pairs == 128  # 256 queries per estimate (original SPSA code)
 
 
 def test_autoattack_smoke_knobs_reach_the_library_objects(tiny):

@@ -34,13 +34,14 @@ def test_run_directory_layout(reference):
     assert list(m.columns) == METRIC_COLUMNS
     assert not m.duplicated(METRIC_KEY).any()
     assert set(m.epoch) == {1, 2}
-    assert set(m.attack) == {"clean", "FGSM", "PGD-5", "worst-case"}
+    assert set(m.attack) == {"clean", "clean-attacked", "FGSM", "PGD-5", "worst-case"}
     # FGSM sweep: one accuracy per eps of the grid, plus R and the raw AUC
     fgsm = m[(m.attack == "FGSM") & (m.epoch == 2)]
     assert sorted(fgsm.metric.unique()) == ["acc", "auc_norm", "auc_raw"]
     assert (fgsm.metric == "acc").sum() == 9
     assert (m.loc[m.attack == "clean", "n"] == 80).all()  # full (limited) test split
     assert (m.loc[m.attack == "PGD-5", "n"] == 40).all()  # the eval subset
+    assert (m.loc[m.attack == "clean-attacked", "n"] == 40).all()  # clean accuracy on it
     assert m[m.metric == "acc"].value.between(0, 1).all()
     clean = m[(m.attack == "clean") & (m.epoch == 2)].value.item()
     assert clean > 0.5  # the tiny model does learn, so the attacks below mean something

@@ -29,6 +29,7 @@ def test_tables_mean_and_std_over_seeds(sweep, tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = read_csv(tmp_path / "summary.csv")
     assert list(table.columns) == ["dataset", "model", "scheme", "epoch", "Clean mean", "Clean std",
+                                   "Clean (attacked points) mean", "Clean (attacked points) std",
                                    "R mean", "R std", "PGD-20 mean", "PGD-20 std"]  # fmt: skip
     assert table["PGD-20 mean"].isna().all()  # these tiny runs ran PGD-5: empty cells, never 0
     m = pd.concat([read_csv(sweep / r / "metrics.csv") for r in ("digits-cnn6-standard-s1", "digits-cnn6-standard-s2")])

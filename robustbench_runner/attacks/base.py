@@ -1,6 +1,6 @@
 """The attack interface every evaluation and training attack implements.
 
-Conventions (definitions.md, "Conventions" and "Robust accuracy"):
+Conventions:
 - inputs ``x`` in [0, 1], shape ``(B, ...)``; labels ``y`` int64 ``(B,)``;
 - L-inf threat model, ``eps`` in pixel units; outputs clamped to [0, 1] and to the eps ball;
 - the caller puts the model in the right mode (eval for evaluation) and makes parameters
@@ -12,11 +12,26 @@ Conventions (definitions.md, "Conventions" and "Robust accuracy"):
 
 An attack may carry several eps values (a sweep, e.g. FGSM at 9 eps): ``eps_list``.
 The evaluation engine calls :meth:`predictions`, which returns, per eps, the model's
-predicted class on the attack's output for every point. Points passed in are
-clean-correct ones; a prediction != y means the point was fooled. Attacks that track the
-best iterate (PGD, MD, SPSA) return the prediction at the first iterate that fooled the
-point, so robust accuracy is never raised by later iterates; the minimum-norm FMN serves
-every eps of its list from one run (fooled at eps iff its best norm is <= eps).
+predicted class on the attack's output for every point; a prediction != y means the point
+was fooled. Two protocol choices are attack attributes, set from the attack's config:
+
+- ``points`` (:data:`POINTS`): ``robust`` (default) - the engine passes only clean-correct
+  points (a clean-misclassified point is non-robust and keeps its clean prediction);
+  ``all`` - every point is attacked and the model's prediction on the attack's output is
+  counted, so a clean-misclassified image that the perturbation turns right counts as
+  right (Kunhardt, Deza & Poggio, "The effects of image distribution and task on
+  adversarial robustness", FGSM accuracy-vs-eps curves and their R, eq. 1);
+- ``iterate`` (:data:`ITERATES`, iterative attacks PGD/CW-PGD and SPSA): ``best`` (default)
+  - a point counts as fooled at the first iterate that fools it, so robust accuracy is
+  never raised by later iterates (the AutoAttack-style protocol); ``last`` - only the
+  final iterate of each restart counts, as in the evaluation scripts of MAIL (Liu et al.
+  2021), TRADES (Zhang et al. 2019) and GAIRAT (Zhang et al. 2021), and as the original
+  SPSA code without early stopping (Uesato et al. 2018). With ``last`` a point fooled at an
+  intermediate iterate may recover.
+
+MD/MD-MT keep the best iterate (the official MDAttack code's ``adv_check_and_update``);
+the minimum-norm FMN serves every eps of its list from one run (fooled at eps iff its
+best norm is <= eps).
 """
 
 from __future__ import annotations
@@ -27,6 +42,11 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+
+#: which points an attack is run on (see the module docstring)
+POINTS = ("robust", "all")
+#: which iterate of an iterative attack counts (see the module docstring)
+ITERATES = ("best", "last")
 
 
 class Attack:
@@ -41,6 +61,8 @@ class Attack:
             evaluates ``eps_points`` evenly spaced values from 0 to ``eps`` (both included;
             the last one is ``eps`` exactly). Lets a config write a sweep as
             ``eps: ${data.eps}`` + ``eps_points: 11`` without arithmetic resolvers.
+        points: ``robust`` (attack clean-correct points only) or ``all`` (attack every
+            point and count the prediction on its output); see :data:`POINTS`.
     """
 
     #: True for query attacks that may only use model outputs (Square, SPSA).
@@ -55,6 +77,7 @@ class Attack:
         name: str | None = None,
         seed: int = 0,
         eps_points: int | None = None,
+        points: str = "robust",
     ):
         self.model = model
         self.eps_list: list[float] = (
@@ -67,6 +90,7 @@ class Attack:
                 fix="set the attack's seed to an integer (a null seed would mean time-seeded)",
             )
         self.seed = int(seed)
+        self.points = check_choice(points, POINTS, f"attack {self.name}: points")
         self.generator: torch.Generator | None = None
         self.reset_rng()
 
@@ -108,6 +132,13 @@ class Attack:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, eps={self.eps_list})"
+
+
+def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`UserError` naming them."""
+    if value not in choices:
+        raise UserError(f"{what} must be one of {'|'.join(choices)}, got {value!r}", fix=f"use {what.rsplit(' ', 1)[-1]}: {choices[0]}")
+    return str(value)
 
 
 def _as_eps_list(eps: float | Sequence[float]) -> list[float]:

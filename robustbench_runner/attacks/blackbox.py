@@ -1,6 +1,7 @@
 """Forward-only access to a model, for query (black-box) attacks (Square, SPSA).
 
-definitions.md ("Attacks"): Square and SPSA may only use model outputs. Giving them a
+Square (Andriushchenko et al. 2020) and SPSA (Uesato et al. 2018) are black-box attacks:
+they may only use model outputs. Giving them a
 :class:`QueryModel` instead of the network makes that structural: every call runs under
 ``torch.no_grad()``, so no gradient can be taken through it, and it counts queries.
 """

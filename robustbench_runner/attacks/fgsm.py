@@ -1,7 +1,11 @@
 """FGSM (Goodfellow et al. 2015): x' = clip_[0,1](x + eps * sign(grad_x CE(f(x), y))).
 
 For an eps sweep the gradient sign does not depend on eps, so one forward/backward pass
-serves every eps of the sweep (definitions.md: "An eps sweep may reuse one gradient").
+serves every eps of the sweep. ``points: all`` (paper D, Kunhardt, Deza & Poggio,
+"The effects of image distribution and task on adversarial robustness": the accuracy of
+the model on FGSM-perturbed test images at each eps) perturbs every image, also the
+clean-misclassified ones, with the gradient of the loss at its true label; see
+:mod:`robustbench_runner.evaluate`.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ class FGSM(Attack):
 
     default_name = "FGSM"
 
-    def __init__(self, model, eps, name=None, seed=0, loss: str = "ce", eps_points=None):
-        super().__init__(model, eps, name=name, seed=seed, eps_points=eps_points)
+    def __init__(self, model, eps, name=None, seed=0, loss: str = "ce", eps_points=None, points: str = "robust"):
+        super().__init__(model, eps, name=name, seed=seed, eps_points=eps_points, points=points)
         if loss not in FGSM_LOSSES:
             raise UserError(f"FGSM loss must be one of {FGSM_LOSSES}, got {loss!r}", fix="use loss: ce")
         self.loss = LOSSES[loss]

@@ -17,7 +17,7 @@ start at delta = 0; per step k of K,
     delta   = clip(delta, -epsilon, epsilon), then x + delta clipped to [0, 1]
 
 keeping the smallest-norm adversarial delta seen. One run gives, per point, the best
-norm found; definitions.md: a point is robust at eps when that norm exceeds eps (or no
+norm found; a point is robust at eps when that norm exceeds eps (or no
 adversarial was found), so :meth:`FMN.predictions` serves a whole eps list from one run.
 Deterministic: no random start, the seed is unused.
 """

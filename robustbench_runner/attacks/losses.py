@@ -1,4 +1,5 @@
-"""Per-sample attack losses (definitions.md, "Attacks"). Each returns a ``(B,)`` tensor to
+"""Per-sample attack losses (CE, the CW margin of Carlini & Wagner 2017, DLR of Croce &
+Hein 2020, TRADES KL of Zhang et al. 2019). Each returns a ``(B,)`` tensor to
 be *maximized* by the attacker."""
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ subtle cause of overestimated adversarial robustness", Machine Learning), L-inf.
 The margin loss z_max - z_y (z_max = max_{j != y} z_j, true class masked with -inf;
 MD-MT: z_t for a target class t) is split into its two terms. Settings follow the
 official code (github.com/HanxunH/MDAttack, ``attacks/MD.py`` and the MDE configuration
-in ``attacks/attack_handler.py``); definitions.md: where paper and code differ, the code
-is followed. One run of K = ``steps`` sign-gradient steps from a uniform random start:
+in ``attacks/attack_handler.py``); where paper and code differ, the code is followed. One run of K = ``steps`` sign-gradient steps from a uniform random start:
 
 - step 0: ascend z_y (as the official code does);
 - stage 1, steps 1 .. ``change_point`` - 1: ascend one term alone: -z_y in the first run

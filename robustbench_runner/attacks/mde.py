@@ -1,6 +1,6 @@
 """MDE, the Margin Decomposition Ensemble (Ma et al. 2023, "Imbalanced gradients"):
 APGD-CE, MD, MD-MT and FAB-T as a cascade; a point is non-robust if any of them fools it
-(definitions.md, "Attacks"). Each attack runs only on the points still robust, in that
+(Ma et al. 2023). Each attack runs only on the points still robust, in that
 order, with the official code's MDE settings: APGD-CE 100 iterations 1 restart (AutoAttack
 code), MD and MD-MT as in :mod:`.md`, FAB-T 100 iterations 1 restart 9 targets
 (AutoAttack code).

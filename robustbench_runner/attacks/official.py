@@ -5,7 +5,7 @@ Two things every call into the library needs:
 
 - The library reseeds the *global* torch RNG (``torch.random.manual_seed(seed)`` and
   ``torch.cuda.random.manual_seed(seed)`` at the start of every ``perturb``).
-  definitions.md ("Conventions"): attacks that reseed the global RNG must not change the
+  Our convention: attacks that reseed the global RNG must not change the
   training RNG stream, so :func:`library_call` saves and restores the torch CPU and
   CUDA, numpy and python ``random`` states around the call
   (:func:`robustbench_runner.seeding.preserved_rng`).

@@ -3,18 +3,26 @@
 x_{t+1} = Proj_{B(x, eps) ∩ [0,1]}(x_t + alpha * sign(grad_x L(f(x_t), y)))
 
 - ``loss``: ``ce`` | ``cw`` (margin, ``kappa``) | ``dlr`` | ``kl`` (TRADES) - attacks/losses.py;
-- ``start``: ``uniform`` U(-eps, eps) | ``normal`` x + ``normal_std`` * N(0, 1) (TRADES, MART,
-  MAIL training attacks; definitions.md: the two are not interchangeable) | ``none``;
-- ``restarts``: independent random starts; a point counts as fooled if any restart fools it.
+- ``start``: ``uniform`` U(-eps, eps) | ``normal`` x + ``normal_std`` * N(0, 1) (the training
+  attacks of TRADES, MART and MAIL; the two are not interchangeable) | ``none``;
+- ``restarts``: independent random starts; a point counts as fooled if any restart fools it;
+- ``step_size``: alpha; null = 2.5 * eps / steps (Madry et al. 2018), so the walk can cross
+  the ball; paper suites set their paper's step (e.g. 2/255, 0.003, 1/255).
 
 Two ways to run it:
-- :meth:`perturb` returns the last iterate for every point (what training uses);
-- :meth:`predictions` (evaluation) checks every iterate, keeps the first one that fools a
-  point (best iterate, never raises robust accuracy) and stops attacking that point, so
-  each step only costs the points still robust. Each restart draws its start for every
-  point exactly as :meth:`perturb` does, so with the same seed every point follows its
-  :meth:`perturb` trajectory until fooled: robust accuracy from :meth:`predictions` is
-  never higher than from :meth:`perturb`'s last iterate (tested).
+- :meth:`perturb` returns the last iterate for every point (what training uses; with
+  restarts, the first restart whose last iterate fools the point);
+- :meth:`predictions` (evaluation), by ``iterate``:
+  ``best`` checks every iterate, keeps the first one that fools a point (never raises
+  robust accuracy) and stops attacking that point, so each step only costs the points
+  still robust; ``last`` runs every point through all ``steps`` and counts only the final
+  iterate of each restart (the ``_pgd_whitebox`` evaluation of the MAIL and TRADES code,
+  GAIRAT's ``eval_robust``): a point fooled at an intermediate iterate may recover. Either
+  way each restart draws its start for every point exactly as :meth:`perturb` does, so
+  with the same seed every point follows its :meth:`perturb` trajectory: ``last`` equals
+  the prediction on :meth:`perturb`'s output point for point, and ``best`` is never above
+  it (tested). Points already fooled by an earlier restart are not attacked again; that
+  does not change either answer (fooled by any restart = fooled).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .base import Attack, project_linf
+from .base import ITERATES, Attack, check_choice, project_linf
 from .losses import LOSSES
 from .registry import register_attack
 
@@ -47,8 +55,11 @@ class PGD(Attack):
         name: str | None = None,
         seed: int = 0,
         eps_points: int | None = None,
+        iterate: str = "best",
+        points: str = "robust",
     ):
-        super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points)
+        super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points, points=points)
+        self.iterate = check_choice(iterate, ITERATES, f"attack {self.name}: iterate")
         _require(steps >= 1, f"PGD steps must be >= 1, got {steps}", "use e.g. steps: 20")
         _require(loss in LOSSES, f"PGD loss must be one of {sorted(LOSSES)}, got {loss!r}", "use loss: ce")
         _require(start in STARTS, f"PGD start must be one of {STARTS}, got {start!r}", "use start: uniform")
@@ -68,7 +79,7 @@ class PGD(Attack):
         self.restarts = int(restarts)
 
     def alpha(self, eps: float) -> float:
-        """Step size; when not given, 2.5 * eps / steps (Madry et al.; experiments.md "prs")."""
+        """Step size; when not given, 2.5 * eps / steps (Madry et al. 2018)."""
         return self.step_size if self.step_size is not None else 2.5 * eps / self.steps
 
     # -- pieces ---------------------------------------------------------------------------
@@ -109,22 +120,46 @@ class PGD(Attack):
                 x_adv = project_linf(x_adv + alpha * grad.sign(), x, eps)
             if self.restarts == 1:
                 return x_adv.detach()
-            # keep, per point, the restart whose last iterate fools the model
-            fooled = self._predict(x_adv) != y
-            best = x_adv if best is None else torch.where(fooled.view(-1, *[1] * (x.dim() - 1)), x_adv, best)
+            # keep, per point, the first restart whose last iterate fools the model
+            if best is None:
+                best, done = x_adv, self._predict(x_adv) != y
+            else:
+                take = ~done & (self._predict(x_adv) != y)
+                best = torch.where(take.view(-1, *[1] * (x.dim() - 1)), x_adv, best)
+                done |= take
         return best.detach()
 
-    # -- evaluation path: best iterate, shrinking active set ---------------------------------
+    # -- evaluation path: best iterate (shrinking active set) or last iterate -----------------
     @torch.no_grad()
     def predictions(self, x, y):
+        at = self._best_at if self.iterate == "best" else self._last_at
         out = {}
         for eps in self.eps_list:
-            out[eps] = self._predictions_at(x.detach(), y, eps)
+            out[eps] = self._predict(x) if eps == 0 else at(x.detach(), y, eps)  # eps 0: the ball is {x}
         return out
 
-    def _predictions_at(self, x, y, eps):
-        if eps == 0:  # the ball is {x}: nothing to search
-            return self._predict(x)
+    def _last_at(self, x, y, eps):
+        """Per restart, every point still unfooled runs all steps; its final iterate counts."""
+        preds = self._predict(x)  # replaced below for every point a restart runs
+        todo = torch.ones_like(y, dtype=torch.bool)  # not fooled by an earlier restart
+        alpha = self.alpha(eps)
+        for _ in range(self.restarts):
+            idx = todo.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            start = self._start(x, eps)  # drawn for every point, as perturb does
+            x0, y0 = x[idx], y[idx]
+            clean_logits = self._clean_logits(x0)
+            x_adv = start[idx]
+            for _step in range(self.steps):
+                _, grad = self._loss_and_grad(x_adv, y0, clean_logits)
+                x_adv = project_linf(x_adv + alpha * grad.sign(), x0, eps)
+            p = self._predict(x_adv)
+            preds[idx] = p
+            todo[idx[p != y0]] = False
+        return preds
+
+    def _best_at(self, x, y, eps):
         preds = y.clone()  # clean-correct points: prediction = y until fooled
         robust = torch.ones_like(y, dtype=torch.bool)
         alpha = self.alpha(eps)

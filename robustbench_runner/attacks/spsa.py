@@ -4,19 +4,34 @@ weak attacks"), L-inf, black-box.
 Minimizes the margin f(x') = z_y - max_{j != y} z_j (true class masked with -inf) with
 Adam on the perturbation, using a simultaneous-perturbation gradient estimate:
 
-    g = (1 / S) sum_{s=1..S} (f(x' + c v_s) - f(x' - c v_s)) / (2 c) * v_s,   v_s ~ Rademacher
+    g = (1 / P) sum_{s=1..P} (f(x' + c v_s) - f(x' - c v_s)) / (2 c) * v_s,   v_s ~ Rademacher
 
-with S = ``samples`` directions, each evaluated at +-c (antithetic pairs, as in the
-cleverhans reference implementation, so one estimate costs 2 S queries), c =
-``perturbation``. After each Adam step the perturbation is projected onto the eps ball
-and [0, 1]. Paper E's settings are the defaults: 100 iterations, c = 0.001, lr 0.01,
-256 samples per estimate; the start is uniform in the eps ball (cleverhans).
+over P antithetic pairs (each direction evaluated at +-c, c = ``perturbation``). How
+``samples`` counts is ``samples_unit``:
+
+- ``queries`` (default): ``samples`` is the number of model queries per estimate, P =
+  samples / 2 pairs (samples must be even). This is the original SPSA code (cleverhans
+  TF ``SPSAAdam``: ``num_samples // 2  # Since we mirror +/- delta later``; its
+  ``spsa_samples`` is "the number of evaluated inputs for each update");
+- ``pairs``: P = ``samples`` pairs, 2 * samples queries per estimate (the cleverhans
+  PyTorch port and advertorch's ``nb_sample`` count this way).
+
+Paper E (Vulnerability-aware instance reweighting) runs SPSA "with 100 iterations,
+perturbation size 0.001, learning rate 0.01, and 256 samples for each gradient
+estimation", citing Uesato et al.: 256 model queries per estimate (128 pairs) under
+``queries``. After each Adam step the perturbation is projected onto the eps ball and
+[0, 1]; the start is uniform in the eps ball (cleverhans).
+
+``iterate``: ``best`` (default) checks every iterate and stops attacking a point at the
+first iterate that fools it (cleverhans with ``early_stop_loss_threshold=0``, which its
+docstring says "guarantees that if a successful attack is found, it is returned");
+``last`` runs every point for all iterations and counts the final iterate (cleverhans'
+default ``early_stop_loss_threshold=None``).
 
 Black-box: the model is only reached through a :class:`~.blackbox.QueryModel` (forward
-under ``torch.no_grad()``); no gradient is ever taken. The 2 S queries of many points are
-stacked into forward batches of up to ``batch_size`` rows. Every iterate is checked; a
-point stops being attacked at the first iterate that fools it (best iterate). Adam is
-elementwise, so one Adam state over the batch equals one optimizer per point.
+under ``torch.no_grad()``); no gradient is ever taken. The queries of many points are
+stacked into forward batches of up to ``batch_size`` rows. Adam is elementwise, so one
+Adam state over the batch equals one optimizer per point.
 """
 
 from __future__ import annotations
@@ -24,10 +39,13 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .base import Attack, project_linf
+from .base import ITERATES, Attack, check_choice, project_linf
 from .blackbox import QueryModel
 from .losses import margin
 from .registry import register_attack
+
+#: how ``samples`` is counted (see the module docstring)
+SAMPLE_UNITS = ("queries", "pairs")
 
 
 @register_attack("spsa")
@@ -49,8 +67,18 @@ class SPSA(Attack):
         adam_eps: float = 1e-8,
         random_start: bool = True,
         batch_size: int = 4096,
+        samples_unit: str = "queries",
+        iterate: str = "best",
+        points: str = "robust",
     ):
-        super().__init__(model, eps, name=name, seed=seed)
+        super().__init__(model, eps, name=name, seed=seed, points=points)
+        self.samples_unit = check_choice(samples_unit, SAMPLE_UNITS, f"attack {self.name}: samples_unit")
+        self.iterate = check_choice(iterate, ITERATES, f"attack {self.name}: iterate")
+        if samples_unit == "queries" and samples % 2:
+            raise UserError(
+                f"SPSA: samples counts queries (samples_unit: queries) and must be even (+-c pairs), got {samples}",
+                fix="use an even samples, e.g. 256 (paper E), or samples_unit: pairs",
+            )
         if iterations < 1 or samples < 1 or batch_size < 1:
             raise UserError(
                 f"SPSA: iterations, samples and batch_size must be >= 1, got {iterations}, {samples}, {batch_size}",
@@ -70,28 +98,35 @@ class SPSA(Attack):
         self.random_start = bool(random_start)
         self.batch_size = int(batch_size)
 
+    @property
+    def pairs(self) -> int:
+        """Antithetic pairs per gradient estimate (queries per estimate = 2 * pairs)."""
+        return self.samples // 2 if self.samples_unit == "queries" else self.samples
+
     # -- pieces -------------------------------------------------------------------------
     def _gradient_estimate(self, query: QueryModel, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """SPSA estimate of grad f at each row of ``x_adv``, chunked over points so that one
         forward pass holds at most ``batch_size`` rows."""
         gen = self._gen(x_adv.device)
-        per_chunk = max(1, self.batch_size // (2 * self.samples))
+        pairs = self.pairs
+        per_chunk = max(1, self.batch_size // (2 * pairs))
         grads = []
         for xc, yc in zip(x_adv.split(per_chunk), y.split(per_chunk), strict=True):
             m = len(xc)
-            shape = (m, self.samples, *xc.shape[1:])
+            shape = (m, pairs, *xc.shape[1:])
             v = torch.randint(0, 2, shape, generator=gen, device=xc.device).to(xc.dtype).mul_(2).sub_(1)
             c = self.perturbation
-            probes = torch.cat([xc[:, None] + c * v, xc[:, None] - c * v], dim=1)  # (m, 2S, ...)
-            labels = yc.repeat_interleave(2 * self.samples)
-            f = margin(query(probes.flatten(0, 1)), labels).view(m, 2, self.samples)
-            slope = (f[:, 0] - f[:, 1]) / (2 * c)  # (m, S)
-            grads.append((slope.view(m, self.samples, *[1] * (xc.dim() - 1)) * v).mean(dim=1))
+            probes = torch.cat([xc[:, None] + c * v, xc[:, None] - c * v], dim=1)  # (m, 2P, ...)
+            labels = yc.repeat_interleave(2 * pairs)
+            f = margin(query(probes.flatten(0, 1)), labels).view(m, 2, pairs)
+            slope = (f[:, 0] - f[:, 1]) / (2 * c)  # (m, P)
+            grads.append((slope.view(m, pairs, *[1] * (xc.dim() - 1)) * v).mean(dim=1))
         return torch.cat(grads)
 
     @torch.no_grad()
     def attack(self, x: torch.Tensor, y: torch.Tensor, eps: float):
-        """(x at the first fooling iterate, else the last iterate; prediction there)."""
+        """``best``: (x at the first fooling iterate, else the last iterate; prediction there);
+        ``last``: (the last iterate; prediction there) for every point."""
         query = QueryModel(self.model, batch_size=self.batch_size)
         x = x.detach()
         if eps == 0:
@@ -101,8 +136,10 @@ class SPSA(Attack):
             x_adv = project_linf(x + eps * (noise * 2 - 1), x, eps)
         else:
             x_adv = x.clone()
+        last = self.iterate == "last"
         preds = query(x_adv).argmax(dim=1)
-        active = (preds == y).nonzero().squeeze(1)  # positions still robust
+        # positions still attacked: the unfooled ones (best), or all of them (last)
+        active = torch.arange(len(y), device=y.device) if last else (preds == y).nonzero().squeeze(1)
         m1 = torch.zeros_like(x)
         m2 = torch.zeros_like(x)
         b1, b2 = self.adam_betas
@@ -118,10 +155,14 @@ class SPSA(Attack):
             v_hat = m2[active] / (1 - b2**t)
             xa = project_linf(xa - self.lr * m_hat / (v_hat.sqrt() + self.adam_eps), x[active], eps)
             x_adv[active] = xa
+            if last:
+                continue
             pred = query(xa).argmax(dim=1)
             fooled = pred != ya
             preds[active[fooled]] = pred[fooled]
             active = active[~fooled]
+        if last:
+            preds = query(x_adv).argmax(dim=1)
         return x_adv, preds
 
     def perturb(self, x, y, eps):

@@ -164,6 +164,12 @@ def attack_labels(opts: dict) -> dict:
     return {"fgsm": str(opts.get("fgsm", "FGSM")), "pgd": str(opts.get("pgd", "PGD-20")), "aa": str(opts.get("aa", "AA"))}
 
 
+def clean_label(opts: dict) -> str:
+    """``options.clean``: the metrics row of the Clean column - ``clean`` (default: the whole
+    test split) or ``clean-attacked`` (the points the attacks ran on)."""
+    return str(opts.get("clean", "clean"))
+
+
 def checkpoint_table(df: pd.DataFrame, opts: dict | None = None) -> pd.DataFrame:
     """One row per (run, grid checkpoint) with every paper A property as a column:
     ``test_acc``, ``prs_ratio``, ``inclusion_ratio``, ``sparsity``, ``cosine_similarity``,
@@ -185,7 +191,7 @@ def checkpoint_table(df: pd.DataFrame, opts: dict | None = None) -> pd.DataFrame
         out = out.merge(values, left_on=key, right_index=True, how="left")
 
     a, m, s = grid.attack.astype(str), grid.metric.astype(str), grid.split.astype(str)
-    take("test_acc", (a == "clean") & (m == "acc") & (s == "test"))
+    take("test_acc", (a == clean_label(opts or {})) & (m == "acc") & (s == "test"))
     for metric, split in (("prs_ratio", "train"), ("sparsity", "train"), ("cosine_similarity", "train"), ("inclusion_ratio", "test")):
         take(metric, (a == "prs") & (m == metric) & (s == split))
     take("fgsm_auc", (a == labels["fgsm"]) & (m == "auc_raw") & (s == "test"))
@@ -432,7 +438,7 @@ def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
     if df.empty:
         return
     test = df[(df.split.astype(str) == "test") & (df.metric == "acc")]
-    clean = sorted({int(n) for n in test[test.attack.astype(str) == "clean"].n})
+    clean = sorted({int(n) for n in test[test.attack.astype(str) == clean_label(spec.options)].n})
     attacked = sorted({int(n) for n in test[test.attack.astype(str).isin(labels.values())].n})
     if clean and attacked and clean != attacked:
         spec.add_note(f"Clean: {'/'.join(map(str, clean))} test points (the whole test split); FGSM, PGD, AA: {'/'.join(map(str, attacked))} points (eval.n_eval), so they describe different points.")
