@@ -105,8 +105,29 @@ def documented_commands() -> list[tuple[str, str]]:
         cmds = _yaml_commands(text) if rel.endswith(".yaml") else _md_commands(text)
         for c in cmds:
             c = c.rstrip(".,;:")
-            found.setdefault(c, rel)
+            if looks_like_command(c):
+                found.setdefault(c, rel)
     return sorted((src, cmd) for cmd, src in found.items())
+
+
+def looks_like_command(cmd: str) -> bool:
+    """A command, not prose that names rbr-run ("rbr-run: error: ...", "rbr-run --help without
+    the internal groups"): every word after ``rbr-run`` is a flag, a flag's value, an override
+    (``key=value``, ``+key=...``, ``~key``) or ``...``."""
+    words = cmd.split()
+    if not words or words[0] != "rbr-run":
+        return False
+    after_flag = False
+    for w in words[1:]:
+        if after_flag:
+            after_flag = False
+            continue
+        if w in FLAGS_WITH_VALUE:
+            after_flag = True
+            continue
+        if not (w.startswith(("-", "~")) or "=" in w or w in ("...", "\\")):
+            return False
+    return True
 
 
 COMMANDS = documented_commands()
