@@ -1,9 +1,9 @@
-# Paper A (seed 000, appendix of arXiv 2207.03400): PRS ratio. Commands, runtimes and the
+# Paper A (appendix of arXiv 2207.03400): PRS ratio. Commands, runtimes and the
 # paper's numbers: docs/reproduce/prs.md. SCALE=smoke|paper as in the main Makefile.
 PRS_MODELS := cnn6,vgg16,resnet18_tv
 PRS_DATASETS := mnist,fmnist,cifar10
 # prs/table7 and prs/fig19 attack, per architecture x dataset, a low- and a high-PRS network
-# of the candidate sweep: seed 907 at epoch 200 (VGG-16 on CIFAR-10: epoch 75; seed 000,
+# of the candidate sweep: seed 907 at epoch 200 (VGG-16 on CIFAR-10: epoch 75; paper A,
 # appendix G), batch sizes 128 / 2048 (choice: the low/high-PRS pair of table 4; the smoke
 # sweep's batch sizes are 16 / 64 and its epochs 2 / 1). Keep in step with the specs
 # conf/table/prs/table7.yaml and the sweep conf/experiment/prs/candidates.yaml.
@@ -22,7 +22,7 @@ PRS_COMMA := ,
 PRS_T7_CKPTS = $(subst $(PRS_SPACE),$(PRS_COMMA),$(strip $(foreach m,$(subst $(PRS_COMMA), ,$(PRS_MODELS)),$(foreach d,$(subst $(PRS_COMMA), ,$(PRS_DATASETS)),$(foreach b,$(PRS_T7_BS_$(SCALE)),$(call prs_t7_ckpt,$(m),$(d),$(b)))))))
 
 .PHONY: reproduce-prs
-reproduce-prs: $(STAMP) $(DATA_PREREQ) ## paper A (seed 000): PRS ratio tables 1-7, appendix AUC tables, fig16-19
+reproduce-prs: $(STAMP) $(DATA_PREREQ) ## paper A: PRS ratio tables 1-7, appendix AUC tables, fig16-19
 	$(call SWEEP,prs) experiment=prs/candidates model=$(PRS_MODELS) dataset=$(PRS_DATASETS)
 	$(call SWEEP,prs) experiment=prs/ablation model.dropout=0.0,0.2
 	$(call SWEEP,prs) experiment=prs/ablation model.batch_norm=true

@@ -3,7 +3,7 @@
 Every source of randomness is derived from the run's seed and *where* it is used
 (``derive_seed(seed, "epoch", 7)``), so a run resumed at epoch 7 draws exactly what an
 uninterrupted run draws there, and evaluation never shifts the training RNG stream
-(definitions.md: "save and restore RNG state around evaluation").
+(docs/papers/README.md, "Conventions": RNG state is saved and restored around evaluation).
 """
 
 from __future__ import annotations

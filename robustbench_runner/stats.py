@@ -1,9 +1,9 @@
 """Statistics shared by the table builders (papers A and D; mean +- std everywhere).
 
-- :func:`ols_slope`: paper A, seed 000 appendix E, tables 5 and 6: slope of the
+- :func:`ols_slope`: paper A appendix E, tables 5 and 6: slope of the
   regression line of a property on the PRS ratio and the two-sided p-value of that slope,
   "computed by statsmodel package" (OLS with an intercept).
-- :func:`welch_ttest` / :func:`significance_mark`: paper D (seed 003, section 4 and
+- :func:`welch_ttest` / :func:`significance_mark`: paper D (section 4 and
   appendix A.4): "statistically significant using a Welch's t-test with significance
   level alpha = 0.05"; the table marks denote a *higher* robustness of one group.
 - :func:`mean_std`: the "mean +- std" / "SD" cells of every paper. No seed says which

@@ -215,7 +215,7 @@ def test_fmn_matches_foolbox_reference(tiny):
     """Same robust accuracy as foolbox's LInfFMNAttack (same 100 steps, alpha 1 -> 0.01,
     gamma 0.05 -> 0.001) at every eps, up to one point of 32: float sums in a different
     order can move a norm sitting exactly at eps, and foolbox judges the perturbation
-    clipped to eps while we use the norm criterion (definitions.md). Measured: 0
+    clipped to eps while we use the norm criterion (docs/papers/README.md). Measured: 0
     disagreements and norms equal to 4e-8."""
     with warnings.catch_warnings():  # foolbox imports a deprecated scipy namespace
         warnings.simplefilter("ignore", DeprecationWarning)

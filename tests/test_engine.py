@@ -1,4 +1,4 @@
-"""The normalized AUC and the evaluation engine's rules (definitions.md "Robust accuracy")."""
+"""The normalized AUC and the evaluation engine's rules (docs/papers/README.md, "Robust accuracy")."""
 
 from __future__ import annotations
 

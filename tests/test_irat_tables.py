@@ -1,4 +1,4 @@
-"""Paper B (margin reweighting for IRAT, seed 001): the margins analysis against hand values,
+"""Paper B (margin reweighting for IRAT, paper B): the margins analysis against hand values,
 the table and figure builders on a synthetic folder of runs (real file layout), the
 experiment configs at both scales, and the Makefile target."""
 
@@ -40,7 +40,7 @@ NAN = float("nan")
 
 
 def test_margin_terms_match_the_hand_check_of_definitions_md():
-    # definitions.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
+    # docs/papers/irat.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
     # c = 0.13 / (sqrt(0.38) sqrt(0.13)) = 0.5849
     logits = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]).log()
     t = margin_table(logits, torch.tensor([0, 1]))

@@ -1,4 +1,4 @@
-"""Paper A (PRS ratio, seed 000): table and figure builders on a synthetic folder of runs,
+"""Paper A (PRS ratio, paper A): table and figure builders on a synthetic folder of runs,
 the experiment configs at both scales, and the Makefile target's commands."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every table id of the five papers (shared/spec/paper_tables.md) has a valid spec."""
+"""Every table id of the five papers (docs/papers/README.md lists them) has a valid spec."""
 
 from __future__ import annotations
 

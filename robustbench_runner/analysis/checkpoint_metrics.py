@@ -4,16 +4,16 @@ Each class turns one checkpoint into ``metrics.csv`` rows (``attack`` = the anal
 ``metric`` = the quantity, ``split`` = the data it was measured on). All of them read the
 one-pass feature extraction of :class:`~.checkpoint.AnalysisContext` (``ctx.features``), so
 a checkpoint analysed with several of them runs the network once over the training set and
-once over the test set (definitions.md, "PRS analysis"; seed 000 = appendix of
+once over the test set (docs/papers/prs.md, "PRS analysis"; paper A = appendix of
 arXiv 2207.03400).
 
 - :class:`PRSAnalysis` (``prs``): PRS ratio, sparsity and final-layer cosine similarity
   (``split=train``: the PRS is a set of training patterns, sparsity is averaged over
   training samples, CS is a property of the weights training produced), inclusion ratio
   (``split=test``).
-- :class:`DensenessAnalysis` (``denseness``): D(X, K) of seed 000, appendix D, for every
+- :class:`DensenessAnalysis` (``denseness``): D(X, K) of paper A, appendix D, for every
   K of ``ks`` (``metric=denseness_k<K>``, ``split=train``).
-- :class:`InclusionGroupsAnalysis` (``inclusion_fgsm``, ``inclusion_pgd20``): seed 000,
+- :class:`InclusionGroupsAnalysis` (``inclusion_fgsm``, ``inclusion_pgd20``): paper A,
   appendix I / fig. 19: robust accuracy versus eps of one attack on the inclusion and
   exclusion groups (``split=test_inclusion`` / ``test_exclusion``): up to ``n`` = 1,000
   correctly classified test samples whose activation pattern is / is not in the training
@@ -59,7 +59,7 @@ def _row(split: str, metric: str, value: float, n: int, eps: float = NAN) -> dic
 class PRSAnalysis(CheckpointAnalysis):
     """PRS ratio, inclusion ratio (IR), sparsity and cosine similarity (CS) of one checkpoint.
 
-    Rows (definitions.md, "PRS analysis"):
+    Rows (docs/papers/prs.md, "PRS analysis"):
 
     - ``split=train``: ``prs_ratio`` = |distinct penultimate patterns| / |X_train|
       (``n`` = training samples), ``prs_size`` = |PRS|, ``sparsity`` (zero fraction per
@@ -95,7 +95,7 @@ class PRSAnalysis(CheckpointAnalysis):
 
 
 class DensenessAnalysis(CheckpointAnalysis):
-    """D(X_train, K) for every K of ``ks`` (seed 000, appendix D, table 4):
+    """D(X_train, K) for every K of ``ks`` (paper A, appendix D, table 4):
     ``metric=denseness_k<K>``, ``split=train``, ``n`` = training samples.
 
     ``dtype``: float64 (default) ranks neighbours exactly; float32 is faster on GPUs with
@@ -126,7 +126,7 @@ class DensenessAnalysis(CheckpointAnalysis):
 
 
 class InclusionGroupsAnalysis(CheckpointAnalysis):
-    """Robust accuracy versus eps on the inclusion and exclusion test groups (seed 000,
+    """Robust accuracy versus eps on the inclusion and exclusion test groups (paper A,
     appendix I, fig. 19).
 
     The groups are drawn by :func:`~.prs.inclusion_exclusion_groups`: at most ``n``
@@ -169,7 +169,7 @@ class InclusionGroupsAnalysis(CheckpointAnalysis):
                 fix="use e.g. `defaults: [/attack@attack: fgsm]` in the analysis config",
             )
         if int(n) < 1:
-            raise UserError(f"analysis {self.name}: n must be >= 1, got {n}", fix="use n: 1000 (seed 000, fig. 19)")
+            raise UserError(f"analysis {self.name}: n must be >= 1, got {n}", fix="use n: 1000 (paper A, fig. 19)")
         self.attack_factory, self.n, self.seed = attack, int(n), int(seed)
         self.batch_size = None if batch_size is None else int(batch_size)
 

@@ -1,4 +1,4 @@
-"""Denseness of the penultimate feature space (paper A, seed 000, appendix D, table 4).
+"""Denseness of the penultimate feature space (paper A, appendix D, table 4).
 
     D(X, K) = (1 / (|X| K)) sum_{(x, y) in X} sum_{i in NN_K(x, X)} 1[y_i = y]
 
@@ -26,7 +26,7 @@ import torch
 from ..errors import UserError
 from .features import FeatureExtraction
 
-DEFAULT_KS: tuple[int, ...] = (10, 50, 100, 200, 300)  # seed 000, table 4
+DEFAULT_KS: tuple[int, ...] = (10, 50, 100, 200, 300)  # paper A, table 4
 
 
 def denseness(

@@ -1,13 +1,13 @@
-"""Paper A (PRS paper, arXiv 2207.03400; seed 000) metrics of one checkpoint.
+"""Paper A (PRS paper, arXiv 2207.03400; paper A) metrics of one checkpoint.
 
-Definitions (definitions.md, "PRS analysis (paper A)"), all on the penultimate layer h
+Definitions (docs/papers/prs.md, "PRS analysis"), all on the penultimate layer h
 (the input of the final linear layer), eval mode, un-augmented data:
 
 - activation pattern of x: the binary vector 1[h(x) > 0];
 - PRS ratio = |distinct patterns among training samples| / |X_train|, in (0, 1];
 - inclusion ratio (IR): fraction of test samples whose pattern is in the training PRS;
   inclusion / exclusion groups: correctly classified test samples in / not in the PRS
-  (seed 000, appendix I, fig. 19: 1,000 of each);
+  (paper A, appendix I, fig. 19: 1,000 of each);
 - sparsity: fraction of exactly-zero post-ReLU activations per hidden layer, averaged over
   training samples, then averaged over layers with equal weight;
 - cosine similarity (CS): mean off-diagonal cosine similarity between the rows (class

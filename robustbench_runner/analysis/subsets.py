@@ -1,6 +1,6 @@
 """Robustness subsets L<n> / M<n>, their class make-up, and the trimmed mean of paper C.
 
-Paper C (seed 002), section 4.2: "The subscript defines the subset-size in thousands (number)
+Paper C, section 4.2: "The subscript defines the subset-size in thousands (number)
 and whether they belong to the least- (L) or most (M) robust samples", e.g. x_L40 = the 40,000
 least robust samples of the training set x. Samples are ranked by a stable sort on
 (R, sample index), so ties are broken deterministically by the index; L<n> is the head of that
@@ -253,7 +253,7 @@ def robustness_minmax(robustness_by_set: Mapping[str, np.ndarray]) -> pd.DataFra
 def trimmed_mean(values, drop_each_side: int = 10) -> float:
     """Mean after sorting and dropping the ``drop_each_side`` highest and lowest values.
 
-    Paper C, C.3 (definitions.md): 25 runs, drop the 10 highest and 10 lowest, average the
+    Paper C, C.3 (docs/papers/README.md): 25 runs, drop the 10 highest and 10 lowest, average the
     middle 5; for 25 values this equals ``scipy.stats.trim_mean(values, 0.4)``.
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1)

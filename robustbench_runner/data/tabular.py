@@ -3,7 +3,7 @@
 Both become float32 ``(N, D)`` features min-max scaled to [0, 1] and a float32 target in
 [0, 1] (``task='regression'``, ``num_classes=1``, ``in_channels=D``, ``image_size=0``).
 
-ONP (seed 002, Sec. 4.1 and 4.3; Fernandes et al. 2015): 39,644 Mashable articles, 61
+ONP (paper C, Sec. 4.1 and 4.3; Fernandes et al. 2015): 39,644 Mashable articles, 61
 columns: 2 non-predictive (``url``, ``timedelta``), 58 predictive attributes and the goal
 ``shares``. The CSV header has a space before every column name after the first; names are
 stripped. Paper C: "each sample x is an element of [0, 1]^58" and "the label map assigns a
@@ -27,7 +27,7 @@ from .splits import stratified_indices
 ONP_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00332/OnlineNewsPopularity.zip"
 ONP_NON_PREDICTIVE = ("url", "timedelta")
 ONP_TARGET = "shares"
-ONP_POPULAR_SHARES = 1400  # Fernandes et al. 2015, seed 002 Sec. 4.1
+ONP_POPULAR_SHARES = 1400  # Fernandes et al. 2015, paper C Sec. 4.1
 
 
 def minmax(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

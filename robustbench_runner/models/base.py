@@ -1,7 +1,7 @@
 """Base class shared by every network: normalization inside the model, ``features`` and
 ``classifier`` exposed so that ``classifier(features(x)) == model(x)``.
 
-Inputs are always in [0, 1] pixel space (definitions.md, "Conventions"). Per-dataset
+Inputs are always in [0, 1] pixel space (docs/papers/README.md, "Conventions"). Per-dataset
 normalization is a pair of buffers (identity by default, as in the papers) applied first
 in ``features``; attacks therefore never need to know about it.
 """

@@ -1,4 +1,4 @@
-"""CNN-6 of the PRS paper (seed 000, Table 1; experiments.md "prs").
+"""CNN-6 of the PRS paper (Table 1; docs/papers/prs.md).
 
 Features: conv 32, conv 64 + maxpool, conv 128, conv 128 + maxpool, conv 64 + maxpool,
 conv 64 - all 3x3, padding 1, ReLU. Classifier: flatten -> Linear 512 -> ReLU ->
@@ -14,7 +14,7 @@ from torch import nn
 from .base import ImageClassifier
 from .registry import register_model
 
-# (out_channels, maxpool after) per conv layer, Table 1 of seed 000.
+# (out_channels, maxpool after) per conv layer, Table 1 of paper A.
 CNN6_CONVS: tuple[tuple[int, bool], ...] = (
     (32, False),
     (64, True),

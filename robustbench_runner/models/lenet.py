@@ -1,4 +1,4 @@
-"""LeNet of paper D (seed 003, Sec. 3.1: "LeNet (LeCun et al., 1989)", 32x32x3 input).
+"""LeNet of paper D (Sec. 3.1: "LeNet (LeCun et al., 1989)", 32x32x3 input).
 
 The seed names the network and nothing else. We use the LeNet-5 layout of the standard
 PyTorch CIFAR implementation (kuangliu/pytorch-cifar): conv 6@5x5 -> pool 2 -> conv 16@5x5

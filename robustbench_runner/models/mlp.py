@@ -1,6 +1,6 @@
 """Fully connected networks: paper D's FullyConnectedNet (``fcnet``) and a small ``mlp``.
 
-- ``fcnet`` (seed 003, Sec. 3.1): "1 hidden layer with 7500 hidden units", chosen so that its
+- ``fcnet`` (paper D, Sec. 3.1): "1 hidden layer with 7500 hidden units", chosen so that its
   parameter count is of the order of ResNet50's; ReLU *(choice: the seed names no
   activation)*. Flattened 3x32x32 input gives 3072*7500 + 7500 + 7500*10 + 10 = 23,122,510
   parameters (ResNet50: 23,520,842).

@@ -1,7 +1,7 @@
 """CIFAR-style ResNet-18 and ResNet-50 (He et al., 2016), as in kuangliu/pytorch-cifar.
 
-This is the ResNet-18 of the GAIRAT / MAIL code that papers B (seed 001) and E (seed 004)
-build on, and the ResNet50 of paper D (seed 003): a 3x3 stride-1 stem without max-pool,
+This is the ResNet-18 of the GAIRAT / MAIL code that papers B (paper B) and E (paper E)
+build on, and the ResNet50 of paper D: a 3x3 stride-1 stem without max-pool,
 four stages of 64/128/256/512 planes (strides 1, 2, 2, 2), 1x1-conv + BN projection
 shortcuts where the shape changes, global average pooling, one linear layer. PyTorch's
 default initialization (that code sets none).

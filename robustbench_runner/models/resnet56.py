@@ -1,4 +1,4 @@
-"""ResNet-56 of paper C (seed 002, App. C.1): ``resnet_v1`` of the Keras ``cifar10_resnet.py``
+"""ResNet-56 of paper C (App. C.1): ``resnet_v1`` of the Keras ``cifar10_resnet.py``
 example with n = 9 (depth 6n + 2 = 56), He et al. (2016) Sec. 4.2.
 
 Stem conv 3x3 16 -> BN -> ReLU; three stages of n blocks with 16/32/64 filters (strides 1,

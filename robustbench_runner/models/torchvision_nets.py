@@ -1,4 +1,4 @@
-"""VGG-16 and ResNet-18 of the PRS paper (seed 000, Appendix A; experiments.md "prs").
+"""VGG-16 and ResNet-18 of the PRS paper (Appendix A; docs/papers/prs.md).
 
 "For VGG-16 and ResNet-18, we maintain the original structure for the feature extraction
 and replace the classifier as same as CNN-6." So the convolutional part is torchvision's,

@@ -1,4 +1,4 @@
-"""Paper D (Kunhardt, Deza & Poggio; seed 003) tables and figures: normalized AUC robustness.
+"""Paper D (Kunhardt, Deza & Poggio; paper D) tables and figures: normalized AUC robustness.
 
 A *group* of runs is one dataset/task x architecture x pretraining condition, e.g. MNIST
 LeNet, or "pretrained on CIFAR-10, trained on MNIST" LeNet. It is named in a spec as
@@ -12,7 +12,7 @@ metrics.csv and the dataset of the run's ``parent`` in run.json (written by
   paper's significance marks. Each mark of ``options.marks`` names the group it compares
   against; the mark is printed when this group's R is significantly HIGHER than that
   group's at the same epoch: Welch's t-test (``stats.significance_mark``: two-sided
-  p < alpha and a higher mean; alpha 0.05, seed 003 section 4). Marks go to their own
+  p < alpha and a higher mean; alpha 0.05, paper D section 4). Marks go to their own
   ``marks`` column; the pretty table also appends them to the mean like the paper.
 - ``auc_curves`` (auc/fig4-7): normalized (accuracy / accuracy at eps 0, per run) and
   raw accuracy-vs-eps curves per epoch, mean and SD over each group's runs, as CSV + PNG.
@@ -88,7 +88,7 @@ def describe_group(group: dict, spec: TableSpec) -> str:
 
 @register_builder("auc_robustness")
 def auc_robustness(spec: TableSpec, ctx: Context) -> TableResult:
-    """auc/table1..18 (seed 003, appendix A.4): rows epoch; columns mean R, SD (ddof 1),
+    """auc/table1..18 (paper D, appendix A.4): rows epoch; columns mean R, SD (ddof 1),
     marks, n. ``options``: ``group`` ({dataset, model, pretrained_on}), ``attack`` (FGSM),
     ``alpha`` (0.05), ``marks``: [{symbol, against: {dataset, model?, pretrained_on?}}]
     (``against`` inherits model from ``group``; pretrained_on defaults to null)."""

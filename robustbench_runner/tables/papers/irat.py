@@ -1,4 +1,4 @@
-"""Paper B (margin reweighting for IRAT, seed 001) table and figure builders, and the run
+"""Paper B (margin reweighting for IRAT, paper B) table and figure builders, and the run
 filters paper E's builders share (``tables/papers/vir.py``).
 
 - ``irat_pivot``: the declarative pivot (``tables/build.py``) after three steps the plain
@@ -282,8 +282,8 @@ def _mean_std_text(values, digits: int) -> str:
 
 @register_builder("irat_margins_scatter")
 def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
-    """irat/fig2 (seed 001 fig. 2): each point's true-class probability p_y and margin
-    m = p_y - max_{k != y} p_k (eq. 4, sign of definitions.md), correct vs incorrect.
+    """irat/fig2 (paper B fig. 2): each point's true-class probability p_y and margin
+    m = p_y - max_{k != y} p_k (eq. 4, sign of docs/papers/irat.md), correct vs incorrect.
 
     table: the scatter data (run, seed, index, outcome, p_y, margin); pretty: per outcome,
     the number of points and mean±std of p_y and m."""
@@ -328,7 +328,7 @@ def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
 
 @register_builder("irat_similarity_correlation")
 def irat_similarity_correlation(spec: TableSpec, ctx: Context) -> TableResult:
-    """irat/fig4 (seed 001 fig. 4, App. D): similarity c (eq. 11) vs incorrect rate pbar
+    """irat/fig4 (paper B fig. 4, App. D): similarity c (eq. 11) vs incorrect rate pbar
     (eq. 6) per point, and the Pearson r (eq. 23) per run.
 
     table: the scatter data (run, seed, index, incorrect_rate, similarity); pretty: r per

@@ -1,4 +1,4 @@
-"""Paper A (PRS ratio; seed 000 = appendix of arXiv 2207.03400) tables and figures.
+"""Paper A (PRS ratio; the appendix of arXiv 2207.03400) tables and figures.
 
 Specs: ``conf/table/prs/*.yaml`` (``builder:`` names below). Every builder reads the runs of
 ``make reproduce-prs`` from ``ctx.metrics`` and picks its own population with the spec's
@@ -6,7 +6,7 @@ Specs: ``conf/table/prs/*.yaml`` (``builder:`` names below). Every builder reads
 full match; ``cfg.<key>`` columns are read from each run's ``config.yaml``). The candidate
 sweep is ``match: {cfg.tag: 'bs\\d+'}`` (experiment ``prs/candidates``).
 
-Candidates (seed 000, appendix A): a grid checkpoint whose clean test accuracy lies inside
+Candidates (paper A, appendix A): a grid checkpoint whose clean test accuracy lies inside
 its dataset's open interval (MNIST acc > 98 %, F-MNIST 90 % < acc < 93 %, CIFAR-10
 72 % < acc < 78 %). The thresholds live in one place, ``options.thresholds`` of
 ``prs/table2`` (the other specs point at it with ``options.candidates: prs/table2``).
@@ -14,7 +14,7 @@ Options may be written per size preset, ``{paper: ..., smoke: ...}``: the builde
 ``scale_name`` from the runs' configs and pick the matching value (smoke runs on stand-in
 data reach no paper threshold, so the smoke thresholds are looser and the tables say so).
 
-Per-checkpoint properties (definitions.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
+Per-checkpoint properties (docs/papers/prs.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
 (analysis ``prs``), D(X, K) (``denseness``), the FGSM robust score = raw AUC of the FGSM
 sweep 0..eps (``auc_raw`` of attack ``FGSM``), FGSM accuracy at the dataset eps (the
 sweep's last point), PGD-20 accuracy at the dataset eps, clean test accuracy.
@@ -259,7 +259,7 @@ def candidates(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, dict]:
     table["selected"] = select_candidates(table, thresholds) if not table.empty else pd.Series(dtype=bool)
     note = f"Candidates: {describe_thresholds(thresholds)} (scale={scale})."
     if scale == "smoke":
-        note += " Smoke thresholds, not the paper's (seed 000, appendix A): the stand-in data reach none of them."
+        note += " Smoke thresholds, not the paper's (paper A, appendix A): the stand-in data reach none of them."
     spec.add_note(note)
     return table, scale, thresholds
 
@@ -350,7 +350,7 @@ DEFAULT_PROPERTIES = [
 def prs_regression(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table5 (``options.stat: slope``) and prs/table6 (``p_value``): per architecture x
     dataset, the OLS slope of each property on the PRS ratio over the selected candidates
-    and its two-sided p-value (statsmodels; seed 000, appendix E). A cell with fewer than 3
+    and its two-sided p-value (statsmodels; paper A, appendix E). A cell with fewer than 3
     candidates, or whose PRS ratios are all equal, stays empty (the reason is in sources)."""
     table, _scale, _thr = candidates(spec, ctx)
     stat = str(spec.options.get("stat", "slope"))
@@ -399,7 +399,7 @@ def _epoch_for(epochs: dict, model: str, dataset: str) -> int:
 @register_builder("prs_attack_table")
 def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table7: Clean, FGSM, PGD, AA robust accuracy (%) and the PRS ratio of a low- and
-    a high-PRS network per architecture x dataset (seed 000, appendix G: seed 907, epoch
+    a high-PRS network per architecture x dataset (paper A, appendix G: seed 907, epoch
     200, VGG-16 on CIFAR-10 epoch 75). Reads the evaluation runs of ``prs/table7_eval``
     (``options.match``), which attacked those checkpoints on one common set of points.
     ``options.epochs`` = ``{default: E, <model>/<dataset>: E}`` and
@@ -449,7 +449,7 @@ def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
 
 @register_builder("prs_appendix_auc")
 def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/appendix_auc/<arch>_<dataset> (seed 000, appendices J-R): the raw AUC of the FGSM
+    """prs/appendix_auc/<arch>_<dataset> (paper A, appendices J-R): the raw AUC of the FGSM
     robust-accuracy curve over eps in [0, dataset eps] (the FGSM robust score) of every
     candidate-sweep checkpoint; rows epochs, columns (random seed, batch size)."""
     df = population(spec, ctx)
@@ -498,7 +498,7 @@ def _curve_stats(table: pd.DataFrame, keys: list[str], value_cols: list[str]) ->
 
 @register_builder("prs_fig16")
 def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig16 (seed 000, appendix F): PRS ratio and test accuracy per epoch on CIFAR-10,
+    """prs/fig16 (paper A, appendix F): PRS ratio and test accuracy per epoch on CIFAR-10,
     mean over seeds. Panels (``options.panels``): (a) each architecture of the candidate
     sweep per batch size; (b) CNN-6 with/without dropout, (c) with/without batch norm, per
     batch size (experiment ``prs/ablation``). Each panel names its runs with ``where`` /
@@ -548,7 +548,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
 
 @register_builder("prs_fig17")
 def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig17 (seed 000, appendix G): FGSM robust accuracy at the dataset eps against the
+    """prs/fig17 (paper A, appendix G): FGSM robust accuracy at the dataset eps against the
     PRS ratio of every selected candidate, one panel per architecture, with the OLS line of
     each dataset. Table = the points; pretty = slope, intercept and n of each line."""
     table, _scale, _thr = candidates(spec, ctx)
@@ -601,7 +601,7 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
 
 @register_builder("prs_fig18")
 def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig18 (seed 000, appendix H): PRS ratio and PGD robust accuracy per epoch of the
+    """prs/fig18 (paper A, appendix H): PRS ratio and PGD robust accuracy per epoch of the
     pre-trained ResNet-18 (``options.series``: pre-training) and of its ST and AT
     continuations. A continuation's epochs are shifted by its parent's epoch (run.json
     ``parent.epoch``, written by ``init_from``), so the three lines share one epoch axis."""
@@ -620,7 +620,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
         parts.append(stats)
         records.append({"row": series["label"], "column": "curve", "n": int(table.run_dir.nunique()), "missing": None, "runs": ";".join(sorted(set(table.run_dir)))})
     tidy = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series", "epoch", "metric", "mean", "std", "n"])
-    note_single_runs(spec, tidy, "seed 000 continues one pre-trained network (seed 907)")
+    note_single_runs(spec, tidy, "paper A continues one pre-trained network (seed 907)")
 
     def figure(path: Path) -> None:
         plt = _pyplot()
@@ -642,7 +642,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
 
 @register_builder("prs_fig19")
 def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig19 (seed 000, appendix I): robust accuracy versus eps on the inclusion and
+    """prs/fig19 (paper A, appendix I): robust accuracy versus eps on the inclusion and
     exclusion groups (analyses ``inclusion_fgsm`` / ``inclusion_pgd20``: FGSM and PGD-20
     sweeps 0..dataset eps) of the networks of ``prs/table7_eval``. Table: every curve (both
     networks per architecture x dataset, ``n`` = group size); plot: the network of batch
@@ -678,7 +678,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
         models = ordered(data.model, spec, "model") or [""]
         fig, axes = plt.subplots(len(datasets), len(models), figsize=(3.2 * len(models), 2.7 * len(datasets)), squeeze=False)
         styles = {"FGSM": "-", "PGD-20": "--"}
-        colors = {"exclusion": "C0", "inclusion": "C1"}  # seed 000: blue exclusion, orange inclusion
+        colors = {"exclusion": "C0", "inclusion": "C1"}  # paper A: blue exclusion, orange inclusion
         for i, ds in enumerate(datasets):
             for j, model in enumerate(models):
                 ax = axes[i][j]

@@ -1,4 +1,4 @@
-"""Paper C (seed 002, "Introducing sample robustness") tables: builders registered for the
+"""Paper C ("Introducing sample robustness") tables: builders registered for the
 specs in ``conf/table/samplerob/``.
 
 - ``samplerob_class_distribution`` (tables 1, 10): samples per class of every data (sub)set,

@@ -1,15 +1,15 @@
-"""Paper E (vulnerability-aware instance reweighting, VIR, seed 004) table and figure
+"""Paper E (vulnerability-aware instance reweighting, VIR, paper E) table and figure
 builders.
 
 - ``vir_pivot``: the declarative pivot after the paper-default filter, row lists and row
   headers of :func:`.irat.filtered_pivot` (vir/table1-7, 9-12: VIR runs at the paper's
   alpha, beta, gamma and components unless the table ablates them).
-- ``vir_class_accuracy`` (vir/fig2, seed 004 fig. 2): per-class robust accuracy under an
+- ``vir_class_accuracy`` (vir/fig2, paper E fig. 2): per-class robust accuracy under an
   attack (PGD-100) from each run's ``confusion.csv``: for class k, the points of class k
   predicted k on the attack's output over all evaluated points of class k (points
   misclassified when clean count as non-robust). Mean ± std over seeds; the figure shows
   the row-normalized confusion matrices (mean over seeds).
-- ``vir_class_weights`` (vir/fig3, seed 004 fig. 3): the class-weight distribution, i.e. the
+- ``vir_class_weights`` (vir/fig3, paper E fig. 3): the class-weight distribution, i.e. the
   sum of all sample weights of each class per epoch (``weights_log.csv`` columns
   ``sum_class_<k>``), mean ± std over seeds.
 """
