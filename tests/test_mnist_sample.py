@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from rbr_testing import REPO, compose_cfg, make_dry_run, run_inprocess
 
+from rbr_testing import REPO, compose_cfg, make_dry_run, run_inprocess
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.mnist import prepare_images
 from robustbench_runner.errors import UserError
