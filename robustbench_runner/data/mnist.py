@@ -88,6 +88,14 @@ def prepare_images(images: np.ndarray, image_size: int, channels: int, dtype: st
     return x.contiguous()
 
 
+def check_options(name: str, channels: int, dtype: str) -> None:
+    """``data.channels`` and ``data.dtype`` of an MNIST-family dataset, as one-line errors."""
+    if channels not in (1, 3):
+        raise UserError(f"{name}: channels={channels} must be 1 or 3", fix="set data.channels=1 or data.channels=3")
+    if dtype not in ("uint8", "float32"):
+        raise UserError(f"{name}: dtype={dtype!r} must be uint8 or float32", fix="set data.dtype=uint8 or data.dtype=float32")
+
+
 def _idx_paths(raw_dir: Path) -> dict:
     return {k: first_existing([raw_dir / f"{name}.gz", raw_dir / name]) for k, name in IDX_FILES.items()}
 
@@ -103,10 +111,7 @@ def load_idx_dataset(
     class_names: list[str],
 ) -> DataBundle:
     """Shared body of :func:`load_mnist` and :func:`load_fashion_mnist`."""
-    if channels not in (1, 3):
-        raise UserError(f"{name}: channels={channels} must be 1 or 3", fix="set data.channels=1 or data.channels=3")
-    if dtype not in ("uint8", "float32"):
-        raise UserError(f"{name}: dtype={dtype!r} must be uint8 or float32", fix="set data.dtype=uint8 or data.dtype=float32")
+    check_options(name, channels, dtype)
     root = Path(root)
     raw_dir = root / folder / "raw"
 
@@ -120,7 +125,7 @@ def load_idx_dataset(
         [raw_dir / f"{n}[.gz]" for n in IDX_FILES.values()],
         download=download, fetch=fetch,
     )  # fmt: skip
-    splits = {}
+    arrays = {}
     for part in ("train", "test"):
         with reading(name, paths[f"{part}_images"]):
             images = read_idx(paths[f"{part}_images"], IMAGES_MAGIC)
@@ -128,8 +133,20 @@ def load_idx_dataset(
             labels = read_idx(paths[f"{part}_labels"], LABELS_MAGIC)
             if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
                 raise ValueError(f"images {images.shape} do not match labels {labels.shape}")
+        arrays[part] = (images, labels)
+    return bundle_from_arrays(name, arrays, image_size, channels, dtype, class_names)
+
+
+def bundle_from_arrays(
+    name: str, arrays: dict, image_size: int, channels: int, dtype: str, class_names: list[str]
+) -> DataBundle:
+    """The MNIST-family :class:`DataBundle` from ``{"train": (images, labels), "test": ...}``
+    (uint8 ``(N, 28, 28)`` images, integer labels): :func:`prepare_images` on each split, 10
+    classes. Shared by the IDX loaders and ``mnist_sample``."""
+    splits = {}
+    for part, (images, labels) in arrays.items():
         x = prepare_images(images, image_size, channels, dtype)
-        splits[part] = ArraySplit(x, torch.from_numpy(labels.astype(np.int64)))
+        splits[part] = ArraySplit(x, torch.from_numpy(np.asarray(labels).astype(np.int64)))
     return DataBundle(
         name=name,
         train=splits["train"],
