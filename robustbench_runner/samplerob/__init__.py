@@ -1,4 +1,4 @@
-"""Paper C (seed 002, "Introducing sample robustness"): the studies around the runs.
+"""Paper C ("Introducing sample robustness"): the studies around the runs.
 
 ``python -m robustbench_runner.samplerob <command>`` (``mk/samplerob.mk`` calls it):
 

@@ -1,6 +1,6 @@
 """Keras' RMSprop with its time-based learning-rate ``decay``, for paper C's small CNN.
 
-Paper C (seed 002), appendix C.1: the small CNN "was compiled using the RMSprop optimizer with
+Paper C, appendix C.1: the small CNN "was compiled using the RMSprop optimizer with
 learning rate 1e-4 and decay of 1e-6" (the Keras ``cifar10_cnn`` example,
 ``keras.optimizers.RMSprop(lr=0.0001, decay=1e-6)``). Keras 2 applies ``decay`` per update:
 

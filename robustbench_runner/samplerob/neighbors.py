@@ -1,5 +1,5 @@
 """``samplerob neighbors``: paper C's scikit-learn models on each training (sub)set, scored on
-each test (sub)set (seed 002, sections 4.2.2 and 4.3, appendix C).
+each test (sub)set (paper C, sections 4.2.2 and 4.3, appendix C).
 
 - Images (table 5, appendix C.1 "KNN", D.4): ``KNeighborsClassifier`` with K neighbours and
   "uni" (uniform) or "dist" (inverse Euclidean distance) weights; table 5 is K = 1 ("for K = 1

@@ -1,4 +1,4 @@
-"""What paper C (seed 002) fixes about its data (sub)sets, per dataset it uses.
+"""What paper C (paper C) fixes about its data (sub)sets, per dataset it uses.
 
 - CIFAR-10 (section 4.2, table 1): x = 50,000 training images, t = 10,000 test images;
   training subsets x_L40, x_M40, x_L25, x_M25, test subsets t_L5, t_M5, t_L2, t_M2 (sizes in

@@ -1,7 +1,7 @@
 """``samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
-L/M subsets as index files, class distributions and min/max of R (paper C, seed 002).
+L/M subsets as index files, class distributions and min/max of R (paper C).
 
-Paper C, section 4 (experiments.md "samplerob"): R is computed *within* the training set x and
+Paper C, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
 *within* the test set t (``analysis/sample_robustness.py``: algorithm 2 for class labels,
 R = r / (r + 1); algorithm 1 for regression targets scaled to ||y||_inf = 1), on the [0, 1]
 features the runs train on (the dataset config's loader, with every limit, subset and
