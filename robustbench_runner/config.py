@@ -80,6 +80,8 @@ VOLATILE_KEYS = (
     "device",
     "verbose",
     "progress",
+    "progress_every",
+    "logger",
     "overwrite",
     "output_root",
     "sweep_name",

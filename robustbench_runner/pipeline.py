@@ -53,7 +53,9 @@ from .evaluate import (
     worst_case_rows,
 )
 from .io import atomic_write_text, load_checkpoint, run_lock, save_checkpoint
+from .loggers import open_tracker
 from .model_summary import write_model_summary
+from .plots import write_curves
 from .results import RunFiles, RunIdentity
 from .seeding import preserved_rng, set_deterministic
 from .summary import print_summary
@@ -78,7 +80,7 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
     lets the explicit ``data.* / model.* / scheme.* / train.*`` ones win over the settings
     stored in an rbr checkpoint (e.g. ``data.eps=0.1`` to attack at another eps)."""
     validate(cfg)
-    progress.configure(cfg.progress)
+    progress.configure(cfg.progress, cfg.get("progress_every"))
     set_deterministic(bool(cfg.deterministic))
     device = resolve_device(cfg.device)
     run_dir = Path(run_dir)
@@ -163,6 +165,10 @@ class CheckpointEvaluator:
         self.sub = eval_subset(bundle, cfg)
 
     def evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
+        with progress.scope(label):  # names the checkpoint in progress lines
+            self._evaluate(label, epoch, state_dict)
+
+    def _evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
         self.model.load_state_dict(state_dict)
         have = self.files.read_metrics()
         have = have[(have.checkpoint == label)]
@@ -286,6 +292,7 @@ class TrainRun:
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
             return
+        tracker = open_tracker(cfg, files, self.chash)  # [trackers] logger=...: copies of the CSV rows
         bundle = load_dataset(cfg.data, device=self.device)
         if bundle.task != "classification":
             raise UserError(
@@ -315,6 +322,7 @@ class TrainRun:
         for e in self.grid:
             if e <= start and files.ckpt(ckpt_label(e)).exists():
                 evaluator.evaluate(ckpt_label(e), e, load_checkpoint(files.ckpt(ckpt_label(e)))["model"])
+        tracker.sync()  # [trackers]
 
         epochs = int(cfg.train.epochs)
         for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
@@ -343,12 +351,15 @@ class TrainRun:
                 print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
             if epoch in self.grid:
                 evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
+            tracker.sync()  # [trackers] this epoch's train_log.csv and metrics.csv rows
         if selector is not None and files.ckpt("best").exists():
             best = load_checkpoint(files.ckpt("best"))
             evaluator.evaluate("best", int(best["epoch"]), best["model"])
         atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n")
         if not cfg.train.get("keep_optimizer_state", True):
             drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
+        tracker.close()  # [trackers]
+        write_curves(files)  # curves.png beside metrics.csv
         print_summary(files)
 
     def restore(self, model, optimizer, schedule) -> int:
@@ -477,6 +488,7 @@ class EvalRun:
             print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
             print_summary(self.files)
             return
+        tracker = open_tracker(cfg, self.files, chash)  # [trackers]
         bundle = load_dataset(cfg.data)
         dims = model_dims(bundle)
         model = build_model(cfg.model, dims, 0).to(self.device)
@@ -487,5 +499,8 @@ class EvalRun:
         for path, state, _, epoch in loaded:
             load_weights(model, state, path, cfg)
             evaluator.evaluate(path.stem, epoch, state)
+            tracker.sync()  # [trackers]
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
+        tracker.close()  # [trackers]
+        write_curves(self.files)  # curves.png beside metrics.csv
         print_summary(self.files)
