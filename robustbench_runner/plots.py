@@ -176,6 +176,7 @@ def _epoch_panel(ax, m: pd.DataFrame, singles: list[tuple[str, float]], chance: 
     marked = src[(src.attack == CLEAN) & (src.metric == "acc") & src.checkpoint.isin(chance)]
     if not marked.empty:
         ax.scatter(marked.epoch, marked.value, s=120, facecolors="none", edgecolors="firebrick", lw=1.5, label="at chance", zorder=5)
+    _pad_single_epoch(ax, src.epoch)
     ax.set_title("clean and robust accuracy vs epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
@@ -190,6 +191,7 @@ def _loss_panel(ax, log: pd.DataFrame) -> None:
 
     log = log.sort_values("epoch")
     ax.plot(log.epoch, log.loss, marker="o", ms=3, color="tab:red", label="training loss")
+    _pad_single_epoch(ax, log.epoch)
     ax.set_title("training")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
@@ -200,3 +202,10 @@ def _loss_panel(ax, log: pd.DataFrame) -> None:
         ax2.plot(log.epoch, log.acc, marker="s", ms=3, color="tab:blue", label="training accuracy")
         ax2.set_ylabel("training accuracy", color="tab:blue")
         ax2.set_ylim(-0.02, 1.02)
+
+
+def _pad_single_epoch(ax, epochs: pd.Series) -> None:
+    """One epoch so far: centre it instead of matplotlib's fractional autoscale."""
+    if epochs.nunique() == 1:
+        e = int(epochs.iloc[0])
+        ax.set_xlim(e - 1, e + 1)

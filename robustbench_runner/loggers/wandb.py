@@ -11,6 +11,7 @@ points already sent are kept in ``<run dir>/wandb_logged.json`` and skipped on r
 from __future__ import annotations
 
 import json
+import secrets
 
 from ..io import atomic_write_text
 from .base import Backend, RunInfo
@@ -33,7 +34,7 @@ class WandbBackend(Backend):
         super().__init__(settings, run)
         wandb = _import()
         state = run.state(self.name)
-        run_id = state.get("id") or wandb.util.generate_id()
+        run_id = state.get("id") or secrets.token_hex(6)  # W&B ids: lowercase letters and digits
         if not state:
             run.save_state(self.name, {"id": run_id})
         self.ledger = run.dir / LEDGER
