@@ -99,6 +99,9 @@ def note(message: str) -> None:
         _ACTIVE[-1].note(message)
 
 
+PLURALS = {"batch": "batches", "pt": "pts", "pts": "pts"}
+
+
 def fmt_seconds(s: float) -> str:
     s = max(0, int(round(s)))
     h, rem = divmod(s, 3600)
@@ -127,6 +130,7 @@ class LogBar:
         self.eps: float | None = None
         self.n_all: int | None = None
         self.closed = False
+        self.out = sys.stdout  # bound now: library calls inside redirect stdout to silence it
         _ACTIVE.append(self)
 
     # -- tqdm interface ------------------------------------------------------------------------
@@ -176,7 +180,7 @@ class LogBar:
             self._print(extra=" ".join(str(message).split()))
 
     def _maybe_print(self) -> None:
-        if self.talks and clock() - self.last >= _EVERY and (self.total is None or self.n < self.total or not self.attack):
+        if self.talks and clock() - self.last >= _EVERY and (self.total is None or self.n < self.total):
             self._print()
 
     def line(self, closing: bool = False, extra: str = "") -> str:
@@ -184,7 +188,7 @@ class LogBar:
         elapsed = now - self.t0
         name = " ".join(p for p in (self.scope, self.desc) if p)
         done = f"{self.n}/{self.total}" if self.total is not None else f"{self.n}"
-        parts = [f"{done} {self.unit}" + ("" if self.unit.endswith("s") else "s")]
+        parts = [f"{done} {PLURALS.get(self.unit, self.unit + 's')}"]
         if self.attack and self.attacked:
             clean_frac = (self.total / self.n_all) if (self.n_all and self.total is not None) else 1.0
             if closing and self.n_all:
@@ -200,7 +204,7 @@ class LogBar:
         return f"[rbr] {name}: " + ", ".join(parts)
 
     def _print(self, closing: bool = False, extra: str = "") -> None:
-        print(self.line(closing, extra), flush=True)
+        print(self.line(closing, extra), file=self.out, flush=True)
         self.last = clock()
 
 
@@ -216,4 +220,4 @@ class LibraryLogForwarder(logging.Handler):
         except Exception:  # a malformed library record must never stop an evaluation
             return
         if any(k in msg for k in self.KEEP):
-            note(f"AutoAttack {msg}")
+            note(f"AutoAttack, current batch: {msg}")
