@@ -10,7 +10,10 @@ to stdout instead:
 - a training epoch prints the same kind of line (batches done, elapsed, eta) when it runs
   longer than ``progress_every`` (the pipeline prints one line per finished epoch);
 - the cascade inside the official AutoAttack (APGD-CE, APGD-T, FAB-T, Square) reports each
-  finished sub-attack through :class:`LibraryLogForwarder`, throttled the same way.
+  finished sub-attack through :class:`LibraryLogForwarder`, throttled the same way;
+- one attack batch (``eval.batch_size`` points) can run for minutes: a heartbeat thread
+  repeats the attack's line (points done, elapsed) every ``progress_every`` seconds meanwhile,
+  so a log never goes silent for longer than that.
 
 "Robust acc so far" extrapolates from the points attacked so far: (robust among the
 attacked clean-correct points) x (clean accuracy of the attacked subset); points misclassified
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
 
 from tqdm.auto import tqdm
@@ -36,6 +40,9 @@ _ACTIVE: list[LogBar] = []
 
 #: the clock the log lines read (seconds); tests swap in a fake one
 clock = time.monotonic
+#: attack loops also print from a background thread while one long batch runs (tests turn
+#: it off to drive the clock themselves)
+HEARTBEAT = True
 
 
 def configure(progress: str | bool, every: float | None = None) -> None:
@@ -131,7 +138,15 @@ class LogBar:
         self.n_all: int | None = None
         self.closed = False
         self.out = sys.stdout  # bound now: library calls inside redirect stdout to silence it
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
         _ACTIVE.append(self)
+        if self.attack and HEARTBEAT:
+            threading.Thread(target=self._heartbeat, name="rbr-progress", daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        while not self.stop.wait(min(_EVERY, 5.0)):
+            self._maybe_print()
 
     # -- tqdm interface ------------------------------------------------------------------------
     def __iter__(self):
@@ -163,6 +178,7 @@ class LogBar:
         if self.closed:
             return
         self.closed = True
+        self.stop.set()
         if self in _ACTIVE:
             _ACTIVE.remove(self)
         if final and self.attack:
@@ -204,8 +220,9 @@ class LogBar:
         return f"[rbr] {name}: " + ", ".join(parts)
 
     def _print(self, closing: bool = False, extra: str = "") -> None:
-        print(self.line(closing, extra), file=self.out, flush=True)
-        self.last = clock()
+        with self.lock:
+            print(self.line(closing, extra), file=self.out, flush=True)
+            self.last = clock()
 
 
 class LibraryLogForwarder(logging.Handler):

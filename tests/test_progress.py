@@ -29,6 +29,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(progress, "clock", clock)
     monkeypatch.setattr(progress, "_ENABLED", None)
     monkeypatch.setattr(progress, "_EVERY", 30.0)
+    monkeypatch.setattr(progress, "HEARTBEAT", False)  # the test drives the clock
     progress.configure(False, every=30)
     return clock
 
@@ -107,3 +108,20 @@ def test_autoattack_cascade_is_forwarded(fake, capsys):
     out = capsys.readouterr().out
     assert "[rbr] epoch_001 AA:" in out and "AutoAttack, current batch: robust accuracy after APGD-CE" in out
     assert re.search(r"\[rbr\] epoch_001 AA: 8/8 pts, robust acc [0-9.]+ at eps 0.05 \(\d/8 pts\)", out)
+
+
+def test_heartbeat_speaks_during_one_long_batch(monkeypatch, capsys):
+    """Real clock, 0.2 s interval: one batch that takes 1 s still gets lines meanwhile."""
+    import time
+
+    monkeypatch.setattr(progress, "HEARTBEAT", True)
+    progress.configure(False, every=0.2)
+    try:
+        with progress.scope("epoch_001"), progress.bar(total=10, desc="PGD-100", unit="pt") as bar:
+            time.sleep(1.0)
+            bar.update(10)
+    finally:
+        progress.configure(False, every=30)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("[rbr] epoch_001 PGD-100: 0/10 pts, elapsed") for line in lines) >= 2, lines
+    assert lines[-1].startswith("[rbr] epoch_001 PGD-100: 10/10 pts")
