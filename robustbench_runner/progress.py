@@ -137,6 +137,7 @@ class LogBar:
         self.eps: float | None = None
         self.n_all: int | None = None
         self.closed = False
+        self.last_note = ""
         self.out = sys.stdout  # bound now: library calls inside redirect stdout to silence it
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -192,8 +193,9 @@ class LogBar:
         self.n_all = n_all
 
     def note(self, message: str) -> None:
-        if self.talks and clock() - self.last >= _EVERY:
-            self._print(extra=" ".join(str(message).split()))
+        """Keep the newest sub-step; the next line (throttled, or the heartbeat's) shows it."""
+        self.last_note = " ".join(str(message).split())
+        self._maybe_print()
 
     def _maybe_print(self) -> None:
         if self.talks and clock() - self.last >= _EVERY and (self.total is None or self.n < self.total):
@@ -215,6 +217,7 @@ class LogBar:
         done_now = self.n - self.start_n
         if not closing and self.total is not None and done_now > 0 and self.n < self.total:
             parts.append(f"eta {fmt_seconds(elapsed / done_now * (self.total - self.n))}")
+        extra = extra or ("" if closing else self.last_note)
         if extra:
             parts.append(extra)
         return f"[rbr] {name}: " + ", ".join(parts)
