@@ -9,8 +9,8 @@ import sys
 from collections import Counter
 
 import pytest
-from rbr_testing import TINY, cli, compose_cfg
 
+from rbr_testing import TINY, cli, compose_cfg
 from robustbench_runner.errors import UserError
 from robustbench_runner.loggers import open_tracker
 from robustbench_runner.loggers.points import metric_key, run_points
