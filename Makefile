@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e ".[dev,joblib,slurm,mnist_sample,robustbench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,joblib,slurm,mnist_sample,robustbench,tensorboard,mlflow]"
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the package with its dev extras

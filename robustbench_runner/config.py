@@ -101,6 +101,8 @@ VOLATILE_KEYS = (
     "device",
     "verbose",
     "progress",
+    "progress_every",
+    "logger",
     "overwrite",
     "output_root",
     "sweep_name",

@@ -149,7 +149,9 @@ def attack_predictions(
         with preserved_rng():
             preds = attack.predictions(xc[a:b].to(device), yc[a:b].to(device))
         crash_point("attack_batch")
-        return {eps: p.cpu() for eps, p in preds.items()}
+        preds = {eps: p.cpu() for eps, p in preds.items()}
+        progress.count_robust(preds, yc[a:b], n_all=len(y))  # robust acc so far, for log lines
+        return preds
 
     parts, _ = batched(run, len(correct), batch_size, desc=attack.name)
     for eps in attack.eps_list:

@@ -77,7 +77,9 @@ from .io import (
     save_checkpoint,
     wipe_recorded,
 )
+from .loggers import open_tracker
 from .model_summary import write_model_summary
+from .plots import write_curves
 from .results import RunFiles, RunIdentity
 from .seeding import preserved_rng, set_deterministic
 from .summary import print_summary
@@ -105,7 +107,7 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
     run_dir = Path(run_dir)
     try:
         validate(cfg)
-        progress.configure(cfg.progress)
+        progress.configure(cfg.progress, cfg.get("progress_every"))
         set_deterministic(bool(cfg.deterministic))
         device = resolve_device(cfg.device)
     except BaseException:
@@ -330,7 +332,8 @@ class CheckpointEvaluator:
         """Attack one checkpoint; a model with non-finite logits is a :class:`Diverged`
         error before any of its rows is written."""
         try:
-            self._evaluate(label, epoch, state_dict)
+            with progress.scope(label):  # names the checkpoint in progress lines
+                self._evaluate(label, epoch, state_dict)
         except NonFiniteOutputs as e:
             at = f" (epoch {epoch})" if epoch is not None and epoch >= 0 else ""
             raise Diverged(
@@ -465,6 +468,7 @@ class TrainRun:
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
             return
+        tracker = open_tracker(cfg, files, self.chash)  # [trackers] logger=...: copies of the CSV rows
         bundle = load_dataset(cfg.data, device=self.device)
         if bundle.task != "classification":
             raise UserError(
@@ -498,6 +502,7 @@ class TrainRun:
                 payload = load_checkpoint(path, fix=f"delete {path} and rerun to finish the run without that checkpoint's missing results, or rerun with overwrite=true to start again")
                 self.check_hash(payload, path)
                 evaluator.evaluate(ckpt_label(e), e, payload["model"])
+        tracker.sync()  # [trackers]
 
         epochs = int(cfg.train.epochs)
         for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
@@ -533,12 +538,15 @@ class TrainRun:
                 print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
             if epoch in self.grid:
                 evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
+            tracker.sync()  # [trackers] this epoch's train_log.csv and metrics.csv rows
         if selector is not None and files.ckpt("best").exists():
             best = load_checkpoint(files.ckpt("best"))
             evaluator.evaluate("best", int(best["epoch"]), best["model"])
         atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n")
         if not cfg.train.get("keep_optimizer_state", True):
             drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
+        tracker.close()  # [trackers]
+        write_curves(files)  # curves.png beside metrics.csv
         print_summary(files)
 
     def check_hash(self, payload: dict, path: Path) -> None:
@@ -724,6 +732,7 @@ class EvalRun:
             print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
             print_summary(self.files)
             return
+        tracker = open_tracker(cfg, self.files, chash)  # [trackers]
         bundle = load_dataset(cfg.data)
         dims = model_dims(bundle)
         module = loaded[0].module
@@ -736,7 +745,10 @@ class EvalRun:
             print(describe_checkpoint(ck), flush=True)
             load_weights(model, ck.state, ck.path, cfg)
             evaluator.evaluate(ck.label, ck.epoch, model.state_dict())
+            tracker.sync()  # [trackers]
         atomic_write_text(self.files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
+        tracker.close()  # [trackers]
+        write_curves(self.files)  # curves.png beside metrics.csv
         print_summary(self.files)
         if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run
             loaded[0].after_eval(self.files)

@@ -33,6 +33,11 @@ def summarize(files: RunFiles) -> pd.DataFrame:
             for eps, grp in rows[rows.metric == "acc"].groupby("eps", sort=True):
                 col = attack if attack != WORST or rows.eps.nunique() == 1 else f"{attack}@{eps:g}"
                 out[col] = grp.set_index("checkpoint")["value"]
+    from .plots import chance_checkpoints  # a model at chance: its R ~ 1.0 is no robustness
+
+    chance = chance_checkpoints(files, m)
+    if chance:
+        out["note"] = ["at chance" if c in chance else "" for c in out.index]
     return out.reset_index().sort_values(["epoch", "checkpoint"]).reset_index(drop=True)
 
 
@@ -43,3 +48,7 @@ def print_summary(files: RunFiles) -> None:
         return
     print(f"\n[rbr] {files.dir}")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if "note" in df:
+        from .plots import CHANCE_NOTE
+
+        print(f"[rbr] {', '.join(df.checkpoint[df.note == 'at chance'])}: {CHANCE_NOTE}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from pyautoattack import AutoAttack
 
+from .. import progress
 from ..errors import UserError
 from .base import Attack
 from .official import library_call
@@ -79,7 +80,7 @@ class AutoAttackStandard(Attack):
             adversary = AutoAttack(
                 self.model, norm="Linf", eps=eps, version=self.version, seed=self.seed, device=x.device
             )
-            adversary.verbose = self.verbose
+            adversary.verbose = self.verbose or progress.log_lines()  # its lines feed progress.note
             self._shrink(adversary)
             x_adv, y_adv = adversary.run_standard_evaluation(
                 x.detach(), y, batch_size=self.batch_size or len(x)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from .. import progress
 from ..errors import UserError
 from ..seeding import preserved_rng
 
@@ -47,15 +48,33 @@ def quiet_library(verbose: bool) -> Iterator[None]:
             logger.setLevel(logging.DEBUG)
             yield
         else:
-            logger.disabled = True
+            if progress.log_lines():  # progress lines (no TTY): forward its per-attack lines only
+                saved_handlers, saved_propagate = logger.handlers[:], logger.propagate
+                logger.handlers, logger.propagate = [progress.LibraryLogForwarder()], False
+                logger.setLevel(logging.DEBUG)
+                handler = _Restore(logger, saved_handlers, saved_propagate)
+            else:
+                logger.disabled = True
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
                 yield
     finally:
-        if handler is not None:
+        if isinstance(handler, _Restore):
+            handler.restore()
+        elif handler is not None:
             logger.removeHandler(handler)
         logger.disabled = saved_disabled
         logger.setLevel(saved_level)
+
+
+class _Restore:
+    """The logger's own handlers and propagation, put back after a forwarded call."""
+
+    def __init__(self, logger, handlers, propagate):
+        self.logger, self.handlers, self.propagate = logger, handlers, propagate
+
+    def restore(self) -> None:
+        self.logger.handlers, self.logger.propagate = self.handlers, self.propagate
 
 
 @contextlib.contextmanager

@@ -1,0 +1,103 @@
+"""The tracker interface and the fan-out the pipeline calls.
+
+The pipeline opens one :class:`Tracker` per run (``open_tracker`` in ``__init__``) and calls
+:meth:`Tracker.sync` after it writes rows to ``train_log.csv`` / ``metrics.csv``. ``sync``
+re-reads those files and hands every backend the points it does not hold yet: each backend
+knows what it holds (TensorBoard and MLflow read their own store back; W&B offline runs keep
+a ledger in the run directory), so a resumed run continues the same tracker run without
+duplicate points.
+
+Tracker run ids live in ``<run dir>/trackers.json`` (a resumed run reopens the same run).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+from ..io import atomic_write_text
+from ..results import RunFiles
+from .points import Point, run_points
+
+STATE_FILE = "trackers.json"
+
+
+@dataclass
+class RunInfo:
+    """What every backend is told about the run."""
+
+    dir: Path
+    name: str
+    config_hash: str
+    params: dict[str, str]  # flattened resolved config (the hashed part)
+    config_yaml: str
+    nested: dict = field(default_factory=dict)  # the same config, nested (W&B's config)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"rbr.run": self.name, "rbr.config_hash": self.config_hash, "rbr.run_dir": str(self.dir.resolve())}
+
+    # -- ids of tracker runs, kept in the run directory ----------------------------------------
+    def state(self, backend: str) -> dict:
+        path = self.dir / STATE_FILE
+        return dict(json.loads(path.read_text()).get(backend, {})) if path.exists() else {}
+
+    def save_state(self, backend: str, value: dict) -> None:
+        path = self.dir / STATE_FILE
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[backend] = value
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+class Backend:
+    """One tracker. Subclasses open (or reopen) their run in ``__init__`` and fill
+    :attr:`seen` with the ``(key, step)`` pairs their store already holds."""
+
+    name = "tracker"
+    extra = ""  # pyproject extra that installs it
+
+    def __init__(self, settings: dict, run: RunInfo):
+        self.settings, self.run = dict(settings or {}), run
+        self.seen: set[tuple[str, int]] = set()
+
+    def log_points(self, points: list[Point]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def missing(cls, package: str) -> UserError:
+        return UserError(
+            f"logger={cls.name} needs the {package!r} package, which is not installed",
+            fix=f"pip install 'robustbench_runner[{cls.extra or cls.name}]' (or pip install {package}), or drop logger={cls.name}",
+        )
+
+
+class Tracker:
+    """Fans each new point out to every configured backend."""
+
+    def __init__(self, files: RunFiles, backends: list[Backend]):
+        self.files, self.backends = files, backends
+
+    def sync(self) -> int:
+        """Send the points the CSVs hold and a backend lacks; returns how many were sent."""
+        if not self.backends:
+            return 0
+        points = run_points(self.files)
+        sent = 0
+        for b in self.backends:
+            new = [p for p in points if (p.key, p.step) not in b.seen]
+            if new:
+                b.log_points(new)
+                b.seen.update((p.key, p.step) for p in new)
+                sent += len(new)
+        return sent
+
+    def close(self) -> None:
+        self.sync()
+        for b in self.backends:
+            b.close()
+        self.backends = []
