@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import __version__, progress
+from . import __version__, progress, warmup
 from .analysis.checkpoint import AnalysisContext
 from .build import (
     build_analyses,
@@ -77,10 +77,9 @@ from .io import (
     save_checkpoint,
     wipe_recorded,
 )
-from . import warmup
 from .model_summary import write_model_summary
-from .schemes.reweighted import ReweightedScheme
 from .results import RunFiles, RunIdentity
+from .schemes.reweighted import ReweightedScheme
 from .seeding import preserved_rng, set_deterministic
 from .summary import print_summary
 from .targets import check_stored_config

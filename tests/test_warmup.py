@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 import pytest
-from rbr_testing import TINY, compose_cfg, run_dir_of, run_inprocess
 
+from rbr_testing import TINY, compose_cfg, run_dir_of, run_inprocess
 from robustbench_runner.config import config_hash
 from robustbench_runner.errors import UserError
 from robustbench_runner.warmup import branch_file, differing_keys, scheme_signature
