@@ -109,12 +109,10 @@ def scheme_signature(scheme: dict) -> tuple[dict, int | None]:
     rule = RULES.get(str(scheme.get("_target_")))
     if rule is None:
         return {"scheme": {k: v for k, v in scheme.items() if k != "name"}}, None
-    renamed = dict(rule.rename)
+    source = {family: own for own, family in rule.rename}  # family key -> this scheme's key
     sig = {"loss": rule.loss}
-    for k, v in scheme.items():
-        key = renamed.get(k, k)
-        if key in rule.keys:
-            sig[key] = v
+    for key in rule.keys:  # e.g. VIR-TRADES: beta = its trades_beta, not its own (weight) beta
+        sig[key] = scheme.get(source.get(key, key))
     bound = None if rule.bound is None else int(scheme.get(rule.bound, 0))
     return sig, bound
 
@@ -234,17 +232,21 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
         if not path.is_file():
             why.append(f"{path.parent.parent.name} kept no {path.name}")
             continue
-        payload = load_checkpoint(
-            path, fix=f"delete {path} and rerun the warm-up run with warmup.save_at=[{epoch}]"
-        )
-        if "optimizer" not in payload or "config" not in payload:
-            raise UserError(
-                f"{path} is not a warm-up state (no optimizer state or config)",
-                fix=f"rerun the warm-up run with warmup.save_at=[{epoch}]",
+        stored = _stored_config(path.parent.parent)  # run.json: no checkpoint read per candidate
+        diff = differing_keys(stored, mine, epoch) if stored is not None else None
+        if diff is None or not diff:
+            payload = load_checkpoint(
+                path, fix=f"delete {path} and rerun the warm-up run with warmup.save_at=[{epoch}]"
             )
-        diff = differing_keys(semantic_dict(OmegaConf.create(payload["config"])), mine, epoch)
-        if not diff:
-            return Branch(path, payload, epoch)
+            if "optimizer" not in payload or "config" not in payload:
+                raise UserError(
+                    f"{path} is not a warm-up state (no optimizer state or config)",
+                    fix=f"rerun the warm-up run with warmup.save_at=[{epoch}]",
+                )
+            # the state's own config decides (run.json only pre-selects)
+            diff = differing_keys(semantic_dict(OmegaConf.create(payload["config"])), mine, epoch)
+            if not diff:
+                return Branch(path, payload, epoch)
         if single:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
             raise UserError(
@@ -257,6 +259,19 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
         f"no warm-up-equivalent run with a branch state at epoch {epoch} in {source}"
         + (f" ({'; '.join(why[:2])})" if why else ""),
     )
+
+
+def _stored_config(run_dir: Path) -> dict | None:
+    """The semantic config in a run's run.json (None when missing or unreadable)."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        return (
+            info["config"]
+            if isinstance(info, dict) and isinstance(info.get("config"), dict)
+            else None
+        )
+    except (OSError, ValueError):
+        return None
 
 
 def _missing(cfg: DictConfig, what: str) -> None:

@@ -166,3 +166,42 @@ def test_warmup_keys_do_not_change_the_config_hash():
     a = compose_cfg([*PROTO, "scheme=mail"])
     b = compose_cfg([*PROTO, "scheme=mail", "warmup.from=/x", "warmup.save_at=[2]"])
     assert config_hash(a) == config_hash(b) and run_dir_of(a) == run_dir_of(b)
+
+
+@pytest.mark.parametrize(
+    ("child", "parent_scheme"),
+    [
+        (
+            [
+                "experiment=vir/hp_trades_beta",
+                "+experiment/vir/scheme=vir_trades",
+                "scheme.beta=0.5",
+            ],
+            "vir_trades",
+        ),
+        (["experiment=vir/hp_at_alpha", "+experiment/vir/scheme=vir_at", "scheme.alpha=1.0"], "at"),
+        (
+            [
+                "experiment=vir/ablation_components",
+                "+experiment/vir/scheme=vir_at",
+                "scheme.components=sd",
+            ],
+            "at",
+        ),
+        (
+            [
+                "experiment=vir/ablation_components",
+                "+experiment/vir/scheme=vir_trades",
+                "scheme.components=sv",
+            ],
+            "vir_trades",
+        ),
+    ],
+)
+def test_paper_e_ablations_branch_from_the_main_block(child, parent_scheme):
+    """The ablations change weight constants and evaluation columns only (what the Makefile's
+    shared warm-up relies on)."""
+    p = _sem(
+        ["experiment=vir/rn18_cifar10", "scale=paper", f"+experiment/vir/scheme={parent_scheme}"]
+    )
+    assert differing_keys(p, _sem([*child, "scale=paper"]), 75) == []
