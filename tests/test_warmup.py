@@ -16,7 +16,13 @@ from robustbench_runner.warmup import branch_file, differing_keys, scheme_signat
 # 4 epochs, weights from epoch 3 (burn_in 2), every epoch a grid checkpoint, best-by-PGD
 # selection on held-out data: the paper B protocol (MAIL training attack, SGD) at toy size.
 PROTO = [
-    *[o for o in TINY if not o.startswith(("train.epochs", "eval.grid"))],
+    *[
+        o
+        for o in TINY
+        if not o.startswith(("train.epochs", "eval.grid", "data.limit_train", "eval.n_eval"))
+    ],
+    "data.limit_train=192",  # 160 after the hold-out: 10 steps per epoch
+    "eval.n_eval=24",
     "train.epochs=4",
     "eval.grid=[0,1,2,3,4]",
     "train_attack=mail",
@@ -51,7 +57,8 @@ def _same_bytes(a, b, name):
 def test_branched_run_equals_the_straight_run(tmp_path, warm, scheme):
     extra = [f"scheme={scheme}", "scheme.burn_in=2"]
     straight = _run(tmp_path, "straight", extra)
-    branched = _run(tmp_path, "branched", [*extra, f"warmup.from={warm}"])
+    source = warm if scheme == "mail" else warm.parent  # a run dir, or a folder of runs (a sweep)
+    branched = _run(tmp_path, "branched", [*extra, f"warmup.from={source}"])
     assert straight.name == branched.name  # same run identity: warmup.* is not hashed
     for name in ("metrics.csv", "confusion.csv", "weights_log.csv"):
         _same_bytes(straight, branched, name)
@@ -205,3 +212,23 @@ def test_paper_e_ablations_branch_from_the_main_block(child, parent_scheme):
         ["experiment=vir/rn18_cifar10", "scale=paper", f"+experiment/vir/scheme={parent_scheme}"]
     )
     assert differing_keys(p, _sem([*child, "scale=paper"]), 75) == []
+
+
+@pytest.mark.slow
+def test_a_branched_run_killed_after_the_branch_resumes_exactly(tmp_path, warm):
+    """SIGKILL in the first training batch after the branch; the rerun resumes from the
+    branched last.pt (no new branch), keeps the provenance and still equals the straight run."""
+    from rbr_testing import cli
+
+    extra = ["scheme=mail", "scheme.burn_in=2"]
+    straight = _run(tmp_path, "straight", extra)
+    args = [*PROTO, f"output_root={tmp_path / 'killed'}", *extra, f"warmup.from={warm}"]
+    proc = cli(args, env={"RBR_CRASH_AT": "batch:1"})
+    assert proc.returncode != 0 and "branching from" in proc.stdout
+    proc = cli(args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "branching from" not in proc.stdout and "resuming" in proc.stdout
+    killed = tmp_path / "killed" / "runs" / straight.name
+    for name in ("metrics.csv", "confusion.csv", "weights_log.csv"):
+        _same_bytes(straight, killed, name)
+    assert json.loads((killed / "run.json").read_text())["warmup"]["parent_run"] == warm.name
