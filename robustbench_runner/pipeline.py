@@ -448,7 +448,7 @@ class TrainRun:
         self.grid = sorted(int(e) for e in cfg.eval.grid)
         self.init_seed = int(cfg.seed if cfg.init_seed is None else cfg.init_seed)
         self.best: dict | None = None  # {"epoch", "value"} of ckpt/best.pt
-        self.save_at = {int(e) for e in ((cfg.get("warmup") or {}).get("save_at") or [])}
+        self.save_at = warmup.save_epochs(cfg)  # epochs that keep a branch state (docs/warmup.md)
 
     def checkpoint_payload(self, epoch: int, model) -> dict:
         return {

@@ -274,8 +274,29 @@ def _stored_config(run_dir: Path) -> dict | None:
         return None
 
 
+MISSING = ("error", "train")
+
+
+def save_epochs(cfg: DictConfig) -> set[int]:
+    """``warmup.save_at`` checked: whole epochs in 1..train.epochs."""
+    epochs = int(cfg.train.epochs)
+    raw = list((cfg.get("warmup") or {}).get("save_at") or [])
+    bad = [e for e in raw if not isinstance(e, int) or isinstance(e, bool) or not 1 <= e <= epochs]
+    if bad:
+        raise UserError(
+            f"warmup.save_at={raw}: {bad[0]!r} is not an epoch in 1..{epochs}",
+            fix="list whole epochs of this run, e.g. warmup.save_at=[75]",
+        )
+    return set(raw)
+
+
 def _missing(cfg: DictConfig, what: str) -> None:
-    if str((cfg.get("warmup") or {}).get("missing", "error")) == "train":
+    missing = str((cfg.get("warmup") or {}).get("missing", "error"))
+    if missing not in MISSING:
+        raise UserError(
+            f"unknown warmup.missing={missing!r}", fix=f"use one of: {', '.join(MISSING)}"
+        )
+    if missing == "train":
         print(f"[rbr] warmup: {what}; this run trains its prefix itself", flush=True)
         return None
     raise UserError(

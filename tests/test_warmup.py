@@ -232,3 +232,8 @@ def test_a_branched_run_killed_after_the_branch_resumes_exactly(tmp_path, warm):
     for name in ("metrics.csv", "confusion.csv", "weights_log.csv"):
         _same_bytes(straight, killed, name)
     assert json.loads((killed / "run.json").read_text())["warmup"]["parent_run"] == warm.name
+
+
+def test_save_at_must_name_epochs_of_the_run(tmp_path):
+    with pytest.raises(UserError, match=r"warmup.save_at=\[9\]: 9 is not an epoch in 1..4"):
+        _run(tmp_path, "bad", ["scheme=pgd_at", "warmup.save_at=[9]"])
