@@ -117,6 +117,7 @@ VOLATILE_KEYS = (
     "data.decode_workers",
     "eval.batch_size",
     "train.keep_optimizer_state",
+    "warmup",  # where the shared prefix comes from, not what is computed (docs/warmup.md)
     "checkpoint_trusted",
     "robustbench.model_dir",
     "robustbench.download",

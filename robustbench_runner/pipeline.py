@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import __version__, progress
+from . import __version__, progress, warmup
 from .analysis.checkpoint import AnalysisContext
 from .build import (
     build_analyses,
@@ -81,6 +81,7 @@ from .loggers import open_tracker
 from .model_summary import write_model_summary
 from .plots import write_curves
 from .results import RunFiles, RunIdentity
+from .schemes.reweighted import ReweightedScheme
 from .seeding import preserved_rng, set_deterministic
 from .summary import print_summary
 from .targets import check_stored_config
@@ -450,6 +451,7 @@ class TrainRun:
         self.grid = sorted(int(e) for e in cfg.eval.grid)
         self.init_seed = int(cfg.seed if cfg.init_seed is None else cfg.init_seed)
         self.best: dict | None = None  # {"epoch", "value"} of ckpt/best.pt
+        self.save_at = warmup.save_epochs(cfg)  # epochs that keep a branch state (docs/warmup.md)
 
     def checkpoint_payload(self, epoch: int, model) -> dict:
         return {
@@ -464,7 +466,12 @@ class TrainRun:
     def run(self) -> None:
         cfg, files = self.cfg, self.files
         parent = resolve_parent(cfg.get("init_from"), bool(cfg.get("checkpoint_trusted", False)))
-        if claim_run_dir(files, cfg, self.chash, extra={"parent": parent[1]["info"]} if parent else None):
+        extra = {"parent": parent[1]["info"]} if parent else {}
+        if files.info.exists() and files.ckpt("last").exists():  # a branched run resuming keeps its provenance
+            with contextlib.suppress(UserError):
+                if read_info(files).get("warmup"):
+                    extra["warmup"] = read_info(files)["warmup"]
+        if claim_run_dir(files, cfg, self.chash, extra=extra or None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
             return
@@ -493,6 +500,12 @@ class TrainRun:
         evaluator = CheckpointEvaluator(cfg, files, bundle, eval_model, self.device, ident)
         selector = BestSelector(cfg.select, bundle, eval_model, self.device) if cfg.get("select") else None
 
+        if not files.ckpt("last").exists() and not has_results(files):  # shared warm-up (docs/warmup.md)
+            branch = warmup.find_branch(cfg, files.dir)
+            if branch is not None:
+                warmup.seed_from_branch(self, branch, model, bundle, isinstance(scheme, ReweightedScheme))
+                warmup.record_branch(files, branch.info())
+                print(f"[rbr] warmup: branching from {branch.run_dir.name} after epoch {branch.epoch}", flush=True)
         start = self.restore(model, optimizer, schedule)
         # Grid checkpoints saved before a kill but not (fully) evaluated yet; one whose rows
         # are all written is not even read (a damaged file there costs nothing).
@@ -534,6 +547,8 @@ class TrainRun:
             payload = self.checkpoint_payload(epoch, model)
             payload.update(optimizer=optimizer.state_dict(), schedule=_schedule_state(schedule), best=self.best)
             save_checkpoint(files.ckpt("last"), payload)
+            if epoch in self.save_at:  # a warm-up run's branch state (docs/warmup.md)
+                warmup.save_branch_state(warmup.branch_file(files.dir, epoch), payload, files.ckpt("best"))
             if not progress.enabled():
                 print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
             if epoch in self.grid:

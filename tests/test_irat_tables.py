@@ -374,8 +374,14 @@ def test_makefile_target_runs_every_sweep_then_the_tables():
     out = subprocess.run(["make", "-n", "reproduce-irat", "SCALE=paper", "LAUNCHER=slurm", "DATA=/data"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if "rbr-" in ln]
-    assert [ln.split("experiment=")[1] for ln in lines if "experiment=" in ln] == ["irat/main", "irat/ablation_tau", "irat/ablation_sim"]
+    runs = [ln for ln in lines if "experiment=" in ln]
+    assert [ln.split("experiment=")[1].split()[0] for ln in runs] == ["irat/main", "irat/main", "irat/ablation_tau", "irat/ablation_sim"]
+    # shared warm-up (docs/warmup.md): the Standard runs keep their state after epoch 75, the rest branch there
+    assert "+experiment/irat/scheme=standard warmup.save_at=[75]" in runs[0]
+    assert all("warmup.from=${output_root}/sweeps/${sweep_name}" in ln for ln in runs[1:])
     assert all("scale=paper" in ln and "hydra/launcher=slurm" in ln and "data.root=/data" in ln for ln in lines[:3])
+    plain = subprocess.run(["make", "-n", "reproduce-irat", "SCALE=paper", "WARMUP=none"], cwd=REPO, capture_output=True, text=True)
+    assert plain.returncode == 0 and "warmup." not in plain.stdout
     assert "--table irat --out outputs/tables/irat" in lines[-1]
 
 

@@ -287,6 +287,9 @@ def test_makefile_target_runs_every_block_then_the_tables():
         assert f"experiment=vir/{block}" in text
     assert "experiment=vir/hp_$hp" in text and "hydra/launcher=local_processes" in text and "scale=paper" in text
     assert "--table vir --out outputs/tables/vir" in text and "table8" in text
+    # shared warm-up (docs/warmup.md): AT (and RN-18 CIFAR-10 VIR-TRADES) first, the rest branch
+    assert "'+experiment/vir/scheme=at,vir_trades' warmup.save_at=[59,75]" in text
+    assert text.count("warmup.from=${output_root}/sweeps/${sweep_name}") == 6
 
 
 @pytest.mark.slow
