@@ -36,7 +36,7 @@ TABLES = $(BIN)/rbr-tables --quiet
 PAPERS := prs irat samplerob auc vir
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow test-gpu lint format bench dist clean reproduce-all standin-data
+.PHONY: help install demo test test-slow test-gpu lint format bench bench-peers dist clean reproduce-all standin-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -60,8 +60,9 @@ test: $(STAMP) ## run the fast test suite (CPU; slow and GPU tests deselected)
 test-slow: $(STAMP) ## run the slow tests too (launchers, larger runs)
 	$(BIN)/python -m pytest -q -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: $(STAMP) ## run the GPU tests (needs CUDA)
+test-gpu: $(STAMP) ## run the GPU tests, then scripts/gpu_check.sh (needs CUDA; < 8 min; writes gpu_check.csv)
 	$(BIN)/python -m pytest -q -m gpu $(PYTEST_ARGS)
+	PYTHON=$(BIN)/python scripts/gpu_check.sh
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check robustbench_runner tests scripts
@@ -69,8 +70,12 @@ lint: $(STAMP) ## ruff
 format: $(STAMP) ## ruff format
 	$(BIN)/ruff format robustbench_runner tests scripts
 
-bench: $(STAMP) ## run the benchmarks (ratios against in-run references)
-	for s in scripts/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+bench: $(STAMP) ## run the benchmarks (ratios against in-run references; bench_gpu.py runs in test-gpu)
+	for s in scripts/bench_*.py; do [ $$s = scripts/bench_gpu.py ] && continue; echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+bench-peers: $(STAMP) ## our attacks vs torchattacks, ART, adv-lib, foolbox (peers in .venv-bench, --no-deps)
+	test -x .venv-bench/bin/python || $(BIN)/python scripts/bench_peers.py --setup
+	.venv-bench/bin/python scripts/bench_peers.py
 
 dist: $(STAMP) ## build the wheel into dist/ (conf/ ships inside it: pip install dist/*.whl works anywhere)
 	$(BIN)/python -m pip wheel . --no-deps --no-build-isolation -w dist
