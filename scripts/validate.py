@@ -21,6 +21,7 @@ copied from their tables, cited by table number (papers: docs/papers/<slug>.md).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -606,12 +607,35 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     all_steps = steps(out)
     wall = None
+    timings = out / "validate_logs" / "timings.json"
     if not args.report_only:
         wall = run_steps(all_steps, args.dry_run)
         if args.dry_run:
             return 0
+        save_timings(timings, all_steps, wall, args.note)
+    else:
+        wall, note = load_timings(timings, all_steps)
+        args.note = args.note or note
     build_doc(out, Path(args.doc), all_steps, wall, args.note)
     return 0
+
+
+def save_timings(path: Path, all_steps: list[Step], wall: float, note: str) -> None:
+    """The measured wall times of a real run, so that ``--report-only`` rebuilds the document
+    with them (it runs nothing, so it measures nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    steps_s = {f"{s.paper}: {s.name}": s.seconds for s in all_steps}
+    path.write_text(json.dumps({"wall": wall, "load": LOAD, "note": note, "steps": steps_s}, indent=1))
+
+
+def load_timings(path: Path, all_steps: list[Step]) -> tuple[float | None, str]:
+    if not path.exists():
+        return None, ""
+    saved = json.loads(path.read_text())
+    for s in all_steps:
+        s.seconds = saved["steps"].get(f"{s.paper}: {s.name}")
+    LOAD[:] = saved.get("load") or []
+    return saved.get("wall"), saved.get("note", "")
 
 
 if __name__ == "__main__":
