@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import cache
 
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
 from robustbench_runner.data.augment import make_augment
@@ -106,10 +107,16 @@ def official_style_epoch(model, x_all, y_all, batch_size, device, workers):
         opt.step()
 
 
+@cache
+def pgd_at_config():
+    """The composed config of ``scheme=pgd_at`` at this benchmark's eps (the scheme composes its
+    training attack from ``conf/attack/pgd.yaml`` through its defaults list)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=["scheme=pgd_at", f"data.eps={EPS}"])
+
+
 def ours_epoch(model, split, batch_size, device, channels_last, amp, augment=None):
-    scheme_cfg = OmegaConf.load(f"{CONF_DIR}/scheme/pgd_at.yaml")
-    root = OmegaConf.create({"data": {"eps": EPS}, "scheme": scheme_cfg})
-    scheme = instantiate(root.scheme)
+    scheme = instantiate(pgd_at_config().scheme)
     scheme.bind(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     train_one_epoch(model, scheme, opt, split, epoch=1, seed=0, batch_size=batch_size, device=device,

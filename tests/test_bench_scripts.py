@@ -36,6 +36,7 @@ def test_bench_training_tiny_compares_official_style_loop():
     assert r[0] == 1.0  # the official-style loop is the unit
 
 
+@pytest.mark.slow  # trains two models through rbr-run (~30 s on a quiet 2-core machine)
 def test_bench_peers_and_suite_tiny(tmp_path):
     csv_path = tmp_path / "peers.csv"
     out = run_script("scripts/bench_peers.py", "--tiny", "--root", str(tmp_path / "runs"), "--csv", str(csv_path))
@@ -58,6 +59,7 @@ def test_bench_peers_and_suite_tiny(tmp_path):
     assert all(v > 0 for v in ratios(suite))
 
 
+@pytest.mark.slow  # two synthetic sweeps through rbr-tables (~20 s)
 def test_bench_tables_tiny_reports_growth():
     out = run_script("scripts/bench_tables.py", "--tiny")
     rows = re.findall(r"^\s+(20|40)\s+[\d.]+\s+([\d.]+)\s+([\d.]+)\s+(\d+)", out, re.M)
