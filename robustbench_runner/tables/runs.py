@@ -24,18 +24,48 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from omegaconf._utils import get_yaml_loader
 
 from ..config import VOLATILE_KEYS
 from ..errors import UserError
 from ..results import SCHEMAS, read_result_csv
 
 
+class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's C loader with OmegaConf's scalar rules (``1e-3`` is a float, timestamps stay
+    strings), so a ``config.yaml`` reads as ``OmegaConf.to_container(OmegaConf.load(path))``
+    would give, at a tenth of the cost (``OmegaConf.load`` was ~87% of ``rbr-tables`` over
+    10,000 runs, docs/performance.md)."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
+
+
+def read_config(path: Path) -> dict:
+    """A run's ``config.yaml`` as plain containers (interpolations left as their text)."""
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_ConfigLoader) or {}  # an empty file is an empty config
+
+
+def select(config: dict, key: str):
+    """``OmegaConf.select`` on plain containers: the value at a dotted key, else None."""
+    node: Any = config
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
 @dataclass
 class Run:
     dir: Path
     done: bool
-    config: DictConfig  # the resolved config.yaml (empty when the run has none)
+    config: dict  # the resolved config.yaml as plain containers ({} when the run has none)
     has_config: bool
     info: dict  # run.json ({} when absent)
     metrics: pd.DataFrame  # empty when the run has written none yet
@@ -47,12 +77,11 @@ class Run:
 
     @property
     def scale(self) -> str | None:
-        return OmegaConf.select(self.config, "scale_name", default=None)
+        return select(self.config, "scale_name")
 
     def value(self, key: str):
         """A dotted config key as a table column value (containers as plain lists/dicts)."""
-        v = OmegaConf.select(self.config, key, default=None)
-        return OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+        return select(self.config, key)
 
     @cached_property
     def flat(self) -> dict[str, Any]:
@@ -62,8 +91,8 @@ class Run:
         seed) is written ``-s<seed>``, so seed replicates compare equal."""
         if not self.has_config:
             return {}
-        raw = OmegaConf.to_container(self.config, resolve=False)
-        seed = OmegaConf.select(self.config, "seed", default=None)
+        raw = self.config
+        seed = select(self.config, "seed")
         token = re.compile(rf"-s{re.escape(str(seed))}(?=$|[-/_.])") if seed is not None else None
         out: dict[str, Any] = {}
 
@@ -159,13 +188,13 @@ def load_run(run_dir: str | Path) -> Run:
     metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
     metrics = read_result_csv(metrics_path, SCHEMAS["metrics.csv"]).frame if metrics_path.exists() else pd.DataFrame()
     try:
-        cfg = OmegaConf.load(cfg_path) if cfg_path.exists() else OmegaConf.create({})
+        cfg = read_config(cfg_path) if cfg_path.exists() else {}
     except Exception as e:  # yaml.YAMLError, omegaconf grammar errors, ...
         raise UserError(
             f"{cfg_path} is not valid YAML ({_first_line(e)})",
             fix="restore the run's config.yaml, or move the run out of the folder",
         ) from None
-    if not isinstance(cfg, DictConfig):
+    if not isinstance(cfg, dict):
         raise UserError(
             f"{cfg_path} does not hold a mapping",
             fix="restore the run's config.yaml, or move the run out of the folder",
