@@ -355,3 +355,23 @@ def test_pooling_refused_or_declared(tmp_path):
     assert pooled.sources.n.tolist() == [4]
     with pytest.raises(UserError, match="mixed 'merge' unknown"):
         _build(tmp_path, mixed="merge")
+
+
+def test_run_config_reader_matches_omegaconf(tmp_path):
+    """tables/runs.read_config (PyYAML's C loader) reads a config.yaml as OmegaConf does:
+    ``1e-3`` a float, timestamps and interpolation text as strings, nested lists/dicts."""
+    from omegaconf import OmegaConf
+
+    from robustbench_runner.tables.runs import read_config, select
+
+    p = tmp_path / "config.yaml"
+    p.write_text(
+        "optim:\n  optimizer:\n    lr: 1e-3\n    wd: 3.5e-3\n  milestones: [75, 90]\n"
+        "seed: 0\ntag: null\nwhen: 2001-12-14\nref: ${data.eps}\ndata: {eps: 0.3, root: /d}\n"
+    )
+    ours = read_config(p)
+    assert ours == OmegaConf.to_container(OmegaConf.load(p))
+    assert isinstance(ours["optim"]["optimizer"]["lr"], float) and ours["when"] == "2001-12-14"
+    assert select(ours, "optim.milestones.1") == 90 and select(ours, "data.nope") is None
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_config(tmp_path / "empty.yaml") == {}
