@@ -78,3 +78,38 @@ def make_dry_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
         ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env,
     )  # fmt: skip
+
+
+def main_inprocess(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """``rbr-run <args>`` through its real ``main()`` in this process: (exit status, stderr)."""
+    import pytest
+
+    from robustbench_runner import run as rbr_run
+
+    GlobalHydra.instance().clear()
+    monkeypatch.setattr(sys, "argv", ["rbr-run", *args])
+    with pytest.raises(SystemExit) as exc:
+        rbr_run.main()
+    GlobalHydra.instance().clear()
+    return exc.value.code, capsys.readouterr().err
+
+
+def make_model(seed: int = 0):
+    """A tiny conv -> BN -> ReLU -> linear net on 1x8x8 inputs (BN makes a scheme's attack
+    mode matter), seeded, in train mode."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class TinyBNNet(nn.Module):
+        def __init__(self, classes: int = 10):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4 * 8 * 8, classes)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.bn(self.conv(x))).flatten(1))
+
+    torch.manual_seed(seed)
+    return TinyBNNet().train()

@@ -8,17 +8,8 @@ import sys
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from rbr_testing import TINY, cli, run_inprocess
+from rbr_testing import TINY, cli, main_inprocess, run_inprocess
 from robustbench_runner import run as rbr_run
-
-
-def main_inprocess(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    GlobalHydra.instance().clear()
-    monkeypatch.setattr(sys, "argv", ["rbr-run", *args])
-    with pytest.raises(SystemExit) as exc:
-        rbr_run.main()
-    GlobalHydra.instance().clear()
-    return exc.value.code, capsys.readouterr().err
 
 
 def one_line_error(err: str) -> str:

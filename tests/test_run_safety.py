@@ -11,27 +11,15 @@ import os
 import re
 import shutil
 import stat
-import sys
 
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 
-from rbr_testing import TINY, cli, run_inprocess
-from robustbench_runner import run as rbr_run
+from rbr_testing import TINY, cli, main_inprocess, run_inprocess
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import MANIFEST, atomic_write_text, read_csv
 
 NAME = "digits-cnn6-standard-s0"
-
-
-def main_inprocess(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    GlobalHydra.instance().clear()
-    monkeypatch.setattr(sys, "argv", ["rbr-run", *args])
-    with pytest.raises(SystemExit) as exc:
-        rbr_run.main()
-    GlobalHydra.instance().clear()
-    return exc.value.code, capsys.readouterr().err
 
 
 def one_line(err: str) -> str:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
-from rbr_testing import compose_cfg
+from rbr_testing import compose_cfg, make_model
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.build import build_scheme
 from robustbench_runner.errors import UserError
@@ -37,24 +36,6 @@ from robustbench_runner.schemes import (
 from robustbench_runner.schemes.trades import FORWARD_ORDERS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "experiment"
-
-
-class TinyBNNet(nn.Module):
-    """conv -> BN -> ReLU -> linear on 1x8x8 inputs: BN makes the attack's mode matter."""
-
-    def __init__(self, classes: int = 10):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3, padding=1)
-        self.bn = nn.BatchNorm2d(4)
-        self.fc = nn.Linear(4 * 8 * 8, classes)
-
-    def forward(self, x):
-        return self.fc(F.relu(self.bn(self.conv(x))).flatten(1))
-
-
-def make_model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return TinyBNNet().train()
 
 
 def batches(n_batches: int = 4, n: int = 8, seed: int = 1):

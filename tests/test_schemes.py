@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from rbr_testing import compose_cfg
+from rbr_testing import compose_cfg, make_model
 from robustbench_runner.attacks.fgsm import FGSM
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.errors import UserError
@@ -45,24 +45,6 @@ except ImportError:
     pass
 if not OmegaConf.has_resolver("frac"):
     OmegaConf.register_new_resolver("frac", lambda a, b: float(a) / float(b))
-
-
-class TinyBNNet(nn.Module):
-    """conv -> BN -> ReLU -> linear on 1x8x8 inputs: small, and BN makes the mode matter."""
-
-    def __init__(self, classes: int = 10):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3, padding=1)
-        self.bn = nn.BatchNorm2d(4)
-        self.fc = nn.Linear(4 * 8 * 8, classes)
-
-    def forward(self, x):
-        return self.fc(F.relu(self.bn(self.conv(x))).flatten(1))
-
-
-def make_model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return TinyBNNet().train()
 
 
 def batch(seed: int = 1, n: int = 8):
