@@ -187,33 +187,26 @@ def load_run(run_dir: str | Path) -> Run:
         return hit[1]
     metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
     metrics = read_result_csv(metrics_path, SCHEMAS["metrics.csv"]).frame if metrics_path.exists() else pd.DataFrame()
-    try:
-        cfg = read_config(cfg_path) if cfg_path.exists() else {}
-    except Exception as e:  # yaml.YAMLError, omegaconf grammar errors, ...
-        raise UserError(
-            f"{cfg_path} is not valid YAML ({_first_line(e)})",
-            fix="restore the run's config.yaml, or move the run out of the folder",
-        ) from None
-    if not isinstance(cfg, dict):
-        raise UserError(
-            f"{cfg_path} does not hold a mapping",
-            fix="restore the run's config.yaml, or move the run out of the folder",
-        )
-    try:
-        info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(
-            f"{info_path} is not valid JSON ({_first_line(e)})",
-            fix="restore the run's run.json, or move the run out of the folder",
-        ) from None
-    if not isinstance(info, dict):
-        raise UserError(
-            f"{info_path} does not hold a JSON object",
-            fix="restore the run's run.json, or move the run out of the folder",
-        )
+    cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
+    info = _read_mapping(info_path, lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
     run = Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, metrics)
     _CACHE[str(d)] = (stamp, run)
     return run
+
+
+def _read_mapping(path: Path, read, valid: str, shape: str) -> dict:
+    """``read(path)`` as a dict ({} when the file is absent); a file that cannot be parsed, or
+    holds something else, is one :class:`UserError` naming it."""
+    fix = f"restore the run's {path.name}, or move the run out of the folder"
+    if not path.exists():
+        return {}
+    try:
+        value = read(path)
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, ...
+        raise UserError(f"{path} is not {valid} ({_first_line(e)})", fix=fix) from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} does not hold {shape}", fix=fix)
+    return value
 
 
 def _first_line(e: Exception) -> str:
