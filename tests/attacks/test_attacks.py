@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,12 +17,13 @@ from pyautoattack import AutoAttack
 from sklearn.datasets import load_digits
 from torch import nn
 
+from rbr_testing import REPO
 from robustbench_runner.attacks import Attack, available_attacks, create_attack, eps_sweep
 from robustbench_runner.attacks.blackbox import QueryModel
 from robustbench_runner.attacks.losses import cw_loss, margin, wrong_class_max
 from robustbench_runner.errors import UserError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = REPO / "conf"
 EPS = 0.15  # large enough that every attack fools some points of the undefended model
 
 # Cheap settings per registered attack (the defaults are paper-scale).

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import robustbench_runner.config  # noqa: F401  (registers ${frac:...} and friends)
+from rbr_testing import REPO
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.cifar import load_cifar10, load_cifar100
 from robustbench_runner.data.fusion import FusionBundle, FusionSplit
@@ -27,7 +28,7 @@ from robustbench_runner.data.tabular import load_onp, popular, shares
 from robustbench_runner.data.tinyimagenet import load_tinyimagenet
 from robustbench_runner.errors import UserError
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "dataset"
+CONF_DIR = REPO / "conf" / "dataset"
 N_TRAIN, N_TEST = 40, 20  # tiny splits: 4 / 2 per class
 
 

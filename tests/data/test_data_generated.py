@@ -3,20 +3,19 @@ class, class balance, the affine map into [0, 1] and its eps), and scikit-learn'
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
+from rbr_testing import REPO
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.gaussian_mixture import load_gaussian_mixture, to_raw
 from robustbench_runner.data.tabular import load_diabetes
 from robustbench_runner.errors import UserError
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "dataset"
+CONF_DIR = REPO / "conf" / "dataset"
 
 
 def test_gaussian_mixture_moments_per_class():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
 import hydra.utils
 import pytest
@@ -14,6 +13,7 @@ import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
+from rbr_testing import REPO
 from robustbench_runner.errors import UserError
 from robustbench_runner.models import ImageClassifier, available_models, create_model
 from robustbench_runner.models.keras_style import (
@@ -24,7 +24,7 @@ from robustbench_runner.models.keras_style import (
 )
 from robustbench_runner.models.wide_resnet import WideResNet
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_DIR = REPO / "conf" / "model"
 
 IMAGE_MODELS = [
     "cnn6",

@@ -12,14 +12,13 @@ Everything runs on a tiny conv+BN net on CPU in seconds.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from rbr_testing import compose_cfg, make_model
+from rbr_testing import REPO, compose_cfg, make_model
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.build import build_scheme
 from robustbench_runner.errors import UserError
@@ -35,7 +34,7 @@ from robustbench_runner.schemes import (
 )
 from robustbench_runner.schemes.trades import FORWARD_ORDERS
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+CONF = REPO / "conf" / "experiment"
 
 
 def batches(n_batches: int = 4, n: int = 8, seed: int = 1):

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from rbr_testing import compose_cfg, make_model
+from rbr_testing import REPO, compose_cfg, make_model
 from robustbench_runner.attacks.fgsm import FGSM
 from robustbench_runner.attacks.pgd import PGD
 from robustbench_runner.errors import UserError
@@ -37,7 +37,7 @@ from robustbench_runner.schemes import (
 from robustbench_runner.schemes import losses as L
 from robustbench_runner.schemes import weights as W
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "scheme"
+CONF = REPO / "conf" / "scheme"
 
 try:
     import robustbench_runner.config  # noqa: F401  (registers ${frac:a,b} and friends)
