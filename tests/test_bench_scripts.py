@@ -17,7 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_script(*args: str, timeout: int = 600) -> str:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # one intra-op thread, as rbr_testing.cli: on a 2-core machine torch's default (one thread
+    # per core) in a subprocess beside pytest oversubscribes it (bench_attacks + bench_data:
+    # 304 s in the fast suite, 35 s with one thread)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def gpu_check(tmp_path: Path, *args: str, timeout: int) -> list[dict]:
     out_csv = tmp_path / "gpu_check.csv"
-    env = {**os.environ, "OUT_CSV": str(out_csv), "PYTHON": os.environ.get("PYTHON", str(Path(os.sys.executable)))}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OUT_CSV": str(out_csv), "PYTHON": os.environ.get("PYTHON", str(Path(os.sys.executable)))}
     proc = subprocess.run(["bash", "scripts/gpu_check.sh", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "== gpu_check summary" in proc.stdout
