@@ -10,7 +10,7 @@
   ddof its standard deviation used; the default is the sample standard deviation
   (ddof=1, as pandas), a parameter.
 
-The trimmed mean of paper C lives in :mod:`robustbench_runner.analysis.subsets`.
+The trimmed mean of paper samplerob lives in :mod:`robustbench_runner.papers.samplerob.subsets`.
 """
 
 from __future__ import annotations

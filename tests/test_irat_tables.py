@@ -18,13 +18,13 @@ from omegaconf import OmegaConf
 
 from rbr_testing import REPO, compose_cfg, tables_cli
 from robustbench_runner.analysis.checkpoint import AnalysisContext
-from robustbench_runner.analysis.margins import (
+from robustbench_runner.config import validate
+from robustbench_runner.papers.irat.margins import (
     MARGINS_CSV,
     MarginsAnalysis,
     margin_table,
     pearson_r,
 )
-from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context

@@ -10,13 +10,14 @@ import pytest
 import torch
 from scipy.stats import trim_mean
 
-from robustbench_runner.analysis import sample_robustness as sr
-from robustbench_runner.analysis.sample_robustness import (
+from robustbench_runner.errors import UserError
+from robustbench_runner.papers.samplerob import sample_robustness as sr
+from robustbench_runner.papers.samplerob.sample_robustness import (
     lipschitz_quotient,
     nearest_different,
     sample_robustness,
 )
-from robustbench_runner.analysis.subsets import (
+from robustbench_runner.papers.samplerob.subsets import (
     PAPER_C_SIZES,
     class_distribution,
     least_robust,
@@ -31,7 +32,6 @@ from robustbench_runner.analysis.subsets import (
     select_subsets,
     trimmed_mean,
 )
-from robustbench_runner.errors import UserError
 
 # ------------------------------------------------------------------------------ brute force
 

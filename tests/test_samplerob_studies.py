@@ -14,12 +14,16 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from robustbench_runner.analysis.checkpoint import AnalysisContext
-from robustbench_runner.analysis.sample_robustness import sample_robustness
-from robustbench_runner.analysis.subset_eval import SubsetEval, balanced_class_weights, subset_rows
-from robustbench_runner.analysis.subsets import load_subset
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.base import ArraySplit, DataBundle
 from robustbench_runner.errors import UserError
+from robustbench_runner.papers.samplerob.sample_robustness import sample_robustness
+from robustbench_runner.papers.samplerob.subset_eval import (
+    SubsetEval,
+    balanced_class_weights,
+    subset_rows,
+)
+from robustbench_runner.papers.samplerob.subsets import load_subset
 from robustbench_runner.samplerob import neighbors
 from robustbench_runner.samplerob.cli import int_list
 from robustbench_runner.samplerob.keras_optim import KerasKernelL2Adam, KerasRMSprop

@@ -11,8 +11,8 @@ under ``no_grad``, on un-augmented inputs (docs/papers/prs.md, "PRS analysis"), 
 - per hidden layer, the number of exactly-zero post-ReLU activations, for sparsity.
 
 A checkpoint's analysis therefore runs the model once over the training set and once over
-the test set; :mod:`robustbench_runner.analysis.prs` and
-:mod:`robustbench_runner.analysis.denseness` read the resulting :class:`FeatureExtraction`.
+the test set; :mod:`robustbench_runner.papers.prs.metrics` and
+:mod:`robustbench_runner.papers.prs.denseness` read the resulting :class:`FeatureExtraction`.
 
 Hidden layers are the ``nn.ReLU`` modules of the model, observed with forward hooks.
 ReLUs applied functionally (``torch.relu``, ``F.relu``) are invisible to hooks and are not

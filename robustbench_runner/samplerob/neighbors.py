@@ -40,11 +40,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from ..analysis.subset_eval import SETS_FILE
-from ..analysis.subsets import load_subset
 from ..data import load_dataset
 from ..data.base import DataBundle
 from ..errors import UserError
+from ..papers.samplerob.subset_eval import SETS_FILE
+from ..papers.samplerob.subsets import load_subset
 from .paper import scheme
 from .rundir import StudyRun
 

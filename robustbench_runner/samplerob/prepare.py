@@ -33,19 +33,19 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..analysis.sample_robustness import sample_robustness
-from ..analysis.subset_eval import SETS_FILE
-from ..analysis.subsets import (
+from ..data import load_dataset
+from ..data.base import DataBundle
+from ..errors import UserError
+from ..io import atomic_write_text
+from ..papers.samplerob.sample_robustness import sample_robustness
+from ..papers.samplerob.subset_eval import SETS_FILE
+from ..papers.samplerob.subsets import (
     class_distribution,
     onp_test_subsets,
     robustness_minmax,
     robustness_subsets,
     save_subsets,
 )
-from ..data import load_dataset
-from ..data.base import DataBundle
-from ..errors import UserError
-from ..io import atomic_write_text
 from .paper import scheme
 from .rundir import StudyRun
 

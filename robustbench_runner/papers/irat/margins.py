@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ..errors import UserError
-from ..evaluate import frozen_eval
-from ..io import upsert_csv
-from ..schemes.weights import margin_reweight_terms
-from ..seeding import preserved_rng
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...errors import UserError
+from ...evaluate import frozen_eval
+from ...io import upsert_csv
+from ...schemes.weights import margin_reweight_terms
+from ...seeding import preserved_rng
 
 MARGINS_CSV = "margins.csv"
 MARGINS_KEY = ["checkpoint", "epoch", "split", "inputs", "index"]
@@ -105,7 +105,7 @@ class MarginsAnalysis(CheckpointAnalysis):
 
     def tables(self, ctx: AnalysisContext) -> dict[str, tuple[float, pd.DataFrame]]:
         """``{inputs label: (eps, per-sample table)}`` for natural and adversarial inputs."""
-        from ..data.splits import limit
+        from ...data.splits import limit
 
         try:
             data = ctx.bundle.split(self.split)  # a missing val split raises its own UserError

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import UserError
-from .features import FeatureExtraction
+from ...analysis.features import FeatureExtraction
+from ...errors import UserError
 
 DEFAULT_KS: tuple[int, ...] = (10, 50, 100, 200, 300)  # paper A, table 4
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ...errors import UserError
 
 __all__ = [
     "PAPER_C_SIZES",

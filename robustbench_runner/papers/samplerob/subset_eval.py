@@ -3,7 +3,7 @@
 Paper C, section 4.2.1: every network trained on a training (sub)set is evaluated
 on the test set t and on its robustness subsets t_L5, t_M5, t_L2, t_M2 ("LOSS \\ ACC" cells of
 tables 2-4). The subsets are index files ``<folder>/<name>.npy`` into the *full* test split,
-written by ``python -m robustbench_runner.samplerob prepare`` (``analysis/subsets.py``).
+written by ``python -m robustbench_runner.samplerob prepare`` (``subsets.py``).
 
 One forward pass over the split gives per-sample cross-entropy and predictions; each subset
 then yields three rows (``split`` = the subset name, ``eps`` NaN):
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...errors import UserError
 from .subsets import load_subset
 
 #: File written by ``samplerob prepare`` beside the index files: set sizes the indices refer to.

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .features import FeatureExtraction, PackedPatterns, extract
+from ...analysis.features import FeatureExtraction, PackedPatterns, extract
+from ...errors import UserError
 
 __all__ = [
     "PackedPatterns",

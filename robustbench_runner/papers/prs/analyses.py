@@ -31,13 +31,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..attacks.base import Attack
-from ..errors import UserError
-from ..evaluate import accuracy_rows, attack_predictions, frozen_eval, predict
-from ..seeding import preserved_rng
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...attacks.base import Attack
+from ...errors import UserError
+from ...evaluate import accuracy_rows, attack_predictions, frozen_eval, predict
+from ...seeding import preserved_rng
 from .denseness import DEFAULT_KS, training_denseness
-from .prs import (
+from .metrics import (
     cosine_similarity_final_layer,
     inclusion_exclusion_groups,
     inclusion_ratio,

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 
 __all__ = [
     "NearestDifferent",
