@@ -113,11 +113,11 @@ def steps(out: Path) -> list[Step]:
             f"analysis.inclusion_fgsm.n={PRS_INCLUSION_N}",
         )),
         Step("samplerob", "sample robustness R and subsets (paper C, appendix F)", [
-            "-m", "robustbench_runner.samplerob", "prepare", "--out", str(sr), "--scale", "paper", "--like", "mnist",
+            "-m", "robustbench_runner.papers.samplerob", "prepare", "--out", str(sr), "--scale", "paper", "--like", "mnist",
             "--", *mnist, "data.image_size=28",                # paper C: MNIST at 28x28
         ]),
         Step("samplerob", "1-NN on every training / test (sub)set (paper C, table 5 protocol)", [
-            "-m", "robustbench_runner.samplerob", "neighbors", "knn", "--study", str(study), "--out", str(sr),
+            "-m", "robustbench_runner.papers.samplerob", "neighbors", "knn", "--study", str(study), "--out", str(sr),
             "--scale", "paper", "--k", "1", "--weights", "uniform",
         ]),
         Step("samplerob", "small CNN on x, x_L48, x_M48 (paper C, tables 2-3 protocol)", rbr_run(

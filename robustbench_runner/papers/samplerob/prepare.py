@@ -1,8 +1,8 @@
-"""``samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
+"""``rbr-samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
 L/M subsets as index files, class distributions and min/max of R (paper C).
 
 Paper C, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
-*within* the test set t (``analysis/sample_robustness.py``: algorithm 2 for class labels,
+*within* the test set t (``sample_robustness.py``: algorithm 2 for class labels,
 R = r / (r + 1); algorithm 1 for regression targets scaled to ||y||_inf = 1), on the [0, 1]
 features the runs train on (the dataset config's loader, with every limit, subset and
 validation split switched off: the index files refer to the full splits).
@@ -33,21 +33,21 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..data import load_dataset
-from ..data.base import DataBundle
-from ..errors import UserError
-from ..io import atomic_write_text
-from ..papers.samplerob.sample_robustness import sample_robustness
-from ..papers.samplerob.subset_eval import SETS_FILE
-from ..papers.samplerob.subsets import (
+from ...data import load_dataset
+from ...data.base import DataBundle
+from ...errors import UserError
+from ...io import atomic_write_text
+from .paper import scheme
+from .rundir import StudyRun
+from .sample_robustness import sample_robustness
+from .subset_eval import SETS_FILE
+from .subsets import (
     class_distribution,
     onp_test_subsets,
     robustness_minmax,
     robustness_subsets,
     save_subsets,
 )
-from .paper import scheme
-from .rundir import StudyRun
 
 #: Keys forced on the dataset config: R is defined on the full sets, and the index files refer
 #: to rows of the splits as loaded.
@@ -70,7 +70,7 @@ def compose_data_config(overrides: Sequence[str], scale: str) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ..run import CONF_DIR, one_line
+    from ...run import CONF_DIR, one_line
 
     GlobalHydra.instance().clear()
     try:

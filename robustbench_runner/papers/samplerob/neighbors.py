@@ -1,4 +1,4 @@
-"""``samplerob neighbors``: paper C's scikit-learn models on each training (sub)set, scored on
+"""``rbr-samplerob neighbors``: paper C's scikit-learn models on each training (sub)set, scored on
 each test (sub)set (paper C, sections 4.2.2 and 4.3, appendix C).
 
 - Images (table 5, appendix C.1 "KNN", D.4): ``KNeighborsClassifier`` with K neighbours and
@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from ..data import load_dataset
-from ..data.base import DataBundle
-from ..errors import UserError
-from ..papers.samplerob.subset_eval import SETS_FILE
-from ..papers.samplerob.subsets import load_subset
+from ...data import load_dataset
+from ...data.base import DataBundle
+from ...errors import UserError
 from .paper import scheme
 from .rundir import StudyRun
+from .subset_eval import SETS_FILE
+from .subsets import load_subset
 
 ATTACK = "subset_eval"
 KNN_WEIGHTS = ("uniform", "distance")
@@ -74,7 +74,7 @@ class Study:
         if not (d / "DONE").exists():
             raise UserError(
                 f"{d} is not a finished samplerob study",
-                fix="run `python -m robustbench_runner.samplerob prepare` first",
+                fix="run `rbr-samplerob prepare` first",
             )
         cfg = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"))
         info = json.loads((d / "subsets" / SETS_FILE).read_text())

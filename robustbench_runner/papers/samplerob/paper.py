@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UserError
-from ..papers.samplerob.subsets import PAPER_C_SIZES
+from ...errors import UserError
+from .subsets import PAPER_C_SIZES
 
 
 @dataclass(frozen=True)
