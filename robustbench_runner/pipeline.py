@@ -480,7 +480,7 @@ class TrainRun:
         if bundle.task != "classification":
             raise UserError(
                 f"dataset {bundle.name!r} is a {bundle.task} set; rbr-run trains and attacks classifiers",
-                fix="use it through the samplerob studies (rbr-samplerob), or pick a classification dataset",
+                fix="use it through the paper C studies (python -m robustbench_runner.samplerob), or pick a classification dataset",
             )
         augment = make_augment(cfg.data.get("augment"))
         self.dims = model_dims(bundle)
