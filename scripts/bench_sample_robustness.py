@@ -1,4 +1,4 @@
-"""Benchmark: classification sample robustness (paper C, algorithm 2) vs scikit-learn brute force.
+"""Benchmark: classification sample robustness (paper samplerob, algorithm 2) vs scikit-learn brute force.
 
 Data are CIFAR-10 shaped by default (50,000 x 3072 float32, uniform in [0, 1], 10 random
 labels). Both methods run in the same process, one after the other:

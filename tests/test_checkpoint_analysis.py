@@ -1,4 +1,4 @@
-"""Paper A's per-checkpoint analyses (papers/prs/analyses.py) on a hand-built
+"""Paper prs's per-checkpoint analyses (papers/prs/analyses.py) on a hand-built
 network, their configs, and the pipeline hook end to end on a tiny run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paper B (margin reweighting for IRAT, paper B): the margins analysis against hand values,
+"""Paper irat (margin reweighting for IRAT, paper irat): the margins analysis against hand values,
 the table and figure builders on a synthetic folder of runs (real file layout), the
 experiment configs at both scales, and the Makefile target."""
 

@@ -1,4 +1,4 @@
-"""Paper A analysis (PRS ratio, IR, groups, sparsity, CS, denseness) on hand-built networks."""
+"""Paper prs analysis (PRS ratio, IR, groups, sparsity, CS, denseness) on hand-built networks."""
 
 from __future__ import annotations
 

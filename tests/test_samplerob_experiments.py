@@ -1,4 +1,4 @@
-"""Paper C (samplerob) experiment configs compose at both scales, carry the paper's values,
+"""Paper samplerob experiment configs compose at both scales, carry the paper's values,
 and a small-CNN run evaluates every test subset through the subset_eval analysis."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paper C (samplerob) studies: prepare (R, subsets, class distributions), the scikit-learn
+"""Paper samplerob studies: prepare (R, subsets, class distributions), the scikit-learn
 models, ResNet-56's best-epoch selection, the subset_eval analysis and the Keras optimizers."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``rbr-samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
-L/M subsets as index files, class distributions and min/max of R (paper C).
+L/M subsets as index files, class distributions and min/max of R (paper samplerob).
 
-Paper C, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
+Paper samplerob, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
 *within* the test set t (``sample_robustness.py``: algorithm 2 for class labels,
 R = r / (r + 1); algorithm 1 for regression targets scaled to ||y||_inf = 1), on the [0, 1]
 features the runs train on (the dataset config's loader, with every limit, subset and
@@ -14,7 +14,7 @@ The study folder ``<out>/<data.name>-robustness/`` is run-like (``rundir.StudyRu
   for onp), counts scaled by ``n / paper size`` when the set is not the paper's size;
   ``subsets/sets.json``: set sizes, subset counts, class names, task, and for regression the
   pseudo-classification threshold (ONP: >= 1400 shares, section 4.1; other sets: the median
-  training target, a *choice* that gives the ~1:1 popular / unpopular rate paper C reports);
+  training target, a *choice* that gives the ~1:1 popular / unpopular rate paper samplerob reports);
 - ``robustness.csv``: dataset, set (x / t), index, label, R of every sample;
 - ``class_distribution.csv`` (classification; tables 1 and 10): dataset, set, subset, class,
   count, pct (% of that class's samples of the full set);
@@ -59,9 +59,9 @@ FULL_SETS = [
     "data.val_size=0",
 ]
 ATTACK = "sample_robustness"  # the ``attack`` label of this study's metrics rows
-ONP_THRESHOLD_RULE = "popular when shares >= 1400 (paper C, section 4.1; Fernandes et al. 2015)"
+ONP_THRESHOLD_RULE = "popular when shares >= 1400 (paper samplerob, section 4.1; Fernandes et al. 2015)"
 MEDIAN_THRESHOLD_RULE = (
-    "popular when the target >= the median training target (choice: paper C's ~1:1 rate)"
+    "popular when the target >= the median training target (choice: paper samplerob's ~1:1 rate)"
 )
 
 

@@ -1,4 +1,4 @@
-"""``rbr-samplerob select-best``: the "best weights" of paper C's ResNet-56 first step.
+"""``rbr-samplerob select-best``: the "best weights" of paper samplerob's ResNet-56 first step.
 
 Appendix C.3 ("RESNET-56"): the models were trained for the epoch threshold while Keras
 callbacks "save the best weights", those of the epoch "for which loss on t was the lowest";

@@ -1,6 +1,6 @@
-"""LOSS and ACC of a checkpoint on each test (sub)set of paper C (``analysis=[subset_eval]``).
+"""LOSS and ACC of a checkpoint on each test (sub)set of paper samplerob (``analysis=[subset_eval]``).
 
-Paper C, section 4.2.1: every network trained on a training (sub)set is evaluated
+Paper samplerob, section 4.2.1: every network trained on a training (sub)set is evaluated
 on the test set t and on its robustness subsets t_L5, t_M5, t_L2, t_M2 ("LOSS \\ ACC" cells of
 tables 2-4). The subsets are index files ``<folder>/<name>.npy`` into the *full* test split,
 written by ``rbr-samplerob prepare`` (``subsets.py``).
