@@ -23,4 +23,18 @@ checkpoint on every test (sub)set), ``paper`` (the paper's subset names, sizes a
 ``rundir`` (run-like folders), ``prepare``, ``neighbors``, ``select_best``, ``keras_optim``
 (Keras RMSprop with decay, Adam with conv-kernel L2, the ``_target_`` of the experiments'
 optimizers), ``cli``.
+
+Where it lives:
+
+- ``robustbench_runner/papers/samplerob/``: this package (the modules above; ``tables``: its
+  table builders);
+- ``conf/experiment/samplerob/``: its experiments (``rbr-run experiment=samplerob/<name>``);
+- ``conf/table/samplerob/``: its table and figure specs (``rbr-tables --table samplerob``);
+- no attack suite of its own: its networks are judged on clean LOSS and ACC of the test
+  (sub)sets (``attacks=none``);
+- ``conf/analysis/subset_eval.yaml``: its analysis (``analysis=[subset_eval]``);
+- ``mk/samplerob.mk``: ``make reproduce-samplerob``;
+- ``docs/papers/samplerob.md``: the paper's equations, protocol and our choices;
+- ``docs/reproduce/samplerob.md``: how to reproduce it, with our results;
+- ``tests/papers/samplerob/``: its tests.
 """
