@@ -11,7 +11,7 @@
 # pseudo-task). Subset counts are scaled to the set sizes, names kept.
 SR = samplerob
 SR_DIR = $(call SWEEP_DIR,$(SR))
-SR_CLI = $(BIN)/python -m robustbench_runner.samplerob
+SR_CLI = $(BIN)/rbr-samplerob
 SR_IMAGE_paper := dataset=cifar10
 SR_IMAGE_smoke := dataset=mnist data.image_size=12
 SR_IMAGE = $(SR_IMAGE_$(SCALE))

@@ -49,7 +49,7 @@ def check_metrics(run_dir, labels: set[str]) -> pd.DataFrame:
     assert (acc[acc.attack == "clean-attacked"].n == 12).all()
     for label in labels:  # an attack never raises accuracy above clean accuracy on the same points
         rows = acc[(acc.attack == label) & (acc.eps > 0)]
-        if label == "FGSM" and (acc[acc.attack == label].eps == 0).any():  # paper D: points: all,
+        if label == "FGSM" and (acc[acc.attack == label].eps == 0).any():  # paper auc: points: all,
             # the curve may rebound above f(0); f(0) is clean accuracy on the same points
             assert acc[(acc.attack == label) & (acc.eps == 0)].value.iloc[0] == pytest.approx(clean)
             continue

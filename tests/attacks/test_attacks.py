@@ -396,7 +396,7 @@ def test_suites_compose_with_paper_labels(tiny, resolvers, suite):
     assert {a.name: len(a.eps_list) for a in attacks} == SUITES[suite]
     by_name = {a.name: a for a in attacks}
     if suite == "paper_a":
-        # paper A's PGD-20 step: alpha = 2/255 (its main text), not 2.5 * eps / steps
+        # paper prs's PGD-20 step: alpha = 2/255 (its main text), not 2.5 * eps / steps
         assert by_name["FGSM"].eps_list[-1] == 0.0313 and by_name["PGD-20"].alpha(0.0313) == 2 / 255
         assert by_name["PGD-20"].iterate == "best"
     if suite == "paper_e":

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ...analysis.margins import MARGINS_CSV, pearson_r
 from ...errors import UserError
+from ...papers.irat.margins import MARGINS_CSV, pearson_r
 from ..build import (
     Context,
     TableResult,

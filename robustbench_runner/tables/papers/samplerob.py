@@ -181,7 +181,7 @@ def _scaling_note(ctx: Context, run_dir: str, dataset: str) -> str:
     """Which data the study describes and whether subset counts were scaled (smoke scale)."""
     import json
 
-    from ...samplerob.paper import scheme
+    from ...papers.samplerob.paper import scheme
 
     sets = json.loads((Path(run_dir) / "subsets" / "sets.json").read_text())
     sc = scheme(sets["like"][0])

@@ -1,4 +1,4 @@
-"""Paper A (PRS ratio, paper A): table and figure builders on a synthetic folder of runs,
+"""Paper prs (PRS ratio): table and figure builders on a synthetic folder of runs,
 the experiment configs at both scales, and the Makefile target's commands."""
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def test_appendix_auc_rows_epochs_columns_seed_and_batch_size(runs):
     assert res.table.iloc[1]["RS 981 / BS 2048"] == pytest.approx(prop("fgsm_auc", key, prs_ratio(*key)))
 
 
-def test_ids_cover_every_paper_a_table():
+def test_ids_cover_every_prs_table():
     ids = {s.id for s in select_specs(["prs"])}
     expected = {f"prs/table{i}" for i in range(1, 8)} | {f"prs/fig{i}" for i in (16, 17, 18, 19)}
     expected |= {f"prs/appendix_auc/{m}_{d}" for m in ("cnn6", "vgg16", "resnet18_tv") for d in ("mnist", "fmnist", "cifar10")}

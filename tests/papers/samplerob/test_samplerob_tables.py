@@ -1,4 +1,4 @@
-"""Paper C (samplerob) table builders on synthetic run folders with the real file layout."""
+"""Paper samplerob table builders on synthetic run folders with the real file layout."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def nn_cfg(
     return {"scale_name": scale, "train": {"epochs": epochs}, "samplerob": sr_cfg}
 
 
-def test_every_paper_c_table_has_a_spec():
+def test_every_samplerob_table_has_a_spec():
     assert set(all_specs(TABLE_DIR / "samplerob")) == SPEC_IDS
 
 

@@ -1,4 +1,4 @@
-"""Paper E (VIR, paper E): table and figure builders on a synthetic folder of runs (real file
+"""Paper vir (VIR): table and figure builders on a synthetic folder of runs (real file
 layout), the experiment configs at both scales, and the Makefile target."""
 
 from __future__ import annotations

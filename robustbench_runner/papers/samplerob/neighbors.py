@@ -1,5 +1,5 @@
-"""``samplerob neighbors``: paper C's scikit-learn models on each training (sub)set, scored on
-each test (sub)set (paper C, sections 4.2.2 and 4.3, appendix C).
+"""``rbr-samplerob neighbors``: paper samplerob's scikit-learn models on each training (sub)set, scored on
+each test (sub)set (paper samplerob, sections 4.2.2 and 4.3, appendix C).
 
 - Images (table 5, appendix C.1 "KNN", D.4): ``KNeighborsClassifier`` with K neighbours and
   "uni" (uniform) or "dist" (inverse Euclidean distance) weights; table 5 is K = 1 ("for K = 1
@@ -8,7 +8,7 @@ each test (sub)set (paper C, sections 4.2.2 and 4.3, appendix C).
   distance weights) and ``RandomForestRegressor`` (1..9 trees, criterion MAE / MSE, i.e.
   scikit-learn's ``absolute_error`` / ``squared_error``). Metrics:
 
-  * ``loss``: paper C's LOSS := 1 - sum_i (y_i - yhat_i)^2 / sum_i (y_i - mean(y))^2, in
+  * ``loss``: paper samplerob's LOSS := 1 - sum_i (y_i - yhat_i)^2 / sum_i (y_i - mean(y))^2, in
     (-inf, 1], "where 1 is the optimum" (appendix C.2) -- the coefficient of determination
     R^2 of the predictions on the test (sub)set (``sklearn.metrics.r2_score``);
   * ``acc``: accuracy on the pseudo-classification task, popular when the (normalized) target
@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from ..analysis.subset_eval import SETS_FILE
-from ..analysis.subsets import load_subset
-from ..data import load_dataset
-from ..data.base import DataBundle
-from ..errors import UserError
+from ...data import load_dataset
+from ...data.base import DataBundle
+from ...errors import UserError
 from .paper import scheme
 from .rundir import StudyRun
+from .subset_eval import SETS_FILE
+from .subsets import load_subset
 
 ATTACK = "subset_eval"
 KNN_WEIGHTS = ("uniform", "distance")
@@ -74,7 +74,7 @@ class Study:
         if not (d / "DONE").exists():
             raise UserError(
                 f"{d} is not a finished samplerob study",
-                fix="run `python -m robustbench_runner.samplerob prepare` first",
+                fix="run `rbr-samplerob prepare` first",
             )
         cfg = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"))
         info = json.loads((d / "subsets" / SETS_FILE).read_text())
@@ -106,12 +106,12 @@ class Study:
 
 
 def pseudo_labels(y: np.ndarray, threshold: float) -> np.ndarray:
-    """Paper C's popular (1) / unpopular (0) pseudo-classes of normalized targets."""
+    """Paper samplerob's popular (1) / unpopular (0) pseudo-classes of normalized targets."""
     return (np.asarray(y) >= threshold).astype(np.int64)
 
 
 def paper_loss(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Paper C, appendix C.2: LOSS := 1 - SS_res / SS_tot (= R^2; 1 is the optimum)."""
+    """Paper samplerob, appendix C.2: LOSS := 1 - SS_res / SS_tot (= R^2; 1 is the optimum)."""
     from sklearn.metrics import r2_score
 
     return float(r2_score(y_true, y_pred))
@@ -251,7 +251,7 @@ def random_forest(study_dir: str | Path, out: str | Path, trees: Sequence[int], 
     study = Study.load(study_dir)
     if study.info["task"] != "regression":
         raise UserError(
-            "paper C's random forest is a regressor (ONP); this study is a classification set",
+            "paper samplerob's random forest is a regressor (ONP); this study is a classification set",
             fix="prepare a regression set (dataset=onp or diabetes)",
         )
     trees = _check_values("trees", trees)

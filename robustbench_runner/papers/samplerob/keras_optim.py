@@ -1,6 +1,6 @@
-"""Keras' RMSprop with its time-based learning-rate ``decay``, for paper C's small CNN.
+"""Keras' RMSprop with its time-based learning-rate ``decay``, for paper samplerob's small CNN.
 
-Paper C, appendix C.1: the small CNN "was compiled using the RMSprop optimizer with
+Paper samplerob, appendix C.1: the small CNN "was compiled using the RMSprop optimizer with
 learning rate 1e-4 and decay of 1e-6" (the Keras ``cifar10_cnn`` example,
 ``keras.optimizers.RMSprop(lr=0.0001, decay=1e-6)``). Keras 2 applies ``decay`` per update:
 
@@ -52,7 +52,7 @@ class KerasRMSprop(torch.optim.RMSprop):
 
 class KerasKernelL2Adam(torch.optim.Adam):
     """Adam with the Keras ``cifar10_resnet`` example's ``kernel_regularizer=l2(kernel_l2)`` on
-    every convolution kernel, for paper C's ResNet-56 (appendix C.1, "taken directly from the
+    every convolution kernel, for paper samplerob's ResNet-56 (appendix C.1, "taken directly from the
     Keras homepage").
 
     Keras adds ``kernel_l2 * sum(W^2)`` to the loss for each conv kernel W (not for biases, BN

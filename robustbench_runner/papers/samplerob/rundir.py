@@ -14,10 +14,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import config_hash
-from ..io import atomic_write_text, run_lock
-from ..pipeline import claim_run_dir
-from ..results import RunFiles, RunIdentity
+from ...config import config_hash
+from ...io import atomic_write_text, run_lock
+from ...pipeline import claim_run_dir
+from ...results import RunFiles, RunIdentity
 
 
 class StudyRun:

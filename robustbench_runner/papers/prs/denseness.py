@@ -1,4 +1,4 @@
-"""Denseness of the penultimate feature space (paper A, appendix D, table 4).
+"""Denseness of the penultimate feature space (paper prs, appendix D, table 4).
 
     D(X, K) = (1 / (|X| K)) sum_{(x, y) in X} sum_{i in NN_K(x, X)} 1[y_i = y]
 
@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import UserError
-from .features import FeatureExtraction
+from ...analysis.features import FeatureExtraction
+from ...errors import UserError
 
-DEFAULT_KS: tuple[int, ...] = (10, 50, 100, 200, 300)  # paper A, table 4
+DEFAULT_KS: tuple[int, ...] = (10, 50, 100, 200, 300)  # paper prs, table 4
 
 
 def denseness(
@@ -43,7 +43,7 @@ def denseness(
     """D(X, K) for every K in ``ks``: the mean fraction of same-label samples among the K
     nearest training neighbours of each query.
 
-    With no query (paper A's setting) the queries are the training samples themselves and
+    With no query (paper prs's setting) the queries are the training samples themselves and
     ``exclude_self`` defaults to True. With explicit queries it defaults to False; setting
     it True then declares that query row i is training row i (same length required).
     ``block_bytes`` bounds the memory of one block of distances.

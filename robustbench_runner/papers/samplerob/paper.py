@@ -1,4 +1,4 @@
-"""What paper C (paper C) fixes about its data (sub)sets, per dataset it uses.
+"""What paper samplerob fixes about its data (sub)sets, per dataset it uses.
 
 - CIFAR-10 (section 4.2, table 1): x = 50,000 training images, t = 10,000 test images;
   training subsets x_L40, x_M40, x_L25, x_M25, test subsets t_L5, t_M5, t_L2, t_M2 (sizes in
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..analysis.subsets import PAPER_C_SIZES
-from ..errors import UserError
+from ...errors import UserError
+from .subsets import SAMPLEROB_SIZES
 
 
 @dataclass(frozen=True)
 class SubsetScheme:
-    """The subsets paper C defines for one dataset.
+    """The subsets paper samplerob defines for one dataset.
 
     ``train_sizes`` / ``test_sizes``: L/M sizes in thousands (``test_sizes`` empty for ONP,
     whose test subsets are halves and tails); ``train_total`` / ``test_total``: the paper's set
@@ -42,24 +42,24 @@ class SubsetScheme:
 
 SCHEMES: dict[str, SubsetScheme] = {
     "cifar10": SubsetScheme(
-        "cifar10", PAPER_C_SIZES["cifar10"]["train"], PAPER_C_SIZES["cifar10"]["test"], 50_000, 10_000,
+        "cifar10", SAMPLEROB_SIZES["cifar10"]["train"], SAMPLEROB_SIZES["cifar10"]["test"], 50_000, 10_000,
         ("x", "x_L40", "x_M40", "x_L25", "x_M25"), ("t", "t_L5", "t_M5", "t_L2", "t_M2"),
     ),
     "mnist": SubsetScheme(
-        "mnist", PAPER_C_SIZES["mnist"]["train"], PAPER_C_SIZES["mnist"]["test"], 60_000, 10_000,
+        "mnist", SAMPLEROB_SIZES["mnist"]["train"], SAMPLEROB_SIZES["mnist"]["test"], 60_000, 10_000,
         ("x", "x_L48", "x_M48", "x_L30", "x_M30"), ("t", "t_L5", "t_M5", "t_L2", "t_M2"),
     ),
     "onp": SubsetScheme(
-        "onp", PAPER_C_SIZES["onp"]["train"], (), 32_000, 7_644,
+        "onp", SAMPLEROB_SIZES["onp"]["train"], (), 32_000, 7_644,
         ("x", "x_L24", "x_M24"), ("t", "t_L", "t_M", "t_l", "t_m"), onp_tail=500,
     ),
 }  # fmt: skip
 
 
 def scheme(name: str) -> SubsetScheme:
-    """The subset scheme paper C uses for ``name`` (cifar10, mnist, onp)."""
+    """The subset scheme paper samplerob uses for ``name`` (cifar10, mnist, onp)."""
     if name not in SCHEMES:
         raise UserError(
-            f"paper C defines no subsets for {name!r}", fix=f"use --like one of {sorted(SCHEMES)}"
+            f"paper samplerob defines no subsets for {name!r}", fix=f"use --like one of {sorted(SCHEMES)}"
         )
     return SCHEMES[name]

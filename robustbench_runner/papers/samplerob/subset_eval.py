@@ -1,9 +1,9 @@
-"""LOSS and ACC of a checkpoint on each test (sub)set of paper C (``analysis=[subset_eval]``).
+"""LOSS and ACC of a checkpoint on each test (sub)set of paper samplerob (``analysis=[subset_eval]``).
 
-Paper C, section 4.2.1: every network trained on a training (sub)set is evaluated
+Paper samplerob, section 4.2.1: every network trained on a training (sub)set is evaluated
 on the test set t and on its robustness subsets t_L5, t_M5, t_L2, t_M2 ("LOSS \\ ACC" cells of
 tables 2-4). The subsets are index files ``<folder>/<name>.npy`` into the *full* test split,
-written by ``python -m robustbench_runner.samplerob prepare`` (``analysis/subsets.py``).
+written by ``rbr-samplerob prepare`` (``subsets.py``).
 
 One forward pass over the split gives per-sample cross-entropy and predictions; each subset
 then yields three rows (``split`` = the subset name, ``eps`` NaN):
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...errors import UserError
 from .subsets import load_subset
 
-#: File written by ``samplerob prepare`` beside the index files: set sizes the indices refer to.
+#: File written by ``rbr-samplerob prepare`` beside the index files: set sizes the indices refer to.
 SETS_FILE = "sets.json"
 
 
@@ -51,7 +51,7 @@ def subset_rows(
     n = len(losses)
     if n == 0:
         raise UserError(
-            f"test subset {name} is empty", fix="recreate the subsets with samplerob prepare"
+            f"test subset {name} is empty", fix="recreate the subsets with rbr-samplerob prepare"
         )
     weights = balanced_class_weights(labels)
     return [
@@ -123,7 +123,7 @@ class SubsetEval(CheckpointAnalysis):
         if not folder:
             raise UserError(
                 "analysis subset_eval needs the folder of the test-subset index files",
-                fix="set analysis.subset_eval.folder=<study>/subsets (written by `python -m robustbench_runner.samplerob prepare`)",
+                fix="set analysis.subset_eval.folder=<study>/subsets (written by `rbr-samplerob prepare`)",
             )
         self.folder = Path(str(folder))
         self.subsets = list(subsets) if subsets is not None else None
@@ -135,7 +135,7 @@ class SubsetEval(CheckpointAnalysis):
         if not self.folder.is_dir():
             raise UserError(
                 f"subset folder {self.folder} does not exist",
-                fix="run `python -m robustbench_runner.samplerob prepare` first",
+                fix="run `rbr-samplerob prepare` first",
             )
         names = sorted(
             p.stem for p in self.folder.glob("t*.npy") if p.stem == "t" or p.stem.startswith("t_")
@@ -143,7 +143,7 @@ class SubsetEval(CheckpointAnalysis):
         if not names:
             raise UserError(
                 f"no test subsets (t.npy, t_*.npy) in {self.folder}",
-                fix="run samplerob prepare, or list analysis.subset_eval.subsets",
+                fix="run rbr-samplerob prepare, or list analysis.subset_eval.subsets",
             )
         return names
 

@@ -1,4 +1,4 @@
-"""Paper A (PRS paper, arXiv 2207.03400; paper A) metrics of one checkpoint.
+"""Paper prs (the PRS ratio paper, arXiv 2207.03400) metrics of one checkpoint.
 
 Definitions (docs/papers/prs.md, "PRS analysis"), all on the penultimate layer h
 (the input of the final linear layer), eval mode, un-augmented data:
@@ -7,7 +7,7 @@ Definitions (docs/papers/prs.md, "PRS analysis"), all on the penultimate layer h
 - PRS ratio = |distinct patterns among training samples| / |X_train|, in (0, 1];
 - inclusion ratio (IR): fraction of test samples whose pattern is in the training PRS;
   inclusion / exclusion groups: correctly classified test samples in / not in the PRS
-  (paper A, appendix I, fig. 19: 1,000 of each);
+  (paper prs, appendix I, fig. 19: 1,000 of each);
 - sparsity: fraction of exactly-zero post-ReLU activations per hidden layer, averaged over
   training samples, then averaged over layers with equal weight;
 - cosine similarity (CS): mean off-diagonal cosine similarity between the rows (class
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .features import FeatureExtraction, PackedPatterns, extract
+from ...analysis.features import FeatureExtraction, PackedPatterns, extract
+from ...errors import UserError
 
 __all__ = [
     "PackedPatterns",
@@ -75,7 +75,7 @@ def _patterns(source: PatternSource) -> PackedPatterns:
 
 
 def prs_ratio(patterns: PatternSource) -> float:
-    """PRS ratio = number of distinct activation patterns / number of samples (paper A)."""
+    """PRS ratio = number of distinct activation patterns / number of samples (paper prs)."""
     p = _patterns(patterns)
     if len(p) == 0:
         raise UserError("the PRS ratio of an empty set is undefined", fix="pass training samples")
@@ -125,7 +125,7 @@ def inclusion_exclusion_groups(
 ) -> InclusionGroups:
     """Up to ``n`` correctly classified test samples in the PRS and up to ``n`` not in it.
 
-    Seed 000, appendix I / fig. 19 (1,000 samples per group). How the paper chose the 1,000
+    Paper prs, appendix I / fig. 19 (1,000 samples per group). How the paper chose the 1,000
     is not stated; here they are drawn uniformly without replacement with
     ``numpy.random.default_rng(seed)`` (all of a group when it has fewer than ``n``).
     """
@@ -182,9 +182,9 @@ def sparsity(
     batch_size: int = 512,
     device: torch.device | str | None = None,
 ) -> float:
-    """Sparsity (paper A): per-layer zero fraction averaged over layers with equal weight.
+    """Sparsity (paper prs): per-layer zero fraction averaged over layers with equal weight.
 
-    Paper A measures it on training samples; pass the training inputs (or their
+    Paper prs measures it on training samples; pass the training inputs (or their
     extraction). Only ``nn.ReLU`` modules are hidden layers (see :mod:`.features`).
     """
     per_layer = layer_sparsity(source, x, batch_size=batch_size, device=device)
@@ -194,7 +194,7 @@ def sparsity(
 def cosine_similarity_final_layer(model_or_weight: nn.Module | torch.Tensor) -> float:
     """Mean off-diagonal cosine similarity between rows of the final layer's weight matrix.
 
-    CS = (1 / (K (K - 1))) sum_{i != j} <w_i, w_j> / (||w_i|| ||w_j||) (paper A), computed in
+    CS = (1 / (K (K - 1))) sum_{i != j} <w_i, w_j> / (||w_i|| ||w_j||) (paper prs), computed in
     float64. Accepts a model with a final ``classifier`` (``nn.Linear``) or the ``(K, D)``
     weight itself. A zero row has no direction, so the value is then undefined (error).
     """
@@ -225,7 +225,7 @@ def prs_metrics(
     train: FeatureExtraction,
     test: FeatureExtraction,
 ) -> dict[str, float]:
-    """Every paper A scalar of one checkpoint from its two extractions.
+    """Every paper prs scalar of one checkpoint from its two extractions.
 
     Keys: ``prs_ratio``, ``inclusion_ratio``, ``sparsity``, ``cosine_similarity``, plus
     ``train_accuracy`` / ``test_accuracy`` when the extractions carry labels. ``train``

@@ -1,7 +1,7 @@
-"""Per-sample margin statistics of one checkpoint (paper B; ``analysis=[margins]``).
+"""Per-sample margin statistics of one checkpoint (paper irat; ``analysis=[margins]``).
 
 For every point of a split (natural inputs, and adversarial inputs of a configurable
-attack), with p the softmax output (docs/papers/irat.md; paper B §3):
+attack), with p the softmax output (docs/papers/irat.md; paper irat §3):
 
 - ``p_y`` the true-class probability; ``p2 = max_{k != y} p_k`` (definition 1);
 - ``margin`` m = p_y - p2 (eq. 4 with the sign convention of docs/papers/irat.md);
@@ -10,7 +10,7 @@ attack), with p the softmax output (docs/papers/irat.md; paper B §3):
 - ``similarity`` c = cos(p, q), q = p with the true class zeroed (eq. 11, 12);
 - ``correct`` whether argmax p = y.
 
-These are the points of paper B fig. 2 (p_y vs m, correct vs incorrect) and fig. 4
+These are the points of paper irat fig. 2 (p_y vs m, correct vs incorrect) and fig. 4
 (c vs pbar). The terms come from :func:`schemes.weights.margin_reweight_terms`, the function
 the training schemes use. The per-sample values go to ``margins.csv`` in the run directory
 (one row per checkpoint, split, inputs and point); ``metrics.csv`` gets per-checkpoint
@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from ..errors import UserError
-from ..evaluate import frozen_eval
-from ..io import upsert_csv
-from ..schemes.weights import margin_reweight_terms
-from ..seeding import preserved_rng
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...errors import UserError
+from ...evaluate import frozen_eval
+from ...io import upsert_csv
+from ...schemes.weights import margin_reweight_terms
+from ...seeding import preserved_rng
 
 MARGINS_CSV = "margins.csv"
 MARGINS_KEY = ["checkpoint", "epoch", "split", "inputs", "index"]
@@ -40,7 +40,7 @@ COLUMNS = ["p_y", "p2", "margin", "incorrect_rate", "top2_ratio", "similarity"]
 
 
 def pearson_r(a, b) -> float:
-    """Pearson correlation coefficient of paper B eq. 23 (``scipy.stats.pearsonr``); NaN
+    """Pearson correlation coefficient of paper irat eq. 23 (``scipy.stats.pearsonr``); NaN
     when fewer than 2 points are given or either variable is constant."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
@@ -84,12 +84,12 @@ def resolve_run_dir(ctx: AnalysisContext) -> Path:
 
 
 class MarginsAnalysis(CheckpointAnalysis):
-    """Per-sample p_y, margin, incorrect rate and similarity (paper B fig. 2, fig. 4).
+    """Per-sample p_y, margin, incorrect rate and similarity (paper irat fig. 2, fig. 4).
 
     Args:
         attack: a ``_partial_`` attack (config) for the adversarial inputs, or None for
             natural inputs only.
-        split: the split analysed (paper B App. D: "all validation examples").
+        split: the split analysed (paper irat App. D: "all validation examples").
         n: seeded subset size of the split (None = all points).
         seed: seed of that subset.
         batch_size: forward/attack batch (None = the evaluation batch size).
@@ -105,7 +105,7 @@ class MarginsAnalysis(CheckpointAnalysis):
 
     def tables(self, ctx: AnalysisContext) -> dict[str, tuple[float, pd.DataFrame]]:
         """``{inputs label: (eps, per-sample table)}`` for natural and adversarial inputs."""
-        from ..data.splits import limit
+        from ...data.splits import limit
 
         try:
             data = ctx.bundle.split(self.split)  # a missing val split raises its own UserError

@@ -1,6 +1,6 @@
-"""Sample robustness R(x) of paper C ("Introducing sample robustness").
+"""Sample robustness R(x) of paper samplerob ("Introducing sample robustness").
 
-Definitions (paper C, sections 3.2-3.4; docs/papers/samplerob.md):
+Definitions (paper samplerob, sections 3.2-3.4; docs/papers/samplerob.md):
 
     Gamma(x) = {x~ in the same set : y(x~) != y(x)}               (differently labelled samples)
     reach             r(x) = min_{x~ in Gamma(x)} d(x, x~)                          (def. 3.2)
@@ -9,24 +9,24 @@ Definitions (paper C, sections 3.2-3.4; docs/papers/samplerob.md):
 
 ``d`` is the Euclidean distance between the flattened features as given (choice, docs/papers/samplerob.md:
 [0, 1]-scaled; ``uint8`` images are read as ``pixel / 255``). R is computed *within* one set:
-the training set x and the test set t each get their own values (paper C, section 4).
+the training set x and the test set t each get their own values (paper samplerob, section 4).
 
 **Regression / general labels** (algorithm 1): labels are first divided by ``||y||_inf`` so that
 ``||y||_inf = 1`` (algorithm 1's requirement); then ``R = 1 / (Q + 1)``. By proposition A.2
 this equals 3.4 for the unscaled labels, so R does not change when the labels are rescaled.
-Vector labels use the Euclidean norm by default (``label_norm=2``, the norm paper C puts on its
+Vector labels use the Euclidean norm by default (``label_norm=2``, the norm paper samplerob puts on its
 label spaces) or the max norm (``label_norm=inf``).
 
 **Classification** (algorithm 2, proposition A.3): for a binary label map with values in
 {0, e}, ||e|| = 1, every differently labelled pair has ``||y(x) - y(x~)|| = 1``, so the maximum
 of 3.3 is attained at the nearest differently labelled sample, ``Q = 1 / r`` and
-``R = r / (r + 1)``. Paper C, section 4.2, applies this to CIFAR-10 through the per-class maps
+``R = r / (r + 1)``. Paper samplerob, section 4.2, applies this to CIFAR-10 through the per-class maps
 y^k: x -> R (1 for class k, 0 otherwise, Euclidean norm on R); the map of x's own class has
 Gamma(x) = all samples of other classes, hence R(x) = r(x) / (r(x) + 1) with r the distance to
 the nearest sample of *any* other class, which is what algorithm 2 prints and what
 docs/papers/samplerob.md states. Reading the labels as one-hot vectors in R^K gives the same value under
 the max norm (||e_a - e_b||_inf = 1), but under the Euclidean norm ||e_a - e_b||_2 = sqrt(2)
-and 3.4 would give ``r / (r + sqrt 2)``. ``label_distance`` is that gap: 1 (default, paper C's
+and 3.4 would give ``r / (r + sqrt 2)``. ``label_distance`` is that gap: 1 (default, paper samplerob's
 algorithm 2) or ``sqrt(2)`` for the L2 one-hot reading; in general R = r / (r + label_distance).
 Two identical inputs with different labels have r = 0 (Q = inf), hence R = 0; the paper's
 open interval (0, 1) assumes distinct inputs. Identical inputs with the *same* label are not in
@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 
 __all__ = [
     "NearestDifferent",
@@ -96,7 +96,7 @@ _EXACT_CHUNK_BYTES = 64 * 2**20  # float64 rows gathered at once by the re-check
 
 @dataclass(frozen=True)
 class NearestDifferent:
-    """Reach r(x) (paper C, def. 3.2) and the sample that attains it, one row per sample.
+    """Reach r(x) (paper samplerob, def. 3.2) and the sample that attains it, one row per sample.
 
     ``distance``: float64 exact Euclidean distance to the nearest differently labelled sample.
     ``index``: int64 index of that sample (the smallest index among exact ties).
@@ -108,7 +108,7 @@ class NearestDifferent:
 
 @dataclass(frozen=True)
 class PointwiseLipschitz:
-    """Point-wise Lipschitz constant Q(x) (paper C, def. 3.3) and its maximizer.
+    """Point-wise Lipschitz constant Q(x) (paper samplerob, def. 3.3) and its maximizer.
 
     ``quotient``: float64, ``inf`` where a sample with the same input has a different label.
     ``index``: int64 index of the maximizing sample (the smallest index among exact ties).
@@ -128,7 +128,7 @@ def sample_robustness(
     block_size: int | None = None,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Sample robustness R(x) of every sample of ``(X, y)`` within that set (paper C, 3.4).
+    """Sample robustness R(x) of every sample of ``(X, y)`` within that set (paper samplerob, 3.4).
 
     Args:
         X: features, ``(N, D)`` or ``(N, C, H, W)`` (flattened), float in [0, 1] or uint8
@@ -137,7 +137,7 @@ def sample_robustness(
             ``task="regression"``: targets ``(N,)`` or ``(N, T)``.
         task: ``"classification"`` (algorithm 2) or ``"regression"`` (algorithm 1).
         label_distance: classification only: ``||y(x) - y(x~)||`` of a differently labelled pair
-            when ``||y||_inf = 1``; 1 for paper C's binary per-class label maps (algorithm 2),
+            when ``||y||_inf = 1``; 1 for paper samplerob's binary per-class label maps (algorithm 2),
             ``sqrt(2)`` for one-hot vectors under the Euclidean norm (see the module docstring).
         label_norm: regression only: norm of the label space for vector targets, 2 or ``inf``.
         block_size: rows (and columns) per distance tile; default sized to ~256 MB per tile.
@@ -150,7 +150,7 @@ def sample_robustness(
         if not (label_distance > 0 and math.isfinite(label_distance)):
             raise UserError(
                 f"label_distance must be a positive number, got {label_distance}",
-                fix="use 1 (paper C, algorithm 2) or sqrt(2) (one-hot labels, Euclidean norm)",
+                fix="use 1 (paper samplerob, algorithm 2) or sqrt(2) (one-hot labels, Euclidean norm)",
             )
         reach = nearest_different(X, y, block_size=block_size, device=device)
         return robustness_from_reach(reach.distance, label_distance)
@@ -169,13 +169,13 @@ def sample_robustness(
 
 
 def robustness_from_reach(reach: np.ndarray, label_distance: float = 1.0) -> np.ndarray:
-    """R = r / (r + label_distance): paper C, proposition A.3 / algorithm 2 (label_distance 1)."""
+    """R = r / (r + label_distance): paper samplerob, proposition A.3 / algorithm 2 (label_distance 1)."""
     reach = np.asarray(reach, dtype=np.float64)
     return reach / (reach + label_distance)
 
 
 def robustness_from_quotient(quotient: np.ndarray) -> np.ndarray:
-    """R = 1 / (Q + 1), labels scaled to ||y||_inf = 1 (paper C, algorithm 1); Q = inf gives 0."""
+    """R = 1 / (Q + 1), labels scaled to ||y||_inf = 1 (paper samplerob, algorithm 1); Q = inf gives 0."""
     quotient = np.asarray(quotient, dtype=np.float64)
     return 1.0 / (quotient + 1.0)
 
@@ -183,7 +183,7 @@ def robustness_from_quotient(quotient: np.ndarray) -> np.ndarray:
 def nearest_different(
     X, labels, *, block_size: int | None = None, device: str | torch.device | None = None
 ) -> NearestDifferent:
-    """Reach r(x) (paper C, def. 3.2): exact distance to the nearest differently labelled sample.
+    """Reach r(x) (paper samplerob, def. 3.2): exact distance to the nearest differently labelled sample.
 
     See the module docstring for the blocked float32 search and its float64 guarantee.
     """
@@ -219,7 +219,7 @@ def lipschitz_quotient(
     block_size: int | None = None,
     device: str | torch.device | None = None,
 ) -> PointwiseLipschitz:
-    """Point-wise Lipschitz constant Q(x) of the labels as given (paper C, def. 3.3).
+    """Point-wise Lipschitz constant Q(x) of the labels as given (paper samplerob, def. 3.3).
 
     ``targets`` ``(N,)`` or ``(N, T)``; "differently labelled" means not exactly equal. Scale the
     targets to ``||y||_inf = 1`` first for algorithm 1 (``sample_robustness`` does).
@@ -316,14 +316,14 @@ def _class_codes(labels, n: int) -> np.ndarray:
     _, codes = np.unique(labels, return_inverse=True)
     if codes.max() < 1:
         raise UserError(
-            "sample robustness needs at least two different labels in the set (paper C, 3.1)",
+            "sample robustness needs at least two different labels in the set (paper samplerob, 3.1)",
             fix="compute it on a set that holds more than one class",
         )
     return codes.reshape(-1)
 
 
 def _as_targets(targets, n: int) -> np.ndarray:
-    """Float64 targets ``(N, T)``; at least two distinct values (paper C, 3.1)."""
+    """Float64 targets ``(N, T)``; at least two distinct values (paper samplerob, 3.1)."""
     if isinstance(targets, torch.Tensor):
         targets = targets.detach().cpu().numpy()
     y = np.asarray(targets, dtype=np.float64)
@@ -338,7 +338,7 @@ def _as_targets(targets, n: int) -> np.ndarray:
         raise UserError("targets contain NaN or inf", fix="drop or impute those samples")
     if len(np.unique(y, axis=0)) < 2:
         raise UserError(
-            "sample robustness needs at least two different labels in the set (paper C, 3.1)",
+            "sample robustness needs at least two different labels in the set (paper samplerob, 3.1)",
             fix="compute it on a set whose targets are not all equal",
         )
     return y
@@ -351,7 +351,7 @@ def _label_norms(y: np.ndarray, label_norm: float) -> np.ndarray:
         return np.abs(y).max(axis=1)
     raise UserError(
         f"label_norm must be 2 or inf, got {label_norm!r}",
-        fix="use label_norm=2 (Euclidean, paper C) or label_norm=float('inf')",
+        fix="use label_norm=2 (Euclidean, paper samplerob) or label_norm=float('inf')",
     )
 
 

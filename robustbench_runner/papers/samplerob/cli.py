@@ -1,16 +1,16 @@
-"""``python -m robustbench_runner.samplerob prepare | neighbors | select-best`` (paper C).
+"""``rbr-samplerob prepare | neighbors | select-best`` (paper samplerob).
 
-    # R within x and t of MNIST at 28x28, subsets named as in paper C (table 10)
-    python -m robustbench_runner.samplerob prepare --out outputs/sweeps/samplerob_paper \\
+    # R within x and t of MNIST at 28x28, subsets named as in paper samplerob (table 10)
+    rbr-samplerob prepare --out outputs/sweeps/samplerob_paper \\
         --like mnist --scale paper -- dataset=mnist data.image_size=28 data.root=data
     # table 5: 1-NN of each training subset on each test subset
-    python -m robustbench_runner.samplerob neighbors knn \\
+    rbr-samplerob neighbors knn \\
         --study outputs/sweeps/samplerob_paper/cifar10-robustness --out outputs/sweeps/samplerob_paper --k 1
     # tables 8-9: random forests, 1..9 trees, MAE and MSE, 25 seeds
-    python -m robustbench_runner.samplerob neighbors rf --study .../onp-robustness --out ... \\
+    rbr-samplerob neighbors rf --study .../onp-robustness --out ... \\
         --trees 1-9 --criteria mae,mse --seeds 0-24
     # ResNet-56: lowest-loss epoch of the first step -> ckpt/best_t_loss.pt
-    python -m robustbench_runner.samplerob select-best outputs/sweeps/samplerob_paper
+    rbr-samplerob select-best outputs/sweeps/samplerob_paper
 
 Arguments after ``--`` of ``prepare`` are rbr-run overrides that choose the dataset. Errors
 the user can fix print one line and exit with status 2.
@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import UserError
+from ...errors import UserError
 
-PROG = "samplerob"
+PROG = "rbr-samplerob"
 
 
 def int_list(text: str) -> list[int]:
@@ -72,7 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--like",
         type=name_list,
         default=None,
-        help="paper C subset scheme(s): cifar10, mnist, onp (comma list; default: the dataset's name)",
+        help="paper samplerob subset scheme(s): cifar10, mnist, onp (comma list; default: the dataset's name)",
     )
     prep.add_argument(
         "--scale",
@@ -112,7 +112,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--k",
         type=int_list,
         default=[1],
-        help="KNN neighbour counts (default 1; paper C ONP: 1-15)",
+        help="KNN neighbour counts (default 1; paper samplerob ONP: 1-15)",
     )
     nb.add_argument(
         "--weights",
@@ -121,13 +121,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="KNN weights: uniform, distance",
     )
     nb.add_argument(
-        "--trees", type=int_list, default=list(range(1, 10)), help="forest sizes (paper C: 1-9)"
+        "--trees", type=int_list, default=list(range(1, 10)), help="forest sizes (paper samplerob: 1-9)"
     )
     nb.add_argument(
         "--criteria", type=name_list, default=["mae", "mse"], help="forest criteria: mae, mse"
     )
     nb.add_argument(
-        "--seeds", type=int_list, default=[0], help="forest seeds (paper C: 25 runs, e.g. 0-24)"
+        "--seeds", type=int_list, default=[0], help="forest seeds (paper samplerob: 25 runs, e.g. 0-24)"
     )
     nb.add_argument(
         "--train-subsets",

@@ -1,6 +1,6 @@
-"""Robustness subsets L<n> / M<n>, their class make-up, and the trimmed mean of paper C.
+"""Robustness subsets L<n> / M<n>, their class make-up, and the trimmed mean of paper samplerob.
 
-Paper C, section 4.2: "The subscript defines the subset-size in thousands (number)
+Paper samplerob, section 4.2: "The subscript defines the subset-size in thousands (number)
 and whether they belong to the least- (L) or most (M) robust samples", e.g. x_L40 = the 40,000
 least robust samples of the training set x. Samples are ranked by a stable sort on
 (R, sample index), so ties are broken deterministically by the index; L<n> is the head of that
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ...errors import UserError
 
 __all__ = [
-    "PAPER_C_SIZES",
+    "SAMPLEROB_SIZES",
     "class_distribution",
     "least_robust",
     "load_subset",
@@ -39,10 +39,10 @@ __all__ = [
     "trimmed_mean",
 ]
 
-# Subset sizes in thousands used by paper C: table 1 (CIFAR-10), table 10 (MNIST), tables 6-9
+# Subset sizes in thousands used by paper samplerob: table 1 (CIFAR-10), table 10 (MNIST), tables 6-9
 # and figure 3 (ONP training set). The ONP test subsets are halves and 500-sample tails
 # instead (see onp_test_subsets).
-PAPER_C_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
+SAMPLEROB_SIZES: dict[str, dict[str, tuple[int, ...]]] = {
     "cifar10": {"train": (40, 25), "test": (5, 2)},
     "mnist": {"train": (48, 30), "test": (5, 2)},
     "onp": {"train": (24, 2)},
@@ -73,14 +73,14 @@ def _check_count(count: int, total: int, name: str) -> int:
 
 
 def least_robust(R, count: int) -> np.ndarray:
-    """Indices (ascending) of the ``count`` least robust samples (paper C, L<n>)."""
+    """Indices (ascending) of the ``count`` least robust samples (paper samplerob, L<n>)."""
     order = robustness_order(R)
     count = _check_count(count, len(order), f"L({count})")
     return np.sort(order[:count])
 
 
 def most_robust(R, count: int) -> np.ndarray:
-    """Indices (ascending) of the ``count`` most robust samples (paper C, M<n>)."""
+    """Indices (ascending) of the ``count`` most robust samples (paper samplerob, M<n>)."""
     order = robustness_order(R)
     count = _check_count(count, len(order), f"M({count})")
     return np.sort(order[len(order) - count :])
@@ -109,7 +109,7 @@ def robustness_subsets(
     unit: int = 1000,
     reference_total: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Paper C's ``<prefix>_L<n>`` and ``<prefix>_M<n>`` subsets for each n in ``sizes``.
+    """Paper samplerob's ``<prefix>_L<n>`` and ``<prefix>_M<n>`` subsets for each n in ``sizes``.
 
     Each subset holds ``n * unit`` samples (``unit=1000``: sizes in thousands as in the paper;
     ``unit=1``: sizes are counts). With ``reference_total`` (the size of the set the paper used,
@@ -132,7 +132,7 @@ def robustness_subsets(
 
 
 def onp_test_subsets(R, *, prefix: str = "t", tail: int = 500) -> dict[str, np.ndarray]:
-    """Paper C, section 4.3, ONP test subsets: t_L / t_M, the least / most robust half
+    """Paper samplerob, section 4.3, ONP test subsets: t_L / t_M, the least / most robust half
     (``N // 2`` samples each), and t_l / t_m, the ``tail`` (500) least / most robust samples."""
     half = len(_robustness_values(R)) // 2
     return select_subsets(
@@ -201,7 +201,7 @@ def class_distribution(
     set_name: str = "x",
     class_names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Samples per class of the full set and of each subset (paper C, tables 1 and 10).
+    """Samples per class of the full set and of each subset (paper samplerob, tables 1 and 10).
 
     Rows: one per class plus ``"total"``. Columns (MultiIndex): ``(set_name, "count")``, then for
     each subset ``(name, "count")`` and ``(name, "pct")``, the percentage of that class's samples
@@ -235,7 +235,7 @@ def class_distribution(
 
 
 def robustness_minmax(robustness_by_set: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Minimum and maximum sample robustness per set (paper C, appendix E.1), with the sample
+    """Minimum and maximum sample robustness per set (paper samplerob, appendix E.1), with the sample
     that attains each (smallest index among ties) and the set size."""
     rows = {}
     for name, R in robustness_by_set.items():
@@ -253,7 +253,7 @@ def robustness_minmax(robustness_by_set: Mapping[str, np.ndarray]) -> pd.DataFra
 def trimmed_mean(values, drop_each_side: int = 10) -> float:
     """Mean after sorting and dropping the ``drop_each_side`` highest and lowest values.
 
-    Paper C, C.3 (docs/papers/README.md): 25 runs, drop the 10 highest and 10 lowest, average the
+    Paper samplerob, C.3 (docs/papers/README.md): 25 runs, drop the 10 highest and 10 lowest, average the
     middle 5; for 25 values this equals ``scipy.stats.trim_mean(values, 0.4)``.
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -263,7 +263,7 @@ def trimmed_mean(values, drop_each_side: int = 10) -> float:
     if len(values) <= 2 * drop:
         raise UserError(
             f"cannot drop {drop} values from each side of {len(values)} values",
-            fix=f"collect at least {2 * drop + 1} runs (paper C: 25 runs, drop 10)",
+            fix=f"collect at least {2 * drop + 1} runs (paper samplerob: 25 runs, drop 10)",
         )
     if np.isnan(values).any():
         raise UserError("trimmed mean of values containing NaN", fix="drop failed runs first")

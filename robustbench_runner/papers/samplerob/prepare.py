@@ -1,8 +1,8 @@
-"""``samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
-L/M subsets as index files, class distributions and min/max of R (paper C).
+"""``rbr-samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
+L/M subsets as index files, class distributions and min/max of R (paper samplerob).
 
-Paper C, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
-*within* the test set t (``analysis/sample_robustness.py``: algorithm 2 for class labels,
+Paper samplerob, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
+*within* the test set t (``sample_robustness.py``: algorithm 2 for class labels,
 R = r / (r + 1); algorithm 1 for regression targets scaled to ||y||_inf = 1), on the [0, 1]
 features the runs train on (the dataset config's loader, with every limit, subset and
 validation split switched off: the index files refer to the full splits).
@@ -14,7 +14,7 @@ The study folder ``<out>/<data.name>-robustness/`` is run-like (``rundir.StudyRu
   for onp), counts scaled by ``n / paper size`` when the set is not the paper's size;
   ``subsets/sets.json``: set sizes, subset counts, class names, task, and for regression the
   pseudo-classification threshold (ONP: >= 1400 shares, section 4.1; other sets: the median
-  training target, a *choice* that gives the ~1:1 popular / unpopular rate paper C reports);
+  training target, a *choice* that gives the ~1:1 popular / unpopular rate paper samplerob reports);
 - ``robustness.csv``: dataset, set (x / t), index, label, R of every sample;
 - ``class_distribution.csv`` (classification; tables 1 and 10): dataset, set, subset, class,
   count, pct (% of that class's samples of the full set);
@@ -33,21 +33,21 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..analysis.sample_robustness import sample_robustness
-from ..analysis.subset_eval import SETS_FILE
-from ..analysis.subsets import (
+from ...data import load_dataset
+from ...data.base import DataBundle
+from ...errors import UserError
+from ...io import atomic_write_text
+from .paper import scheme
+from .rundir import StudyRun
+from .sample_robustness import sample_robustness
+from .subset_eval import SETS_FILE
+from .subsets import (
     class_distribution,
     onp_test_subsets,
     robustness_minmax,
     robustness_subsets,
     save_subsets,
 )
-from ..data import load_dataset
-from ..data.base import DataBundle
-from ..errors import UserError
-from ..io import atomic_write_text
-from .paper import scheme
-from .rundir import StudyRun
 
 #: Keys forced on the dataset config: R is defined on the full sets, and the index files refer
 #: to rows of the splits as loaded.
@@ -59,9 +59,9 @@ FULL_SETS = [
     "data.val_size=0",
 ]
 ATTACK = "sample_robustness"  # the ``attack`` label of this study's metrics rows
-ONP_THRESHOLD_RULE = "popular when shares >= 1400 (paper C, section 4.1; Fernandes et al. 2015)"
+ONP_THRESHOLD_RULE = "popular when shares >= 1400 (paper samplerob, section 4.1; Fernandes et al. 2015)"
 MEDIAN_THRESHOLD_RULE = (
-    "popular when the target >= the median training target (choice: paper C's ~1:1 rate)"
+    "popular when the target >= the median training target (choice: paper samplerob's ~1:1 rate)"
 )
 
 
@@ -70,7 +70,7 @@ def compose_data_config(overrides: Sequence[str], scale: str) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ..run import CONF_DIR, one_line
+    from ...run import CONF_DIR, one_line
 
     GlobalHydra.instance().clear()
     try:

@@ -1,4 +1,4 @@
-"""``samplerob select-best``: the "best weights" of paper C's ResNet-56 first step.
+"""``rbr-samplerob select-best``: the "best weights" of paper samplerob's ResNet-56 first step.
 
 Appendix C.3 ("RESNET-56"): the models were trained for the epoch threshold while Keras
 callbacks "save the best weights", those of the epoch "for which loss on t was the lowest";
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ..errors import UserError
-from ..io import atomic_write_text, read_csv
+from ...errors import UserError
+from ...io import atomic_write_text, read_csv
 
 BEST_NAME = "best_t_loss"
 

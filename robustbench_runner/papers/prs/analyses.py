@@ -1,27 +1,27 @@
-"""Paper A's per-checkpoint analyses (config group ``analysis``; ``analysis=[prs,denseness]``).
+"""Paper prs's per-checkpoint analyses (config group ``analysis``; ``analysis=[prs,denseness]``).
 
 Each class turns one checkpoint into ``metrics.csv`` rows (``attack`` = the analysis name,
 ``metric`` = the quantity, ``split`` = the data it was measured on). All of them read the
 one-pass feature extraction of :class:`~.checkpoint.AnalysisContext` (``ctx.features``), so
 a checkpoint analysed with several of them runs the network once over the training set and
-once over the test set (docs/papers/prs.md, "PRS analysis"; paper A = appendix of
+once over the test set (docs/papers/prs.md, "PRS analysis"; paper prs = appendix of
 arXiv 2207.03400).
 
 - :class:`PRSAnalysis` (``prs``): PRS ratio, sparsity and final-layer cosine similarity
   (``split=train``: the PRS is a set of training patterns, sparsity is averaged over
   training samples, CS is a property of the weights training produced), inclusion ratio
   (``split=test``).
-- :class:`DensenessAnalysis` (``denseness``): D(X, K) of paper A, appendix D, for every
+- :class:`DensenessAnalysis` (``denseness``): D(X, K) of paper prs, appendix D, for every
   K of ``ks`` (``metric=denseness_k<K>``, ``split=train``).
-- :class:`InclusionGroupsAnalysis` (``inclusion_fgsm``, ``inclusion_pgd20``): paper A,
+- :class:`InclusionGroupsAnalysis` (``inclusion_fgsm``, ``inclusion_pgd20``): paper prs,
   appendix I / fig. 19: robust accuracy versus eps of one attack on the inclusion and
   exclusion groups (``split=test_inclusion`` / ``test_exclusion``): up to ``n`` = 1,000
   correctly classified test samples whose activation pattern is / is not in the training
   PRS; ``n`` of every row is the number of samples the group holds, and a
   ``group_available`` row records how many qualified before drawing.
 
-The FGSM robust score and the PGD-20 accuracy of paper A come from the attack suite
-(``attacks=paper_a``), not from an analysis.
+The FGSM robust score and the PGD-20 accuracy of paper prs come from the attack suite
+(``attacks=prs``), not from an analysis.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..attacks.base import Attack
-from ..errors import UserError
-from ..evaluate import accuracy_rows, attack_predictions, frozen_eval, predict
-from ..seeding import preserved_rng
-from .checkpoint import AnalysisContext, CheckpointAnalysis
+from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
+from ...attacks.base import Attack
+from ...errors import UserError
+from ...evaluate import accuracy_rows, attack_predictions, frozen_eval, predict
+from ...seeding import preserved_rng
 from .denseness import DEFAULT_KS, training_denseness
-from .prs import (
+from .metrics import (
     cosine_similarity_final_layer,
     inclusion_exclusion_groups,
     inclusion_ratio,
@@ -95,7 +95,7 @@ class PRSAnalysis(CheckpointAnalysis):
 
 
 class DensenessAnalysis(CheckpointAnalysis):
-    """D(X_train, K) for every K of ``ks`` (paper A, appendix D, table 4):
+    """D(X_train, K) for every K of ``ks`` (paper prs, appendix D, table 4):
     ``metric=denseness_k<K>``, ``split=train``, ``n`` = training samples.
 
     ``dtype``: float64 (default) ranks neighbours exactly; float32 is faster on GPUs with
@@ -126,7 +126,7 @@ class DensenessAnalysis(CheckpointAnalysis):
 
 
 class InclusionGroupsAnalysis(CheckpointAnalysis):
-    """Robust accuracy versus eps on the inclusion and exclusion test groups (paper A,
+    """Robust accuracy versus eps on the inclusion and exclusion test groups (paper prs,
     appendix I, fig. 19).
 
     The groups are drawn by :func:`~.prs.inclusion_exclusion_groups`: at most ``n``
@@ -169,7 +169,7 @@ class InclusionGroupsAnalysis(CheckpointAnalysis):
                 fix="use e.g. `defaults: [/attack@attack: fgsm]` in the analysis config",
             )
         if int(n) < 1:
-            raise UserError(f"analysis {self.name}: n must be >= 1, got {n}", fix="use n: 1000 (paper A, fig. 19)")
+            raise UserError(f"analysis {self.name}: n must be >= 1, got {n}", fix="use n: 1000 (paper prs, fig. 19)")
         self.attack_factory, self.n, self.seed = attack, int(n), int(seed)
         self.batch_size = None if batch_size is None else int(batch_size)
 
