@@ -46,7 +46,7 @@ def run_dir_of(cfg) -> Path:
 
 def run_inprocess(overrides: list[str]) -> Path:
     """Compose and execute the pipeline in this process; returns the run directory."""
-    from robustbench_runner.pipeline import execute
+    from robustbench_runner.execute import execute
 
     cfg = compose_cfg(overrides)
     return execute(cfg, run_dir_of(cfg), list(overrides))
