@@ -13,6 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
 from robustbench_runner.run import CONF_DIR
+from robustbench_runner.run_dir import run_dir_of  # noqa: F401  (the run directory of a composed config)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,11 +38,6 @@ def compose_cfg(overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=list(overrides))
-
-
-def run_dir_of(cfg) -> Path:
-    group = "evals" if cfg.mode == "eval" else "runs"
-    return Path(cfg.output_root) / group / cfg.run_name
 
 
 def run_inprocess(overrides: list[str]) -> Path:
