@@ -65,7 +65,7 @@ def _app(cfg: DictConfig) -> None:
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     _SWEEP["jobs"] += sweep
     try:
-        from .pipeline import execute
+        from .execute import execute
 
         execute(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
     except Exception as ex:  # report here, before Hydra logs "Error executing job..."

@@ -26,10 +26,10 @@ from omegaconf import OmegaConf
 
 from robustbench_runner.attacks import create_attack
 from robustbench_runner.build import build_model, model_dims
+from robustbench_runner.checkpoint_eval import eval_subset
 from robustbench_runner.data import load_dataset
 from robustbench_runner.evaluate import evaluate
-from robustbench_runner.io import load_checkpoint
-from robustbench_runner.pipeline import eval_subset, split_payload
+from robustbench_runner.user_checkpoints import read_checkpoint
 
 GRID_D = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # paper auc's eps grid
 
@@ -50,7 +50,7 @@ def load(run: Path):
     cfg = OmegaConf.load(run / "config.yaml")
     bundle = load_dataset(cfg.data)
     model = build_model(cfg.model, model_dims(bundle), 0)
-    state, _, _ = split_payload(load_checkpoint(run / "ckpt" / "last.pt"))[:3]
+    state = read_checkpoint(run / "ckpt" / "last.pt").state
     model.load_state_dict(state)
     sub = eval_subset(bundle, cfg)
     return model.eval(), sub.float_x(), sub.y

@@ -136,7 +136,7 @@ def test_failed_sweep_job_does_not_stop_the_others(monkeypatch, capsys, tmp_path
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys, tmp_path):
-    import robustbench_runner.pipeline as pipeline
+    import robustbench_runner.execute as pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

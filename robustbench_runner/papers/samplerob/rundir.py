@@ -7,7 +7,6 @@ them like any run, and the same guard: a folder holding another config is refuse
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from ...config import config_hash
-from ...io import atomic_write_text, run_lock
-from ...pipeline import claim_run_dir
+from ...io import run_lock
 from ...results import RunFiles, RunIdentity
+from ...run_dir import claim_run_dir, write_done
 
 
 class StudyRun:
@@ -56,7 +55,4 @@ class StudyRun:
         self.files.add_metrics(ident, epoch, checkpoint, "test", rows)
 
     def finish(self) -> None:
-        atomic_write_text(
-            self.files.done,
-            f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {self.chash}\n",
-        )
+        write_done(self.files, self.chash)

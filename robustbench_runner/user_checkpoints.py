@@ -1,4 +1,5 @@
-"""Checkpoints users actually have (``rbr-run mode=eval checkpoint=<file>``).
+"""Checkpoints users bring (``rbr-run mode=eval checkpoint=<file>``, ``init_from=<file>``),
+whatever wrote them; the files rbr-run itself writes into ``ckpt/`` are :mod:`.checkpoints`.
 
 Read with ``torch.load(weights_only=True)`` (tensors and plain containers only: no code runs):
 
@@ -35,13 +36,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from .checkpoints import CKPT_FORMAT
 from .errors import UserError
 
 #: Keys under which training scripts store the model's state dict (checked in this order).
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "ema")
 #: Key prefixes stripped by :func:`fit_state_dict` (DataParallel, Lightning, torch.compile...).
 PREFIXES = ("module.", "model.", "net.", "_orig_mod.", "network.", "backbone.")
-RBR_FORMAT = "rbr-checkpoint-v1"  # = pipeline.CKPT_FORMAT
 ZOO_SCHEME = "robustbench:"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -191,7 +192,7 @@ def interpret(obj, path: Path) -> UserCheckpoint:
             f"checkpoint {path} holds a {type(obj).__name__}, not a model's weights",
             fix="pass a file holding a state_dict (torch.save(model.state_dict(), f)) or a training checkpoint dict",
         )
-    if obj.get("format") == RBR_FORMAT:
+    if obj.get("format") == CKPT_FORMAT:
         return UserCheckpoint(
             label,
             obj["model"],
@@ -258,6 +259,19 @@ def fit_state_dict(model: nn.Module, state: Mapping) -> dict:
                 nxt.append(stripped)
         frontier = nxt
     return state
+
+
+def load_weights(model: nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:
+    """Load ``state`` into ``model`` (after :func:`fit_state_dict`); a mismatch is a one-line
+    error naming the checkpoint, the model and the dataset."""
+    try:
+        model.load_state_dict(fit_state_dict(model, state))  # module./model. prefixes of user files
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:200]
+        raise UserError(
+            f"checkpoint {path} does not fit model {cfg.model.name!r} on {cfg.data.name!r} ({first})",
+            fix="pass the model=... and dataset=... the checkpoint was trained with",
+        ) from e
 
 
 def describe(ck: UserCheckpoint) -> str:
