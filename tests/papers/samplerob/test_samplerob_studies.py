@@ -31,7 +31,7 @@ from robustbench_runner.papers.samplerob.subset_eval import (
 )
 from robustbench_runner.papers.samplerob.subsets import load_subset
 
-REPO = Path(__file__).resolve().parent.parent
+from rbr_testing import REPO  # noqa: E402
 DIGITS = ["dataset=digits", "data.image_size=8"]
 
 
