@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 from omegaconf._utils import get_yaml_loader
@@ -142,25 +143,68 @@ def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
 class RunSet:
     runs: list[Run]
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (run dir, why)
+    # the metrics of the runs that have rows, concatenated in order (set by the sweep cache,
+    # tables/cache.py, when every run's frame has the same columns and dtypes), else None
+    rows: pd.DataFrame | None = None
 
     def by_dir(self) -> dict[str, Run]:
         return {str(r.dir): r for r in self.runs}
 
     def metrics(self, config_keys: Iterable[str] = ()) -> pd.DataFrame:
         """Every metrics row, with ``run_dir``, ``done`` and one ``cfg.<key>`` column per
-        requested dotted config key."""
+        requested dotted config key.
+
+        The rows are concatenated once and the per-run columns added as whole columns
+        (was: a copy of each run's frame, three column assignments on it, then the concat:
+        ~6 ms per run). That gives the same frame only when every run's metrics have the
+        same columns and dtypes and every ``cfg.<key>`` value has one plain type across the
+        runs; otherwise (mixed columns, ``None`` or container values) the frame is built
+        per run as before, so the result never depends on which path was taken."""
         keys = list(dict.fromkeys(config_keys))
-        frames = []
-        for r in self.runs:
-            if r.metrics.empty:
-                continue
-            df = r.metrics.copy()
-            df["run_dir"] = str(r.dir)
-            df["done"] = r.done
-            for k in keys:
-                df[f"cfg.{k}"] = r.value(k)
-            frames.append(df)
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        with_rows = [r for r in self.runs if not r.metrics.empty]
+        if not with_rows:
+            return pd.DataFrame()
+        fast = _concat_once(with_rows, keys, self.rows.copy() if self.rows is not None else None)
+        return fast if fast is not None else _concat_per_run(with_rows, keys)
+
+
+_PLAIN = {bool: "bool", int: "int64", float: "float64", str: "str", type(None): "object"}  # what ``df[c] = scalar`` makes of each
+
+
+def _concat_once(runs: list[Run], keys: list[str], rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """The fast path of :meth:`RunSet.metrics` (None where it would not give the same
+    frame); ``rows``: the runs' metrics already concatenated (from the sweep cache)."""
+    first = runs[0].metrics
+    sig = list(first.dtypes.items())
+    if any(list(r.metrics.dtypes.items()) != sig for r in runs[1:]):
+        return None
+    values = {k: [r.value(k) for r in runs] for k in keys}
+    kinds = {}
+    for k, vs in values.items():
+        types = {type(v) for v in vs}
+        if not types <= set(_PLAIN) or len(types - {type(None)}) > 1:
+            return None  # containers, or two kinds of number: the concat decides the dtype
+        # one plain type: its dtype; that type and None: object (how concat merges them)
+        kinds[k] = _PLAIN[next(iter(types))] if len(types) == 1 else "object"
+    counts = np.fromiter((len(r.metrics) for r in runs), dtype=np.int64, count=len(runs))
+    df = rows if rows is not None else pd.concat([r.metrics for r in runs], ignore_index=True)
+    df["run_dir"] = pd.Series(np.repeat(np.array([str(r.dir) for r in runs], dtype=object), counts), dtype="str")
+    df["done"] = np.repeat(np.array([r.done for r in runs], dtype=bool), counts)
+    for k in keys:
+        df[f"cfg.{k}"] = pd.Series(np.repeat(np.array(values[k], dtype=object), counts), dtype=kinds[k])
+    return df
+
+
+def _concat_per_run(runs: list[Run], keys: list[str]) -> pd.DataFrame:
+    frames = []
+    for r in runs:
+        df = r.metrics.copy()
+        df["run_dir"] = str(r.dir)
+        df["done"] = r.done
+        for k in keys:
+            df[f"cfg.{k}"] = r.value(k)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
 
 
 _CACHE: dict[str, tuple[tuple, Run]] = {}
