@@ -174,10 +174,10 @@ _PLAIN = {bool: "bool", int: "int64", float: "float64", str: "str", type(None): 
 def _concat_once(runs: list[Run], keys: list[str], rows: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """The fast path of :meth:`RunSet.metrics` (None where it would not give the same
     frame); ``rows``: the runs' metrics already concatenated (from the sweep cache)."""
-    first = runs[0].metrics
-    sig = list(first.dtypes.items())
-    if any(list(r.metrics.dtypes.items()) != sig for r in runs[1:]):
-        return None
+    if rows is None:
+        sig = list(runs[0].metrics.dtypes.items())
+        if any(list(r.metrics.dtypes.items()) != sig for r in runs[1:]):
+            return None
     values = {k: [r.value(k) for r in runs] for k in keys}
     kinds = {}
     for k, vs in values.items():
@@ -208,11 +208,13 @@ def _concat_per_run(runs: list[Run], keys: list[str]) -> pd.DataFrame:
 
 
 _CACHE: dict[str, tuple[tuple, Run]] = {}
+SOURCES = ("metrics.csv", "config.yaml", "run.json", "DONE")  # every file a Run is built from
 
 
 def _stamp(d: Path) -> tuple:
+    """``(mtime_ns, size)`` of each of :data:`SOURCES` (None where absent)."""
     out = []
-    for name in ("metrics.csv", "config.yaml", "run.json", "DONE"):
+    for name in SOURCES:
         try:
             st = (d / name).stat()
             out.append((st.st_mtime_ns, st.st_size))
@@ -221,21 +223,50 @@ def _stamp(d: Path) -> tuple:
     return tuple(out)
 
 
+@dataclass
+class Loaded:
+    """One run as read from its files: the :class:`Run`, the stamp taken before reading
+    (so a file changed while it was read is re-read next time), and whether its
+    ``metrics.csv`` had a torn last row (dropped with a warning; such a run is not kept
+    in the sweep cache, so the warning shows on every call)."""
+
+    run: Run
+    stamp: tuple
+    torn: bool
+
+
+def read_run(run_dir: str | Path) -> Loaded:
+    """Read one run folder from its files (no cache); raises :class:`UserError` naming the
+    file when one cannot be read."""
+    d = Path(run_dir)
+    stamp = _stamp(d)
+    metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
+    torn = False
+    if metrics_path.exists():
+        got = read_result_csv(metrics_path, SCHEMAS["metrics.csv"])
+        metrics, torn = got.frame, got.torn is not None
+    else:
+        metrics = pd.DataFrame()
+    cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
+    info = _read_mapping(info_path, lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
+    return Loaded(Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, metrics), stamp, torn)
+
+
+def remember(run: Run, stamp: tuple) -> None:
+    """Put a run into the per-process cache of :func:`load_run`."""
+    _CACHE[str(run.dir)] = (stamp, run)
+
+
 def load_run(run_dir: str | Path) -> Run:
     """One run folder (cached until one of its files changes); raises :class:`UserError`
     naming the file when one cannot be read."""
     d = Path(run_dir)
-    stamp = _stamp(d)
     hit = _CACHE.get(str(d))
-    if hit is not None and hit[0] == stamp:
+    if hit is not None and hit[0] == _stamp(d):
         return hit[1]
-    metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
-    metrics = read_result_csv(metrics_path, SCHEMAS["metrics.csv"]).frame if metrics_path.exists() else pd.DataFrame()
-    cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
-    info = _read_mapping(info_path, lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
-    run = Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, metrics)
-    _CACHE[str(d)] = (stamp, run)
-    return run
+    loaded = read_run(d)
+    remember(loaded.run, loaded.stamp)
+    return loaded.run
 
 
 def _read_mapping(path: Path, read, valid: str, shape: str) -> dict:
