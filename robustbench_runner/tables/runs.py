@@ -5,7 +5,9 @@ through the schema of :mod:`robustbench_runner.results`), its resolved ``config.
 ``cfg.<dotted key>`` columns on request, and flattened for the pooling check), its
 ``run.json`` (the ``parent`` an ``init_from`` run started from), its ``scale_name`` and
 whether it finished (``DONE``). Loads are cached per folder and invalidated when one of
-those files changes, so building many tables over one sweep reads each file once.
+those files changes, so building many tables over one sweep reads each file once; across
+calls, ``rbr-tables`` keeps the loaded runs in a per-sweep file (:mod:`tables.cache`, built
+on :func:`read_run` and :data:`SOURCES` here).
 
 A run whose files cannot be read (an empty or damaged ``metrics.csv``, an invalid
 ``config.yaml`` or ``run.json``) does not stop the other runs: :func:`load_runs` returns it
