@@ -3,7 +3,7 @@
     rbr-run                                  # the default experiment (CNN-6 on digits)
     rbr-run dataset=cifar10 model=resnet18 scheme=pgd_at
     rbr-run -m seed=1,2,3                    # a sweep into outputs/sweeps/<sweep_name>/
-    rbr-run mode=eval checkpoint=<path> attacks=paper_e
+    rbr-run mode=eval checkpoint=<path> attacks=vir
     rbr-run --cfg job                        # print the composed config
 
 Errors the user can fix print one line and exit with status 2 (``verbose=true`` or

@@ -21,7 +21,7 @@ arXiv 2207.03400).
   ``group_available`` row records how many qualified before drawing.
 
 The FGSM robust score and the PGD-20 accuracy of paper A come from the attack suite
-(``attacks=paper_a``), not from an analysis.
+(``attacks=prs``), not from an analysis.
 """
 
 from __future__ import annotations
