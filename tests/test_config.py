@@ -17,7 +17,10 @@ GROUPS = ["dataset", "model", "scheme", "optim", "attacks", "eval", "select", "a
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
+    """A group's selectable options: not the shared bases (``_base.yaml``) nor, for ``scale``,
+    the per-experiment overlays under ``scale/<scale>/`` (composed by the experiment tests)."""
+    files = (CONF / group).glob("*.yaml") if group == "scale" else (CONF / group).rglob("*.yaml")
+    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in files if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
