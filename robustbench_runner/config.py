@@ -83,15 +83,6 @@ def _tag_suffix(tag) -> str:
     return f"-{tag}" if tag else ""
 
 
-def _by_scale(scale: str, paper, smoke):
-    """``${by_scale:${scale_name},<paper value>,<smoke value>}``: an experiment's value at each
-    size preset (``scale=smoke`` shrinks epochs, grids and sweeps but keeps their shape;
-    anything else means paper scale)."""
-    value = smoke if str(scale) == "smoke" else paper
-    # lists/dicts come back as configs so that in-place resolution (--cfg job --resolve) works
-    return OmegaConf.create(value) if isinstance(value, (list, dict)) else value
-
-
 def register_resolvers() -> None:
     for name, fn in {
         "frac": _frac,
@@ -102,7 +93,6 @@ def register_resolvers() -> None:
         "train_run_name": train_run_name,
         "run_name": resolve_run_name,
         "run_group": run_group,
-        "by_scale": _by_scale,
         "path_part": lambda x: check_path_part(x, "sweep_name"),
     }.items():
         if not OmegaConf.has_resolver(name):

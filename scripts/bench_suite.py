@@ -55,7 +55,7 @@ def peers_module():
 
 def suite(model, eps: float, tiny: bool):
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose("config", overrides=["attacks=paper_e", f"data.eps={eps}", *(TINY if tiny else [])])
+        cfg = compose("config", overrides=["attacks=vir", f"data.eps={eps}", *(TINY if tiny else [])])
     return build_attacks(cfg.attacks, model)
 
 

@@ -214,7 +214,7 @@ def test_spsa_samples_unit_is_the_number_of_queries_per_estimate(digits_model, u
 
 
 def test_spsa_vir_256_samples_are_256_queries():
-    cfg = compose_cfg(["attacks=paper_e_blackbox", "data.eps=0.03"])
+    cfg = compose_cfg(["attacks=vir_blackbox", "data.eps=0.03"])
     spsa = create_attack("spsa", Curve1D(bump), eps=0.03, **{k: v for k, v in cfg.attacks.spsa.items()
                          if k in ("samples", "samples_unit", "iterations", "perturbation", "lr")})  # fmt: skip
     assert spsa.samples == 256 and spsa.samples_unit == "queries" and spsa.pairs == 128
