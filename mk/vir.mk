@@ -1,4 +1,4 @@
-# Paper E: vulnerability-aware instance reweighting, VIR (Fakorede et al. 2023, docs/papers/vir.md). Docs: docs/reproduce/vir.md.
+# Paper vir: vulnerability-aware instance reweighting, VIR (Fakorede et al. 2023, docs/papers/vir.md). Docs: docs/reproduce/vir.md.
 # Blocks (7 schemes x 4 seeds each): RN-18 CIFAR-10, WRN-34-10 CIFAR-10, RN-18 SVHN + CIFAR-100,
 # RN-18 Tiny ImageNet; then the component and hyper-parameter ablations (RN-18 CIFAR-10).
 # vir/table8 (WRN-28-10 + 20M EDM-generated images) needs data that is not available here:
@@ -11,7 +11,7 @@
 # warmup=vir (conf/warmup/vir.yaml; scale=smoke: conf/scale/smoke/warmup/vir.yaml, burn-in 1).
 VIR_WARMUP_SCHEMES = at,vir_trades
 .PHONY: reproduce-vir
-reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper E (Fakorede et al. 2023, docs/papers/vir.md): VIR reweighting -> outputs/tables/vir (table8 needs user data)
+reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper vir (Fakorede et al. 2023, docs/papers/vir.md): VIR reweighting -> outputs/tables/vir (table8 needs user data)
 	$(if $(WARMUP_SHARED),$(call SWEEP,vir) experiment=vir/rn18_cifar10 '+experiment/vir/scheme=$(VIR_WARMUP_SCHEMES)' warmup=vir)
 	$(if $(WARMUP_SHARED),for b in wrn_cifar10 rn18_svhn_cifar100 rn18_tinyimagenet; do \
 	  $(call SWEEP,vir) experiment=vir/$$b +experiment/vir/scheme=at warmup=vir || exit 1; done)

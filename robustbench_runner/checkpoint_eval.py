@@ -141,7 +141,7 @@ def identity(cfg: DictConfig, run_name: str, chash: str) -> RunIdentity:
 
 class BestSelector:
     """Keeps ``ckpt/best.pt``: the epoch with the highest robust accuracy under the selection
-    attack on the selection split (paper B: best PGD-20 accuracy on validation data; some
+    attack on the selection split (paper irat: best PGD-20 accuracy on validation data; some
     papers selected on the test set: ``select.split=test``). Ties keep the earlier epoch."""
 
     def __init__(self, select_cfg: DictConfig, bundle: DataBundle, model: torch.nn.Module, device):
