@@ -15,7 +15,7 @@ from robustbench_runner.errors import UserError
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables.build import Context, build
 from robustbench_runner.tables.collect import find_runs, load_metrics
-from robustbench_runner.tables.papers import samplerob as sr
+from robustbench_runner.papers.samplerob import tables as sr
 from robustbench_runner.tables.spec import TABLE_DIR, all_specs
 
 SPEC_IDS = {f"samplerob/table{i}" for i in range(1, 11)} | {"samplerob/minmax"}

@@ -281,7 +281,12 @@ def register_builder(name: str):
 
 def build(spec: TableSpec, ctx: Context) -> TableResult:
     if spec.builder:
-        from . import custom, papers  # noqa: F401  (register the custom builders)
+        from . import custom  # noqa: F401  (register the custom builders)
+        from ..papers.auc import tables as _auc  # noqa: F401
+        from ..papers.irat import tables as _irat  # noqa: F401
+        from ..papers.prs import tables as _prs  # noqa: F401
+        from ..papers.samplerob import tables as _samplerob  # noqa: F401
+        from ..papers.vir import tables as _vir  # noqa: F401
 
         if spec.builder not in _BUILDERS:
             raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")

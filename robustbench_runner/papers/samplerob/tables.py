@@ -31,7 +31,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ...errors import UserError
-from ..build import (
+from ...tables.build import (
     Context,
     TableResult,
     aggregate,
@@ -39,7 +39,7 @@ from ..build import (
     register_builder,
     select_checkpoint,
 )
-from ..spec import TableSpec
+from ...tables.spec import TableSpec
 
 #: config keys every samplerob builder reads from the runs' config.yaml
 CFG_KEYS = {

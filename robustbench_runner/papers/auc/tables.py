@@ -29,8 +29,8 @@ import pandas as pd
 
 from ...errors import UserError
 from ...stats import mean_std, significance_mark, welch_ttest
-from ..build import Context, TableResult, apply_where, register_builder
-from ..spec import TableSpec
+from ...tables.build import Context, TableResult, apply_where, register_builder
+from ...tables.spec import TableSpec
 
 SOURCE_COLUMNS = ["row", "column", "n", "missing", "runs", "note"]
 

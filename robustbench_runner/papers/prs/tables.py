@@ -35,8 +35,8 @@ from omegaconf import OmegaConf
 
 from ...errors import UserError
 from ...stats import ols_slope
-from ..build import Context, TableResult, apply_where, pivot, register_builder, select_checkpoint
-from ..spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
+from ...tables.build import Context, TableResult, apply_where, pivot, register_builder, select_checkpoint
+from ...tables.spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
 
 IDENTITY = ["run_dir", "dataset", "model", "seed", "batch_size", "epoch", "checkpoint"]
 

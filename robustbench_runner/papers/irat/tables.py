@@ -1,5 +1,5 @@
 """Paper B (margin reweighting for IRAT, paper B) table and figure builders, and the run
-filters paper E's builders share (``tables/papers/vir.py``).
+filters paper E's builders share (``papers/vir/tables.py``).
 
 - ``irat_pivot``: the declarative pivot (``tables/build.py``) after three steps the plain
   spec cannot say:
@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 from ...analysis.margins import MARGINS_CSV, pearson_r
 from ...errors import UserError
-from ..build import (
+from ...tables.build import (
     Context,
     TableResult,
     aggregate,
@@ -40,8 +40,8 @@ from ..build import (
     register_builder,
     select_checkpoint,
 )
-from ..gaps import explain_gaps
-from ..spec import TableSpec
+from ...tables.gaps import explain_gaps
+from ...tables.spec import TableSpec
 
 CKPT_FIELD = "model_checkpoint"
 CKPT_LABELS = {"last": "Last", "best": "Best"}

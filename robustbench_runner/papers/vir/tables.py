@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..build import Context, TableResult, aggregate, register_builder, select_checkpoint
-from ..gaps import explain_gaps
-from ..spec import TableSpec
-from .irat import filtered_pivot, run_table
+from ...tables.build import Context, TableResult, aggregate, register_builder, select_checkpoint
+from ...tables.gaps import explain_gaps
+from ...tables.spec import TableSpec
+from ..irat.tables import filtered_pivot, run_table
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
