@@ -1,6 +1,6 @@
 """One builder for every declared table: filter metrics rows, select the checkpoint, pivot
 into (row labels x column labels) cells, aggregate over runs, label and order like the
-paper. Tables that are not such a pivot name a custom ``builder`` (``tables/custom.py``)."""
+paper. Tables that are not such a pivot name a custom ``builder`` (``tables/registry.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .registry import get_builder
 from .runs import RunSet, differing_keys, load_runs
 from .spec import DERIVED_KEYS, TableSpec
 
@@ -266,29 +267,10 @@ def _fmt(agg: dict, spec: TableSpec) -> str:
     return m
 
 
-# -- custom builders --------------------------------------------------------------------------
-
-_BUILDERS: dict[str, Callable[[TableSpec, Context], TableResult]] = {}
-
-
-def register_builder(name: str):
-    def deco(fn):
-        _BUILDERS[name] = fn
-        return fn
-
-    return deco
+# -- custom builders (tables/registry.py) ----------------------------------------------------
 
 
 def build(spec: TableSpec, ctx: Context) -> TableResult:
     if spec.builder:
-        from . import custom  # noqa: F401  (register the custom builders)
-        from ..papers.auc import tables as _auc  # noqa: F401
-        from ..papers.irat import tables as _irat  # noqa: F401
-        from ..papers.prs import tables as _prs  # noqa: F401
-        from ..papers.samplerob import tables as _samplerob  # noqa: F401
-        from ..papers.vir import tables as _vir  # noqa: F401
-
-        if spec.builder not in _BUILDERS:
-            raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")
-        return _BUILDERS[spec.builder](spec, ctx)
+        return get_builder(spec.builder, spec.id)(spec, ctx)
     return pivot(spec, ctx.metrics, ctx.run_set())

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ...errors import UserError
 from ...stats import mean_std, significance_mark, welch_ttest
-from ...tables.build import Context, TableResult, apply_where, register_builder
+from ...tables.build import Context, TableResult, apply_where
+from ...tables.registry import register_builder
 from ...tables.spec import TableSpec
 
 SOURCE_COLUMNS = ["row", "column", "n", "missing", "runs", "note"]

@@ -37,10 +37,10 @@ from ...tables.build import (
     aggregate,
     apply_where,
     pivot,
-    register_builder,
     select_checkpoint,
 )
 from ...tables.gaps import explain_gaps
+from ...tables.registry import register_builder
 from ...tables.spec import TableSpec
 
 CKPT_FIELD = "model_checkpoint"

@@ -35,7 +35,8 @@ from omegaconf import OmegaConf
 
 from ...errors import UserError
 from ...stats import ols_slope
-from ...tables.build import Context, TableResult, apply_where, pivot, register_builder, select_checkpoint
+from ...tables.build import Context, TableResult, apply_where, pivot, select_checkpoint
+from ...tables.registry import register_builder
 from ...tables.spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
 
 IDENTITY = ["run_dir", "dataset", "model", "seed", "batch_size", "epoch", "checkpoint"]

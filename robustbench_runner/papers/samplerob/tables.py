@@ -36,9 +36,9 @@ from ...tables.build import (
     TableResult,
     aggregate,
     apply_where,
-    register_builder,
     select_checkpoint,
 )
+from ...tables.registry import register_builder
 from ...tables.spec import TableSpec
 
 #: config keys every samplerob builder reads from the runs' config.yaml

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...tables.build import Context, TableResult, aggregate, register_builder, select_checkpoint
+from ...tables.build import Context, TableResult, aggregate, select_checkpoint
 from ...tables.gaps import explain_gaps
+from ...tables.registry import register_builder
 from ...tables.spec import TableSpec
 from ..irat.tables import filtered_pivot, run_table
 
