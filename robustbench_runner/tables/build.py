@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,22 +13,25 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .filters import (
+    absent_as_text,
+    apply_where,
+    checkpoint_rows,
+    fill_rows,
+    keep_defaults,
+    only_rows,
+    rename_rows,
+    select_checkpoint,
+)
+from .gaps import explain_gaps
 from .registry import get_builder
-from .runs import RunSet, differing_keys, load_runs
-from .spec import DERIVED_KEYS, TableSpec
+from .result import TableResult
+from .runs import RunSet, differing_keys, load_runs, with_config
+from .spec import CKPT_FIELD, CKPT_LABELS, DERIVED_KEYS, TableSpec
+
+__all__ = ["Context", "TableResult", "aggregate", "apply_where", "build", "pivot", "select_checkpoint"]
 
 COL = "__column__"
-
-
-@dataclass
-class TableResult:
-    """``table``: tidy numeric CSV; ``pretty``: the paper-like rendering; ``sources``: per
-    cell, the run directories behind it and how many are missing."""
-
-    table: pd.DataFrame
-    pretty: pd.DataFrame
-    sources: pd.DataFrame
-    figure: Callable[[Path], None] | None = None  # writes <stem>.png when set
 
 
 @dataclass
@@ -50,53 +52,6 @@ class Context:
         if self.runs is None:
             self.runs = load_runs(self.run_dirs)
         return self.runs
-
-
-# -- filtering ---------------------------------------------------------------------------------
-
-
-def _match(series: pd.Series, cond) -> pd.Series:
-    if isinstance(cond, dict):
-        mask = pd.Series(True, index=series.index)
-        if "min" in cond:
-            mask &= series > cond["min"]
-        if "max" in cond:
-            mask &= series < cond["max"]
-        if "in" in cond:
-            return _match(series, list(cond["in"]))
-        return mask
-    if isinstance(cond, (list, tuple)):
-        mask = pd.Series(False, index=series.index)
-        for c in cond:
-            mask |= _match(series, c)
-        return mask
-    if cond is None:
-        return series.isna()
-    if isinstance(cond, float) or (isinstance(cond, int) and not isinstance(cond, bool) and pd.api.types.is_float_dtype(series)):
-        vals = pd.to_numeric(series, errors="coerce")
-        return pd.Series(np.isclose(vals.to_numpy(dtype=float), float(cond), rtol=1e-9, atol=1e-12), index=series.index)
-    return series.astype(str) == str(cond)
-
-
-def apply_where(df: pd.DataFrame, where: dict) -> pd.DataFrame:
-    for key, cond in (where or {}).items():
-        if key not in df.columns:
-            return df.iloc[0:0]
-        df = df[_match(df[key], cond)]
-    return df
-
-
-def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
-    """``last``: each finished run's final grid checkpoint; ``best``: the ``best`` checkpoint."""
-    if which == "any" or df.empty:
-        return df
-    if which == "best":
-        return df[df.checkpoint == "best"]
-    grid = df[df.checkpoint.astype(str).str.startswith("epoch_") & df.done.astype(bool)]
-    if grid.empty:
-        return grid
-    last = grid.groupby("run_dir")["epoch"].transform("max")
-    return grid[grid.epoch == last]
 
 
 # -- aggregation ------------------------------------------------------------------------------
@@ -140,7 +95,35 @@ def _label(field: str, value, spec: TableSpec):
 def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
     """The declarative table. With ``runs``, a cell pools only seed replicates: runs whose
     configs differ in other keys than ``spec.seed_keys`` / ``spec.pooled`` are split into
-    separate rows or refused (``spec.mixed``; :func:`pool_check`)."""
+    separate rows or refused (``spec.mixed``; :func:`pool_check`). The spec's ``defaults``,
+    ``checkpoints``, ``rows_only``, ``row_headers`` and ``gaps_note`` steps (``spec.py``)
+    run around the pivot."""
+    if not (spec.defaults or spec.checkpoints or spec.rows_only or spec.row_headers or spec.gaps_note):
+        return _pivot(spec, metrics, runs)
+    if not metrics.empty:
+        metrics = with_config(metrics, spec.config_keys(), runs)
+        metrics = keep_defaults(metrics, spec.defaults)
+        metrics = absent_as_text(metrics, [f for f in spec.rows if f.startswith("cfg.")])
+    run_spec = spec
+    if spec.checkpoints:
+        metrics = checkpoint_rows(metrics, spec)
+        order = dict(spec.order)
+        order.setdefault(CKPT_FIELD, [CKPT_LABELS.get(str(c), str(c)) for c in spec.checkpoints])
+        run_spec = dataclasses.replace(spec, checkpoint="any", order=order)
+    if spec.rows_only:
+        metrics = only_rows(metrics, spec.rows, spec.rows_only)
+        run_spec = dataclasses.replace(run_spec, order={k: v for k, v in run_spec.order.items() if k not in spec.rows})
+    result = _pivot(run_spec, metrics, runs)
+    if spec.rows_only:
+        result = fill_rows(result, run_spec, spec.rows_only)
+    result = rename_rows(result, spec.row_headers)
+    if spec.gaps_note:
+        explain_gaps(spec, result)
+    return result
+
+
+def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
+    """:func:`pivot` without the steps around it."""
     df = apply_where(metrics, spec.where) if not metrics.empty else metrics
     df = select_checkpoint(df, spec.checkpoint) if not df.empty else df
     for f in spec.rows + spec.column_by:
@@ -253,7 +236,7 @@ def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: li
     metrics = metrics.copy()
     for k in split:
         metrics[f"cfg.{k}"] = metrics["run_dir"].map(lambda d, k=k: shown(d, k))
-    result = pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
+    result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
     spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
     return result
 

@@ -30,10 +30,10 @@ BUILDERS: dict[str, str] = {
     "model_layers": _CUSTOM,
     **{name: _PRS for name in ("prs_candidates", "prs_candidate_accuracy", "prs_denseness", "prs_regression", "prs_attack_table",
                                "prs_appendix_auc", "prs_fig16", "prs_fig17", "prs_fig18", "prs_fig19")},  # fmt: skip
-    **{name: _IRAT for name in ("irat_pivot", "irat_margins_scatter", "irat_similarity_correlation")},
+    **{name: _IRAT for name in ("irat_margins_scatter", "irat_similarity_correlation")},
     **{name: _SAMPLEROB for name in ("samplerob_class_distribution", "samplerob_minmax", "samplerob_matrix", "samplerob_hyper")},
     **{name: _AUC for name in ("auc_robustness", "auc_curves")},
-    **{name: _VIR for name in ("vir_pivot", "vir_class_accuracy", "vir_class_weights")},
+    **{name: _VIR for name in ("vir_class_accuracy", "vir_class_weights")},
 }
 
 Builder = Callable[[Any, Any], Any]  # (TableSpec, Context) -> TableResult

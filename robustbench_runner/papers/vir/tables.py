@@ -1,9 +1,9 @@
 """Paper E (vulnerability-aware instance reweighting, VIR, paper E) table and figure
 builders.
 
-- ``vir_pivot``: the declarative pivot after the paper-default filter, row lists and row
-  headers of :func:`.irat.filtered_pivot` (vir/table1-7, 9-12: VIR runs at the paper's
-  alpha, beta, gamma and components unless the table ablates them).
+- vir/table1-12 are plain pivots (``conf/table/vir/table*.yaml``: ``defaults`` keep VIR
+  runs at the paper's alpha, beta, gamma and components unless the table ablates them;
+  ``rows_only``, ``row_headers``, ``gaps_note``; ``tables/spec.py``).
 - ``vir_class_accuracy`` (vir/fig2, paper E fig. 2): per-class robust accuracy under an
   attack (PGD-100) from each run's ``confusion.csv``: for class k, the points of class k
   predicted k on the attack's output over all evaluated points of class k (points
@@ -25,15 +25,9 @@ from ...tables.build import Context, TableResult, aggregate, select_checkpoint
 from ...tables.gaps import explain_gaps
 from ...tables.registry import register_builder
 from ...tables.spec import TableSpec
-from ..irat.tables import filtered_pivot, run_table
+from ..irat.tables import run_table
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-@register_builder("vir_pivot")
-def vir_pivot(spec: TableSpec, ctx: Context) -> TableResult:
-    """vir/table1-7, 9-12: :func:`.irat.filtered_pivot`."""
-    return filtered_pivot(spec, ctx)
 
 
 def _class_names(spec: TableSpec, n: int) -> list[str]:
