@@ -23,6 +23,7 @@ from .filters import (
     rename_rows,
     select_checkpoint,
 )
+from .format import label_value, listed_then_seen, mean_std_text
 from .gaps import explain_gaps
 from .registry import get_builder
 from .result import TableResult
@@ -74,24 +75,6 @@ def aggregate(values: np.ndarray, how: str, trim: int = 0) -> dict:
     return {"mean": float({"first": v[0], "min": v.min(), "max": v.max()}[how]), "std": np.nan, "n": n}
 
 
-def _ordered_levels(field: str, observed: list, spec: TableSpec) -> list:
-    wanted = list(spec.order.get(field, []))
-    rest = [v for v in observed if str(v) not in {str(w) for w in wanted}]
-    try:
-        rest = sorted(rest)
-    except TypeError:
-        rest = sorted(rest, key=str)
-    return wanted + rest
-
-
-def _label(field: str, value, spec: TableSpec):
-    mapping = spec.labels.get(field) or {}
-    for k, v in mapping.items():
-        if str(k) == str(value):
-            return v
-    return value
-
-
 def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
     """The declarative table. With ``runs``, a cell pools only seed replicates: runs whose
     configs differ in other keys than ``spec.seed_keys`` / ``spec.pooled`` are split into
@@ -138,8 +121,8 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
         col_levels = [c.label for c in spec.columns]
     elif spec.column_by:
         long = df.assign(**{COL: df[spec.column_by].astype(str).agg(" ".join, axis=1)}) if not df.empty else df.assign(**{COL: []})
-        col_levels = _ordered_levels(COL, list(dict.fromkeys(long[COL])) if not long.empty else [], spec) if len(spec.column_by) > 1 else [
-            str(v) for v in _ordered_levels(spec.column_by[0], list(dict.fromkeys(df[spec.column_by[0]])) if not df.empty else [], spec)
+        col_levels = listed_then_seen(spec, COL, list(dict.fromkeys(long[COL])) if not long.empty else []) if len(spec.column_by) > 1 else [
+            str(v) for v in listed_then_seen(spec, spec.column_by[0], list(dict.fromkeys(df[spec.column_by[0]])) if not df.empty else [])
         ]
     else:
         long = df.assign(**{COL: "value"})
@@ -164,7 +147,7 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
         if split:
             return _split_pivot(spec, metrics, runs, split)
 
-    row_levels = [_ordered_levels(f, list(dict.fromkeys(per_run[f])) if len(per_run) else [], spec) for f in spec.rows]
+    row_levels = [listed_then_seen(spec, f, list(dict.fromkeys(per_run[f])) if len(per_run) else []) for f in spec.rows]
     row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
     records, pretty_records, source_records = [], [], []
     for row in row_index:
@@ -172,20 +155,20 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
         sel = per_run
         for f, v in zip(spec.rows, row, strict=True):
             sel = sel[sel[f].astype(str) == str(v)]
-        rec = {f: _label(f, v, spec) for f, v in zip(spec.rows, row, strict=True)}
+        rec = {f: label_value(spec, f, v) for f, v in zip(spec.rows, row, strict=True)}
         prec = dict(rec)
         any_value = False
         for col in col_levels:
             cell = sel[sel[COL].astype(str) == str(col)]
             agg = aggregate(cell["value"].to_numpy(dtype=float) * spec.scale, spec.aggregate, spec.trim)
-            label = _label(COL, col, spec) if not spec.column_by else _label(spec.column_by[0], col, spec) if len(spec.column_by) == 1 else col
+            label = label_value(spec, COL, col) if not spec.column_by else label_value(spec, spec.column_by[0], col) if len(spec.column_by) == 1 else col
             label = str(label)
             if spec.aggregate == "mean_std":
                 rec[f"{label} mean"] = agg["mean"]
                 rec[f"{label} std"] = agg["std"]
             else:
                 rec[label] = agg["mean"]
-            prec[label] = _fmt(agg, spec)
+            prec[label] = mean_std_text(agg, spec.digits, with_std=spec.aggregate == "mean_std")
             any_value |= agg["n"] > 0
             missing = max(spec.expect - agg["n"], 0) if spec.expect else None
             source_records.append({**{f: v for f, v in zip(spec.rows, row, strict=True)}, "column": label, "n": agg["n"], "missing": missing, "runs": ";".join(sorted(cell["run_dir"]))})
@@ -239,15 +222,6 @@ def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: li
     result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
     spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
     return result
-
-
-def _fmt(agg: dict, spec: TableSpec) -> str:
-    if agg["n"] == 0 or np.isnan(agg["mean"]):
-        return ""
-    m = f"{agg['mean']:.{spec.digits}f}"
-    if spec.aggregate == "mean_std" and not np.isnan(agg["std"]):
-        return f"{m}±{agg['std']:.{spec.digits}f}"
-    return m
 
 
 # -- custom builders (tables/registry.py) ----------------------------------------------------

@@ -20,8 +20,6 @@ metrics.csv and the dataset of the run's ``parent`` in run.json (written by
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +28,17 @@ import pandas as pd
 from ...errors import UserError
 from ...stats import mean_std, significance_mark, welch_ttest
 from ...tables.build import Context, TableResult, apply_where
+from ...tables.format import label, pyplot, save
 from ...tables.registry import register_builder
+from ...tables.runs import run_info
 from ...tables.spec import TableSpec
 
 SOURCE_COLUMNS = ["row", "column", "n", "missing", "runs", "note"]
 
 
-@cache
 def parent_dataset(run_dir: str) -> str | None:
     """Dataset of the run this one started from (run.json ``parent.dataset``), else None."""
-    path = Path(run_dir) / "run.json"
-    if not path.exists():
-        return None
-    parent = json.loads(path.read_text()).get("parent") or {}
-    ds = parent.get("dataset")
+    ds = (run_info(run_dir).get("parent") or {}).get("dataset")
     return None if ds in (None, "") else str(ds)
 
 
@@ -78,12 +73,11 @@ def r_values(df: pd.DataFrame, attack: str) -> pd.DataFrame:
 
 
 def describe_group(group: dict, spec: TableSpec) -> str:
-    names = spec.labels.get("dataset") or {}
-    ds = str(names.get(group["dataset"], group["dataset"]))
-    model = str((spec.labels.get("model") or {}).get(group["model"], group["model"]))
+    ds = label(spec, "dataset", group["dataset"])
+    model = label(spec, "model", group["model"])
     pre = group.get("pretrained_on")
     if pre:
-        return f"{model}, pretrained on {names.get(pre, pre)}, trained on {ds}"
+        return f"{model}, pretrained on {label(spec, 'dataset', pre)}, trained on {ds}"
     return f"{model}, {ds}"
 
 
@@ -183,10 +177,7 @@ def auc_curves(spec: TableSpec, ctx: Context) -> TableResult:
     chance = float(opts.get("chance", 0.1))
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         blocks = [(k, p["label"]) for k in kinds for p in opts["panels"]]
         fig, axes = plt.subplots(len(blocks), len(models), figsize=(3.2 * len(models), 2.5 * len(blocks)), squeeze=False)
@@ -203,14 +194,12 @@ def auc_curves(spec: TableSpec, ctx: Context) -> TableResult:
                         ax.fill_between(line.eps, line["mean"] - line["std"], line["mean"] + line["std"], color=cmap(c), alpha=0.15)
                 if kind == "raw":
                     ax.axhline(chance, color="goldenrod", lw=1)
-                ax.set_title(f"{panel} - {(spec.labels.get('model') or {}).get(model, model)} ({kind})", fontsize=7)
+                ax.set_title(f"{panel} - {label(spec, 'model', model)} ({kind})", fontsize=7)
                 ax.set_ylim(0, 1.05)
                 ax.set_xlabel("eps" if i == len(blocks) - 1 else "")
                 ax.set_ylabel(("normalized acc." if kind == "normalized" else "accuracy") if j == 0 else "")
                 if ax.lines and i == 0:
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return TableResult(tidy, tidy.copy(), pd.DataFrame(records, columns=SOURCE_COLUMNS), figure=figure)

@@ -19,6 +19,7 @@ import pandas as pd
 from ...analysis.margins import MARGINS_CSV, pearson_r
 from ...tables.build import Context, TableResult, aggregate, apply_where, select_checkpoint
 from ...tables.filters import keep_defaults
+from ...tables.format import mean_std_text, pyplot, save, wrapped
 from ...tables.registry import register_builder
 from ...tables.runs import with_config
 from ...tables.spec import TableSpec
@@ -72,17 +73,8 @@ def _sources(runs: pd.DataFrame, column: str, expect: int | None) -> pd.DataFram
                           "runs": ";".join(sorted(runs.run_dir))}])  # fmt: skip
 
 
-def _wrapped(title: str, width: int = 55) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(title, width))
-
-
 def _mean_std_text(values, digits: int) -> str:
-    agg = aggregate(np.asarray(values, dtype=float), "mean_std")
-    if agg["n"] == 0:
-        return ""
-    return f"{agg['mean']:.{digits}f}" + (f"±{agg['std']:.{digits}f}" if not np.isnan(agg["std"]) else "")
+    return mean_std_text(aggregate(np.asarray(values, dtype=float), "mean_std"), digits)
 
 
 @register_builder("irat_margins_scatter")
@@ -111,10 +103,7 @@ def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
         spec.add_note("No points: no run with margins.csv matches this figure's settings.")
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, ax = plt.subplots(figsize=(4.5, 4))
         for outcome, color in (("correct", "tab:blue"), ("incorrect", "tab:orange")):
@@ -122,11 +111,9 @@ def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
             ax.scatter(sel.p_y, sel.margin, s=4, alpha=0.5, color=color, label=outcome)
         ax.set_xlabel("true-class probability $p_y$")
         ax.set_ylabel("margin $p_y - \\max_{k \\neq y} p_k$ (eq. 4)")
-        ax.set_title(_wrapped(spec.title or spec.id), fontsize=8)
+        ax.set_title(wrapped(spec.title or spec.id), fontsize=8)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     return TableResult(table.reset_index(drop=True), pretty, _sources(runs, "points", spec.expect), figure)
 
@@ -158,19 +145,14 @@ def irat_similarity_correlation(spec: TableSpec, ctx: Context) -> TableResult:
     )
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, ax = plt.subplots(figsize=(4.5, 4))
         ax.scatter(table.incorrect_rate, table.similarity, s=4, alpha=0.5)
         ax.set_xlabel("incorrect rate $1 - p_y$ (eq. 6)")
         ax.set_ylabel("similarity $c$ (eq. 11)")
         r_text = _mean_std_text(r_values, spec.digits) or "n/a"
-        ax.set_title(f"{_wrapped(spec.title or spec.id)}\nPearson r = {r_text}", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        ax.set_title(f"{wrapped(spec.title or spec.id)}\nPearson r = {r_text}", fontsize=8)
+        save(fig, path, dpi=120)
 
     return TableResult(table, pretty, _sources(runs, "Pearson r", spec.expect), figure)

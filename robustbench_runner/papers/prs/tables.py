@@ -22,51 +22,24 @@ sweep's last point), PGD-20 accuracy at the dataset eps, clean test accuracy.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from ...errors import UserError
 from ...stats import ols_slope
 from ...tables.build import Context, TableResult, apply_where, pivot, select_checkpoint
+from ...tables.format import label, num, ordered, pyplot, save, sort_rows
 from ...tables.registry import register_builder
+from ...tables.runs import run_info, with_config
 from ...tables.spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
 
 IDENTITY = ["run_dir", "dataset", "model", "seed", "batch_size", "epoch", "checkpoint"]
 
 # -- run configs, size presets, populations --------------------------------------------------
-
-
-@cache
-def _run_config(run_dir: str):
-    path = Path(run_dir) / "config.yaml"
-    return OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-
-
-@cache
-def run_info(run_dir: str) -> dict:
-    """``run.json`` of a run (config hash, ``parent`` of runs started with ``init_from``)."""
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def with_config(df: pd.DataFrame, keys) -> pd.DataFrame:
-    """``df`` plus a ``cfg.<key>`` column per dotted config key (each run's config.yaml)."""
-    missing = [k for k in dict.fromkeys(keys) if f"cfg.{k}" not in df.columns]
-    if df.empty or not missing:
-        return df
-    df = df.copy()
-    for k in missing:
-        values = {d: OmegaConf.select(_run_config(d), k, default=None) for d in df.run_dir.unique()}
-        df[f"cfg.{k}"] = df.run_dir.map(lambda d, v=values: v[d])
-    return df
 
 
 def runs_scale(df: pd.DataFrame, ctx: Context | None = None) -> str:
@@ -108,45 +81,6 @@ def population(spec: TableSpec, ctx: Context) -> pd.DataFrame:
             return df.iloc[0:0]
         df = df[df[col].astype(str).str.fullmatch(str(pattern))]
     return df
-
-
-def _order_key(spec: TableSpec, field: str):
-    wanted = [str(v) for v in spec.order.get(field, [])]
-
-    def key(v):
-        s = str(v)
-        return (wanted.index(s), "") if s in wanted else (len(wanted), s)
-
-    return key
-
-
-def ordered(values, spec: TableSpec, field: str) -> list:
-    """Distinct ``values`` in the spec's paper order (unlisted values after, sorted)."""
-    vals = list(dict.fromkeys(values))
-    try:
-        vals = sorted(vals)
-    except TypeError:
-        vals = sorted(vals, key=str)
-    return sorted(vals, key=_order_key(spec, field))
-
-
-def label(spec: TableSpec, field: str, value) -> str:
-    for k, v in (spec.labels.get(field) or {}).items():
-        if str(k) == str(value):
-            return str(v)
-    return str(value)
-
-
-def sort_rows(df: pd.DataFrame, spec: TableSpec, fields: list[str]) -> pd.DataFrame:
-    if df.empty:
-        return df
-    keys = {f: df[f].map(_order_key(spec, f)) if f in spec.order else df[f] for f in fields}
-    order = pd.DataFrame(keys).apply(tuple, axis=1).sort_values(kind="stable").index
-    return df.loc[order].reset_index(drop=True)
-
-
-def _num(v: float, digits: int) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
 def note_single_runs(spec: TableSpec, table: pd.DataFrame, why: str) -> None:
@@ -286,7 +220,7 @@ def prs_candidates(spec: TableSpec, ctx: Context) -> TableResult:
         "Batch Size": table.batch_size.astype(int).tolist() if not table.empty else [],
         "Seed": table.seed.astype(int).tolist() if not table.empty else [],
         "Epoch": table.epoch.astype(int).tolist() if not table.empty else [],
-        "Test Accuracy (%)": [_num(100 * v, spec.digits) for v in table.test_acc],
+        "Test Accuracy (%)": [num(100 * v, spec.digits) for v in table.test_acc],
         "Selected": ["yes" if s else "" for s in table.selected],
     })  # fmt: skip
     records = []
@@ -423,9 +357,9 @@ def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
                 tidy.append({"model": model, "dataset": ds, "batch_size": bs, "epoch": epoch, **vals})
                 pretty.append({
                     "Model": label(spec, "model", model), "Dataset": label(spec, "dataset", ds), "Batch Size": bs,
-                    "PRS Ratio": _num(vals["prs_ratio"], 3), "Clean": _num(100 * vals["test_acc"], spec.digits),
-                    "FGSM": _num(100 * vals["fgsm_acc"], spec.digits), "PGD": _num(100 * vals["pgd_acc"], spec.digits),
-                    "AA": _num(100 * vals["aa_acc"], spec.digits),
+                    "PRS Ratio": num(vals["prs_ratio"], 3), "Clean": num(100 * vals["test_acc"], spec.digits),
+                    "FGSM": num(100 * vals["fgsm_acc"], spec.digits), "PGD": num(100 * vals["pgd_acc"], spec.digits),
+                    "AA": num(100 * vals["aa_acc"], spec.digits),
                 })  # fmt: skip
                 records.append({"row": f"{model} {ds} bs{bs} epoch {epoch}", "column": "all", "n": len(hit), "missing": 0 if len(hit) else 1, "runs": ";".join(sorted(set(hit.run_dir))) if len(hit) else ""})
     note_point_counts(spec, df, attack_labels(spec.options))
@@ -466,7 +400,7 @@ def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
             hit = table[(table.epoch.astype(int) == e) & (table.seed.astype(int) == s) & (table.batch_size.astype(int) == b)]
             col = f"RS {s} / BS {b}"
             v = float(hit.fgsm_auc.iloc[0]) if len(hit) and pd.notna(hit.fgsm_auc.iloc[0]) else np.nan
-            rec[col], prec[col] = v, _num(v, spec.digits)
+            rec[col], prec[col] = v, num(v, spec.digits)
             records.append({"row": f"epoch {e}", "column": col, "n": int(len(hit)), "missing": None, "runs": ";".join(hit.run_dir)})
         tidy.append(rec)
         pretty.append(prec)
@@ -474,15 +408,6 @@ def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
 
 
 # -- figures -----------------------------------------------------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _curve_stats(table: pd.DataFrame, keys: list[str], value_cols: list[str]) -> pd.DataFrame:
@@ -525,7 +450,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
     note_single_runs(spec, tidy, "one seed per curve: panels (b), (c) train seed 907 only, and so does the smoke sweep")
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         groups = [(p, m) for p, g in tidy.groupby("panel", sort=False) for m in g.model.unique()] or [("no runs", "")]
         fig, axes = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.6), squeeze=False)
         for j, (p, m) in enumerate(groups):
@@ -540,9 +465,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
                 ax.set_ylim(0, 1.05)
                 if len(ax.lines):
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
@@ -572,7 +495,7 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
     lines_df = pd.DataFrame(lines, columns=["Architecture", "Dataset", "slope", "intercept", "n", "model", "dataset"])
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         models = ordered(points.model, spec, "model") if not points.empty else [""]
         fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
         for j, model in enumerate(models):
@@ -592,11 +515,9 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
             ax.set_ylabel("FGSM robust accuracy" if j == 0 else "")
             if ax.collections:
                 ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
-    pretty = lines_df.drop(columns=["model", "dataset"]).assign(slope=lambda d: d.slope.map(lambda v: _num(v, 3)), intercept=lambda d: d.intercept.map(lambda v: _num(v, 3)))
+    pretty = lines_df.drop(columns=["model", "dataset"]).assign(slope=lambda d: d.slope.map(lambda v: num(v, 3)), intercept=lambda d: d.intercept.map(lambda v: num(v, 3)))
     return TableResult(points, pretty, _sources(records), figure=figure)
 
 
@@ -624,7 +545,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
     note_single_runs(spec, tidy, "paper A continues one pre-trained network (seed 907)")
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         colors = {s["label"]: s.get("color") for s in spec.options["series"]}
         fig, axes = plt.subplots(2, 1, figsize=(5, 5), sharex=True)
         for ax, metric, title in ((axes[0], "prs_ratio", "PRS ratio"), (axes[1], "pgd_acc", "Robust accuracy (PGD)")):
@@ -634,9 +555,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
             if ax.lines:
                 ax.legend(fontsize=7)
         axes[1].set_xlabel("Epoch")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
@@ -673,7 +592,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
     plot_bs = int(by_scale(spec.options.get("plot_batch_size"), scale)) if spec.options.get("plot_batch_size") is not None else None
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         data = tidy if plot_bs is None else tidy[tidy.batch_size.astype(int) == plot_bs]
         datasets = ordered(data.dataset, spec, "dataset") or [""]
         models = ordered(data.model, spec, "model") or [""]
@@ -692,9 +611,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
                 ax.set_ylabel("Test accuracy" if j == 0 else "")
                 if ax.lines:
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     pretty = tidy.drop(columns=["run_dir"]).assign(eps=lambda d: d.eps.astype(float).round(6))
     return TableResult(tidy.drop(columns=["run_dir"]), pretty, _sources(records), figure=figure)

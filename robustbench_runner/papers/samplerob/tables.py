@@ -23,12 +23,10 @@ Trimming and the expected number of runs depend on the size preset the runs were
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from ...errors import UserError
 from ...tables.build import (
@@ -38,7 +36,9 @@ from ...tables.build import (
     apply_where,
     select_checkpoint,
 )
+from ...tables.format import num, pyplot, save
 from ...tables.registry import register_builder
+from ...tables.runs import with_config
 from ...tables.spec import TableSpec
 
 #: config keys every samplerob builder reads from the runs' config.yaml
@@ -56,23 +56,13 @@ ROW_LABEL = "test (sub)set"
 # -- shared helpers -------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _run_config(run_dir: str, mtime: float) -> dict:
-    path = Path(run_dir) / "config.yaml"
-    cfg = OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-    return {col: OmegaConf.select(cfg, key, default=None) for col, key in CFG_KEYS.items()}
-
-
 def with_run_config(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the :data:`CFG_KEYS` columns of each row's run (``config.yaml``)."""
+    """``df`` with the :data:`CFG_KEYS` columns of each row's run (``config.yaml``, through
+    the cached reader of ``tables/runs.py``)."""
     if df.empty:
         return df.assign(**{c: pd.Series(dtype=object) for c in CFG_KEYS})
-    cfgs = {}
-    for d in df.run_dir.unique():
-        p = Path(d) / "config.yaml"
-        cfgs[d] = _run_config(str(d), p.stat().st_mtime if p.exists() else 0.0)
-    extra = pd.DataFrame([{"run_dir": d, **c} for d, c in cfgs.items()])
-    return df.merge(extra, on="run_dir", how="left")
+    out = with_config(df, CFG_KEYS.values())
+    return out.rename(columns={f"cfg.{key}": col for col, key in CFG_KEYS.items()}).reset_index(drop=True)
 
 
 def scale_of(df: pd.DataFrame) -> str:
@@ -101,10 +91,6 @@ def by_scale(value, scale: str):
 def trimmed(values, trim: int) -> dict:
     """Paper C's trimmed mean (``aggregate(..., "trimmed_mean", trim)``): NaN when too few."""
     return aggregate(np.asarray(values, dtype=float), "trimmed_mean", int(trim))
-
-
-def fmt(value: float, digits: int) -> str:
-    return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def bold(text: str, on: bool) -> str:
@@ -202,10 +188,7 @@ def _class_figure(ctx: Context, dataset: str, class_labels: dict) -> Callable[[P
         return None
 
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         bins = np.linspace(rob.R.min(), rob.R.max(), 31)
@@ -227,9 +210,7 @@ def _class_figure(ctx: Context, dataset: str, class_labels: dict) -> Callable[[P
         axes[0].set_ylabel("fraction of the class")
         axes[1].legend(fontsize=7, ncol=2)
         fig.suptitle("Relative class-wise sample robustness distribution (paper C, figure 4)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return draw
 
@@ -263,7 +244,7 @@ def minmax_table(spec: TableSpec, ctx: Context) -> TableResult:
             rows.append(rec)
             count = v.get(metric_below)
             pretty.append({
-                "dataset": ds, "set": s, "n": n, "min R": fmt(v.get("min"), spec.digits), "max R": fmt(v.get("max"), spec.digits),
+                "dataset": ds, "set": s, "n": n, "min R": num(v.get("min"), spec.digits), "max R": num(v.get("max"), spec.digits),
                 f"R < {below:g}": "" if count is None else f"{int(count)} ({100 * count / n:.1f}%)",
             })  # fmt: skip
             sources.append(
@@ -283,10 +264,7 @@ def minmax_table(spec: TableSpec, ctx: Context) -> TableResult:
 
 def _minmax_figure(rob: pd.DataFrame, datasets: list[str], below: float) -> Callable[[Path], None]:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         shown = [d for d in datasets if (rob.dataset.astype(str) == d).any()]
         fig, axes = plt.subplots(
@@ -311,9 +289,7 @@ def _minmax_figure(rob: pd.DataFrame, datasets: list[str], below: float) -> Call
             ax.legend(fontsize=8)
         axes[0][0].set_ylabel("fraction of the set")
         fig.suptitle("Relative robustness distributions of x and t (paper C, figure 9)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return draw
 
@@ -424,10 +400,10 @@ def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
                 rec[f"{tr} loss"] = loss_row[tr]
             rec[f"{tr} acc"] = acc_row[tr]
             rec[f"{tr} n"] = cells[(tr, te)][acc_metric]["n"]
-            acc_text = bold(fmt(acc_row[tr], spec.digits), _is_best(acc_row, tr, higher=True))
+            acc_text = bold(num(acc_row[tr], spec.digits), _is_best(acc_row, tr, higher=True))
             if loss_metric:
                 loss_text = bold(
-                    fmt(loss_row[tr], spec.digits), _is_best(loss_row, tr, higher=False)
+                    num(loss_row[tr], spec.digits), _is_best(loss_row, tr, higher=False)
                 )
                 prec[tr] = f"{loss_text} \\ {acc_text}" if loss_text else ""
             else:
@@ -553,7 +529,7 @@ def hyper_table(spec: TableSpec, ctx: Context) -> TableResult:
                 if r is None:
                     prec[name] = ""
                 else:
-                    text = f"{bold(fmt(losses[tr], spec.digits), _is_best(losses, tr, True))} \\ {bold(fmt(accs[tr], spec.digits), _is_best(accs, tr, True))}"
+                    text = f"{bold(num(losses[tr], spec.digits), _is_best(losses, tr, True))} \\ {bold(num(accs[tr], spec.digits), _is_best(accs, tr, True))}"
                     prec[name] = text + (f" ({int(r.h)})" if mode == "per_subset" else "")
                 n = 0 if r is None else int(r.n)
                 missing = None if expect is None else max(int(expect) - n, 0)
@@ -591,10 +567,7 @@ def _hyper_figure(
     curves: pd.DataFrame, variants: dict, trains: list, tests: list, hyper: str
 ) -> Callable[[Path], None]:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, axes = plt.subplots(2, len(tests), figsize=(3.2 * len(tests), 5.6), squeeze=False)
         styles = ["-", "--", ":", "-."]
@@ -619,8 +592,6 @@ def _hyper_figure(
                 ax.set_title(f"{te}: {'LOSS' if metric == 'loss' else 'ACC'}", fontsize=9)
                 ax.set_xlabel(hyper)
         axes[0][0].legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return draw
