@@ -66,6 +66,7 @@ its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,20 +184,25 @@ def load_spec(path: str | Path) -> TableSpec:
 TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
 
 
-def all_specs(table_dir: Path = TABLE_DIR) -> dict[str, TableSpec]:
-    specs = {}
-    for path in sorted(table_dir.rglob("*.yaml")):
-        spec = load_spec(path)
-        if spec.id in specs:
-            raise UserError(f"table id {spec.id} is defined twice (second: {path})")
-        specs[spec.id] = spec
+def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> dict[str, TableSpec]:
+    """Every spec under ``table_dir`` and under each folder of ``extra`` (``rbr-tables
+    --specs DIR``: specs kept outside the repository); an id defined twice is an error."""
+    specs: dict[str, TableSpec] = {}
+    for folder in [Path(table_dir), *map(Path, extra)]:
+        if not folder.is_dir():
+            raise UserError(f"spec folder {folder} does not exist", fix="pass a folder that holds table spec .yaml files")
+        for path in sorted(folder.rglob("*.yaml")):
+            spec = load_spec(path)
+            if spec.id in specs:
+                raise UserError(f"table id {spec.id} is defined twice (second: {path})", fix="give one of them another id")
+            specs[spec.id] = spec
     return specs
 
 
-def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR) -> list[TableSpec]:
+def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> list[TableSpec]:
     """Specs whose id equals a pattern or starts with ``<pattern>/`` (``irat`` -> every
-    irat table); ``all`` selects everything."""
-    specs = all_specs(table_dir)
+    irat table); ``all`` selects everything. ``extra``: more spec folders (:func:`all_specs`)."""
+    specs = all_specs(table_dir, extra)
     if not patterns or "all" in patterns:
         return list(specs.values())
     out = []
