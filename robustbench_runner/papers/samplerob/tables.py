@@ -15,9 +15,11 @@ specs in ``conf/table/samplerob/``.
   where ACC on each test (sub)set is highest, with that value in brackets (tables 7, 9);
   figure: the curves over the hyperparameter (figures 10, 11).
 
-Trimming and the expected number of runs depend on the size preset the runs were made at
-(``options.trim`` / ``options.runs``: a number, or ``{paper: .., smoke: ..}`` read with the runs'
-``scale_name``). A cell with no more than ``2 * trim`` runs stays empty and counts as missing.
+Trimming follows the runs: ``options.trim_share`` is the paper's trimming as a share of the
+runs (0.4: 10 of 25 at each end), applied to the number of seeds the table's runs have, which
+is also the expected runs per cell (:func:`trim_and_expect`); deterministic tables give
+``trim: 0`` and ``runs: 1``. A cell with no more than ``2 * trim`` runs stays empty and counts
+as missing.
 """
 
 from __future__ import annotations
@@ -76,16 +78,18 @@ def scale_of(df: pd.DataFrame) -> str:
     return scales[0] if scales else "paper"
 
 
-def by_scale(value, scale: str):
-    """``{paper: a, smoke: b}`` -> the value of ``scale`` (anything else: itself)."""
-    if isinstance(value, dict):
-        if scale not in value:
-            raise UserError(
-                f"table option {value} has no value for scale {scale!r}",
-                fix="give paper and smoke values",
-            )
-        return value[scale]
-    return value
+def trim_and_expect(opts: dict, df: pd.DataFrame) -> tuple[int, int | None]:
+    """(values dropped at each end of a cell, runs expected per cell). ``trim_share``: the
+    paper's trimming as a share of the runs, applied to the number of seeds the table's runs
+    have (C.3: 10 of 25 runs at each end -> 0.4; a sweep of 5 seeds drops 2, of 3 seeds 1),
+    and that number is the expected runs per cell. Else ``trim`` and ``runs`` as given."""
+    if any(isinstance(opts.get(k), dict) for k in ("trim", "runs", "trim_share")):
+        raise UserError("samplerob table options trim / runs / trim_share take one number, not one per scale",
+                        fix="write trim_share: <share of the runs> (the seeds are counted from the runs)")  # fmt: skip
+    if "trim_share" in opts:
+        seeds = int(df.seed.nunique()) if not df.empty else 0
+        return int(float(opts["trim_share"]) * seeds), (seeds or None)
+    return int(opts.get("trim", 0)), opts.get("runs")
 
 
 def trimmed(values, trim: int) -> dict:
@@ -341,12 +345,12 @@ def _epoch_label(part: pd.DataFrame, how: str | None) -> str:
 @register_builder("samplerob_matrix")
 def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``models``, ``stage``, ``checkpoint`` (``last`` or a label like ``k01``),
-    ``loss`` (metric name or null), ``acc``, ``trim`` and ``runs`` (by scale), ``epochs_row``
+    ``loss`` (metric name or null), ``acc``, ``trim_share`` (or ``trim`` and ``runs``), ``epochs_row``
     (``train`` | ``select_plus_one`` | null), ``train_subsets``, ``test_subsets``."""
     opts = spec.options
     df = _matrix_rows(spec, ctx)
     scale = scale_of(df)
-    trim, expect = int(by_scale(opts.get("trim", 0), scale)), by_scale(opts.get("runs"), scale)
+    trim, expect = trim_and_expect(opts, df)
     loss_metric, acc_metric = opts.get("loss"), opts.get("acc", "acc")
     trains, tests = list(opts["train_subsets"]), list(opts["test_subsets"])
     metrics = [m for m in (loss_metric, acc_metric) if m]
@@ -438,7 +442,7 @@ def hyper_curves(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, int,
             apply_where(df, {"attack": "subset_eval", "model": opts["model"], **spec.where})
         )
     scale = scale_of(df) if not df.empty else "paper"
-    trim, expect = int(by_scale(opts.get("trim", 0), scale)), by_scale(opts.get("runs"), scale)
+    trim, expect = trim_and_expect(opts, df)
     if df.empty:
         return (
             pd.DataFrame(
