@@ -246,15 +246,25 @@ def prs_candidate_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     return result
 
 
+def low_high_batch_sizes(spec: TableSpec, ctx: Context, df: pd.DataFrame) -> tuple[int, int]:
+    """(low, high) batch size of the low- and high-PRS networks: those of the runs that
+    ``options.networks`` matches (``{cfg.tag: t7}``: the networks prs/table7 evaluates; paper
+    A: 128 and 2048), else the smallest and largest batch size of ``df``."""
+    match = spec.options.get("networks")
+    nets = population(replace(spec, where={}, options={"match": match}), ctx) if match else df.iloc[0:0]
+    sizes = sorted({int(b) for b in (nets if not nets.empty else df).batch_size}) if not (nets.empty and df.empty) else []
+    if not sizes:
+        return 0, 0
+    return sizes[0], sizes[-1]
+
+
 @register_builder("prs_denseness")
 def prs_denseness(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/table4: CNN-6 denseness D(X, K) per K and the PRS ratio of a low-PRS (batch size
-    ``options.batch_sizes.low``) and a high-PRS (``.high``) network per dataset, mean +- std
+    """prs/table4: CNN-6 denseness D(X, K) per K and the PRS ratio of a low-PRS and a
+    high-PRS network per dataset (batch sizes: :func:`low_high_batch_sizes`), mean +- std
     over seeds, at each run's last grid checkpoint (choice: the seed does not name the epoch)."""
     df = population(spec, ctx)
-    scale = runs_scale(df, ctx)
-    sizes = by_scale(spec.options.get("batch_sizes", {}), scale)
-    low, high = int(sizes["low"]), int(sizes["high"])
+    low, high = low_high_batch_sizes(spec, ctx, df)
     df = df[df.batch_size.astype(int).isin([low, high])] if not df.empty else df
     df = select_checkpoint(df, "last") if not df.empty else df
     ks = denseness_ks(set(df.metric)) if not df.empty else []
@@ -565,10 +575,9 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/fig19 (paper A, appendix I): robust accuracy versus eps on the inclusion and
     exclusion groups (analyses ``inclusion_fgsm`` / ``inclusion_pgd20``: FGSM and PGD-20
     sweeps 0..dataset eps) of the networks of ``prs/table7_eval``. Table: every curve (both
-    networks per architecture x dataset, ``n`` = group size); plot: the network of batch
-    size ``options.plot_batch_size`` (per preset), one panel per dataset x architecture."""
+    networks per architecture x dataset, ``n`` = group size); plot: the low-PRS network (the
+    smallest batch size of the runs), one panel per dataset x architecture."""
     df = population(spec, ctx)
-    scale = runs_scale(df, ctx)
     attacks = dict(spec.options.get("attacks") or {})  # label -> attack (FGSM / PGD-20)
     groups = {"test_inclusion": "inclusion", "test_exclusion": "exclusion"}
     keep = df[df.split.astype(str).isin(groups) & (df.metric == "acc") & df.attack.isin(attacks)] if not df.empty else df
@@ -589,7 +598,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
                         "note": f"empty {group} group: no correctly classified test sample {'inside' if group == 'inclusion' else 'outside'} the training PRS"})  # fmt: skip
     if len(empty):
         spec.add_note(f"{len(empty)} group curves are absent because the group is empty (sources.csv names them).")
-    plot_bs = int(by_scale(spec.options.get("plot_batch_size"), scale)) if spec.options.get("plot_batch_size") is not None else None
+    plot_bs = int(df.batch_size.astype(int).min()) if not df.empty else None  # the low-PRS network
 
     def figure(path: Path) -> None:
         plt = pyplot()
