@@ -269,7 +269,7 @@ def prs_section(out: Path) -> tuple[list[str], dict]:
     import numpy as np
 
     from robustbench_runner.stats import ols_slope
-    from robustbench_runner.tables.papers.prs import checkpoint_table
+    from robustbench_runner.papers.prs.tables import checkpoint_table
 
     df = load(out, "prs")
     train = df[~df.run.astype(str).str.endswith("-t7")]
@@ -454,7 +454,7 @@ def samplerob_section(out: Path) -> tuple[list[str], dict]:
 
 
 def auc_section(out: Path) -> tuple[list[str], dict]:
-    from robustbench_runner.tables.papers.auc import r_values
+    from robustbench_runner.papers.auc.tables import r_values
 
     df = load(out, "auc")
     head: dict = {}

@@ -253,7 +253,7 @@ def test_clean_accuracy_on_the_attacked_points_is_written(tmp_path):
 
 
 def test_prs_tables_clean_column_can_use_the_attacked_points():
-    from robustbench_runner.tables.papers.prs import checkpoint_table
+    from robustbench_runner.papers.prs.tables import checkpoint_table
 
     base = {"run_dir": "r", "dataset": "mnist", "model": "cnn6", "seed": 907, "batch_size": 16, "epoch": 2,
             "checkpoint": "epoch_002", "split": "test", "metric": "acc", "eps": 0.0}  # fmt: skip

@@ -4,6 +4,7 @@
     rbr-tables outputs/sweeps/irat --table irat     # every irat table spec
     rbr-tables outputs --table auc/table1 --out outputs/tables/auc
     rbr-tables --list                               # every table id
+    rbr-tables outputs/sweeps/irat --specs my_specs --table irat/mine   # + specs kept elsewhere
 
 Writes, per table, ``<id>.csv`` (tidy numbers), ``<id>.pretty.csv`` and ``<id>.md``
 (``mean±std`` like the paper), ``<id>.sources.csv`` (the runs behind each cell) and, for
@@ -37,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("dirs", nargs="*", help="run or sweep directories to read (searched recursively)")
     p.add_argument("--table", "-t", action="append", default=[], help="table id or paper prefix (repeatable; 'all' for every spec); default: summary")
     p.add_argument("--out", "-o", default=None, help="output folder (default: <first dir>/tables)")
+    p.add_argument("--specs", action="append", default=[], metavar="DIR",
+                   help="a folder of more table specs (*.yaml, searched recursively) next to conf/table/ (repeatable)")  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the table ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
     p.add_argument("--strict", action="store_true", help="exit 1 when a run had to be skipped (unreadable files)")
@@ -47,12 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for tid, spec in all_specs().items():
+        for tid, spec in all_specs(extra=args.specs).items():
             print(f"{tid:32s} {spec.title}")
         return 0
     if not args.dirs:
         raise UserError("no run directory given", fix="rbr-tables <run or sweep dir> [--table ID]")
-    specs = select_specs(args.table or ["summary"])
+    specs = select_specs(args.table or ["summary"], extra=args.specs)
     run_dirs = find_runs(args.dirs)
     if not run_dirs:
         raise UserError(f"no runs (metrics.csv) under {', '.join(args.dirs)}", fix="point rbr-tables at a folder that holds rbr-run outputs")

@@ -5,7 +5,7 @@ ablation rows, seeds and classes out on purpose."""
 
 from __future__ import annotations
 
-from .build import TableResult
+from .result import TableResult
 from .spec import TableSpec
 
 SOURCE_FIELDS = ("column", "n", "missing", "runs")

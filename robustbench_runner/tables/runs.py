@@ -299,3 +299,26 @@ def load_runs(run_dirs: Iterable[str | Path]) -> RunSet:
         except UserError as e:
             skipped.append((Path(d), e.one_line()))
     return RunSet(runs, skipped)
+
+
+def with_config(metrics: pd.DataFrame, keys: Iterable[str], runs: RunSet | None = None) -> pd.DataFrame:
+    """``metrics`` plus a ``cfg.<key>`` column for each dotted config key it lacks, read from
+    each run's ``config.yaml`` through :func:`load_run` (or ``runs`` when given); None where a
+    run has no such key. The one way builders read run configs into columns."""
+    missing = [k for k in dict.fromkeys(keys) if f"cfg.{k}" not in metrics.columns]
+    if not missing or metrics.empty:
+        return metrics
+    by_dir = runs.by_dir() if runs is not None else {}
+    values = {}
+    for d in metrics.run_dir.unique():
+        run = by_dir.get(str(d)) or load_run(d)
+        values[d] = {k: run.value(k) for k in missing}
+    out = metrics.copy()
+    for k in missing:
+        out[f"cfg.{k}"] = out.run_dir.map(lambda d, k=k: values[d][k])
+    return out
+
+
+def run_info(run_dir: str | Path) -> dict:
+    """A run's ``run.json`` ({} when absent), through the cached loader."""
+    return load_run(run_dir).info

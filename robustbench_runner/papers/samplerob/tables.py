@@ -1,4 +1,4 @@
-"""Paper C ("Introducing sample robustness") tables: builders registered for the
+"""Paper samplerob ("Introducing sample robustness") tables: builders registered for the
 specs in ``conf/table/samplerob/``.
 
 - ``samplerob_class_distribution`` (tables 1, 10): samples per class of every data (sub)set,
@@ -15,31 +15,33 @@ specs in ``conf/table/samplerob/``.
   where ACC on each test (sub)set is highest, with that value in brackets (tables 7, 9);
   figure: the curves over the hyperparameter (figures 10, 11).
 
-Trimming and the expected number of runs depend on the size preset the runs were made at
-(``options.trim`` / ``options.runs``: a number, or ``{paper: .., smoke: ..}`` read with the runs'
-``scale_name``). A cell with no more than ``2 * trim`` runs stays empty and counts as missing.
+Trimming follows the runs: ``options.trim_share`` is the paper's trimming as a share of the
+runs (0.4: 10 of 25 at each end), applied to the number of seeds the table's runs have, which
+is also the expected runs per cell (:func:`trim_and_expect`); deterministic tables give
+``trim: 0`` and ``runs: 1``. A cell with no more than ``2 * trim`` runs stays empty and counts
+as missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from ...errors import UserError
-from ..build import (
+from ...tables.build import (
     Context,
     TableResult,
     aggregate,
     apply_where,
-    register_builder,
     select_checkpoint,
 )
-from ..spec import TableSpec
+from ...tables.format import num, pyplot, save
+from ...tables.registry import register_builder
+from ...tables.runs import with_config
+from ...tables.spec import TableSpec
 
 #: config keys every samplerob builder reads from the runs' config.yaml
 CFG_KEYS = {
@@ -56,23 +58,13 @@ ROW_LABEL = "test (sub)set"
 # -- shared helpers -------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _run_config(run_dir: str, mtime: float) -> dict:
-    path = Path(run_dir) / "config.yaml"
-    cfg = OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-    return {col: OmegaConf.select(cfg, key, default=None) for col, key in CFG_KEYS.items()}
-
-
 def with_run_config(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the :data:`CFG_KEYS` columns of each row's run (``config.yaml``)."""
+    """``df`` with the :data:`CFG_KEYS` columns of each row's run (``config.yaml``, through
+    the cached reader of ``tables/runs.py``)."""
     if df.empty:
         return df.assign(**{c: pd.Series(dtype=object) for c in CFG_KEYS})
-    cfgs = {}
-    for d in df.run_dir.unique():
-        p = Path(d) / "config.yaml"
-        cfgs[d] = _run_config(str(d), p.stat().st_mtime if p.exists() else 0.0)
-    extra = pd.DataFrame([{"run_dir": d, **c} for d, c in cfgs.items()])
-    return df.merge(extra, on="run_dir", how="left")
+    out = with_config(df, CFG_KEYS.values())
+    return out.rename(columns={f"cfg.{key}": col for col, key in CFG_KEYS.items()}).reset_index(drop=True)
 
 
 def scale_of(df: pd.DataFrame) -> str:
@@ -86,25 +78,23 @@ def scale_of(df: pd.DataFrame) -> str:
     return scales[0] if scales else "paper"
 
 
-def by_scale(value, scale: str):
-    """``{paper: a, smoke: b}`` -> the value of ``scale`` (anything else: itself)."""
-    if isinstance(value, dict):
-        if scale not in value:
-            raise UserError(
-                f"table option {value} has no value for scale {scale!r}",
-                fix="give paper and smoke values",
-            )
-        return value[scale]
-    return value
+def trim_and_expect(opts: dict, df: pd.DataFrame) -> tuple[int, int | None]:
+    """(values dropped at each end of a cell, runs expected per cell). ``trim_share``: the
+    paper's trimming as a share of the runs, applied to the number of seeds the table's runs
+    have (C.3: 10 of 25 runs at each end -> 0.4; a sweep of 5 seeds drops 2, of 3 seeds 1),
+    and that number is the expected runs per cell. Else ``trim`` and ``runs`` as given."""
+    if any(isinstance(opts.get(k), dict) for k in ("trim", "runs", "trim_share")):
+        raise UserError("samplerob table options trim / runs / trim_share take one number, not one per scale",
+                        fix="write trim_share: <share of the runs> (the seeds are counted from the runs)")  # fmt: skip
+    if "trim_share" in opts:
+        seeds = int(df.seed.nunique()) if not df.empty else 0
+        return int(float(opts["trim_share"]) * seeds), (seeds or None)
+    return int(opts.get("trim", 0)), opts.get("runs")
 
 
 def trimmed(values, trim: int) -> dict:
-    """Paper C's trimmed mean (``aggregate(..., "trimmed_mean", trim)``): NaN when too few."""
+    """Paper samplerob's trimmed mean (``aggregate(..., "trimmed_mean", trim)``): NaN when too few."""
     return aggregate(np.asarray(values, dtype=float), "trimmed_mean", int(trim))
-
-
-def fmt(value: float, digits: int) -> str:
-    return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def bold(text: str, on: bool) -> str:
@@ -202,10 +192,7 @@ def _class_figure(ctx: Context, dataset: str, class_labels: dict) -> Callable[[P
         return None
 
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         bins = np.linspace(rob.R.min(), rob.R.max(), 31)
@@ -226,10 +213,8 @@ def _class_figure(ctx: Context, dataset: str, class_labels: dict) -> Callable[[P
             ax.set_xlabel("sample robustness R")
         axes[0].set_ylabel("fraction of the class")
         axes[1].legend(fontsize=7, ncol=2)
-        fig.suptitle("Relative class-wise sample robustness distribution (paper C, figure 4)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        fig.suptitle("Relative class-wise sample robustness distribution (paper samplerob, figure 4)")
+        save(fig, path, dpi=110)
 
     return draw
 
@@ -263,7 +248,7 @@ def minmax_table(spec: TableSpec, ctx: Context) -> TableResult:
             rows.append(rec)
             count = v.get(metric_below)
             pretty.append({
-                "dataset": ds, "set": s, "n": n, "min R": fmt(v.get("min"), spec.digits), "max R": fmt(v.get("max"), spec.digits),
+                "dataset": ds, "set": s, "n": n, "min R": num(v.get("min"), spec.digits), "max R": num(v.get("max"), spec.digits),
                 f"R < {below:g}": "" if count is None else f"{int(count)} ({100 * count / n:.1f}%)",
             })  # fmt: skip
             sources.append(
@@ -283,10 +268,7 @@ def minmax_table(spec: TableSpec, ctx: Context) -> TableResult:
 
 def _minmax_figure(rob: pd.DataFrame, datasets: list[str], below: float) -> Callable[[Path], None]:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         shown = [d for d in datasets if (rob.dataset.astype(str) == d).any()]
         fig, axes = plt.subplots(
@@ -310,10 +292,8 @@ def _minmax_figure(rob: pd.DataFrame, datasets: list[str], below: float) -> Call
             ax.set_xlabel("sample robustness R")
             ax.legend(fontsize=8)
         axes[0][0].set_ylabel("fraction of the set")
-        fig.suptitle("Relative robustness distributions of x and t (paper C, figure 9)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        fig.suptitle("Relative robustness distributions of x and t (paper samplerob, figure 9)")
+        save(fig, path, dpi=110)
 
     return draw
 
@@ -365,12 +345,12 @@ def _epoch_label(part: pd.DataFrame, how: str | None) -> str:
 @register_builder("samplerob_matrix")
 def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``models``, ``stage``, ``checkpoint`` (``last`` or a label like ``k01``),
-    ``loss`` (metric name or null), ``acc``, ``trim`` and ``runs`` (by scale), ``epochs_row``
+    ``loss`` (metric name or null), ``acc``, ``trim_share`` (or ``trim`` and ``runs``), ``epochs_row``
     (``train`` | ``select_plus_one`` | null), ``train_subsets``, ``test_subsets``."""
     opts = spec.options
     df = _matrix_rows(spec, ctx)
     scale = scale_of(df)
-    trim, expect = int(by_scale(opts.get("trim", 0), scale)), by_scale(opts.get("runs"), scale)
+    trim, expect = trim_and_expect(opts, df)
     loss_metric, acc_metric = opts.get("loss"), opts.get("acc", "acc")
     trains, tests = list(opts["train_subsets"]), list(opts["test_subsets"])
     metrics = [m for m in (loss_metric, acc_metric) if m]
@@ -424,10 +404,10 @@ def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
                 rec[f"{tr} loss"] = loss_row[tr]
             rec[f"{tr} acc"] = acc_row[tr]
             rec[f"{tr} n"] = cells[(tr, te)][acc_metric]["n"]
-            acc_text = bold(fmt(acc_row[tr], spec.digits), _is_best(acc_row, tr, higher=True))
+            acc_text = bold(num(acc_row[tr], spec.digits), _is_best(acc_row, tr, higher=True))
             if loss_metric:
                 loss_text = bold(
-                    fmt(loss_row[tr], spec.digits), _is_best(loss_row, tr, higher=False)
+                    num(loss_row[tr], spec.digits), _is_best(loss_row, tr, higher=False)
                 )
                 prec[tr] = f"{loss_text} \\ {acc_text}" if loss_text else ""
             else:
@@ -462,7 +442,7 @@ def hyper_curves(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, int,
             apply_where(df, {"attack": "subset_eval", "model": opts["model"], **spec.where})
         )
     scale = scale_of(df) if not df.empty else "paper"
-    trim, expect = int(by_scale(opts.get("trim", 0), scale)), by_scale(opts.get("runs"), scale)
+    trim, expect = trim_and_expect(opts, df)
     if df.empty:
         return (
             pd.DataFrame(
@@ -553,7 +533,7 @@ def hyper_table(spec: TableSpec, ctx: Context) -> TableResult:
                 if r is None:
                     prec[name] = ""
                 else:
-                    text = f"{bold(fmt(losses[tr], spec.digits), _is_best(losses, tr, True))} \\ {bold(fmt(accs[tr], spec.digits), _is_best(accs, tr, True))}"
+                    text = f"{bold(num(losses[tr], spec.digits), _is_best(losses, tr, True))} \\ {bold(num(accs[tr], spec.digits), _is_best(accs, tr, True))}"
                     prec[name] = text + (f" ({int(r.h)})" if mode == "per_subset" else "")
                 n = 0 if r is None else int(r.n)
                 missing = None if expect is None else max(int(expect) - n, 0)
@@ -575,7 +555,7 @@ def hyper_table(spec: TableSpec, ctx: Context) -> TableResult:
         else f"the trimmed mean of the middle {int(expect) - 2 * trim} of {expect} runs"
     )
     spec.add_note(
-        f"Runs on {', '.join(f'`{d}`' for d in datasets) or 'no data yet'} ({scale} scale); LOSS = 1 - SS_res/SS_tot (= R^2, paper C appendix C.2; 1 is best), ACC on the popular / unpopular pseudo-task; each value {per_cell}; bold: best of the row within each {' / '.join(variants.values())} group.",
+        f"Runs on {', '.join(f'`{d}`' for d in datasets) or 'no data yet'} ({scale} scale); LOSS = 1 - SS_res/SS_tot (= R^2, paper samplerob appendix C.2; 1 is best), ACC on the popular / unpopular pseudo-task; each value {per_cell}; bold: best of the row within each {' / '.join(variants.values())} group.",
     )
     figure = (
         _hyper_figure(curves, variants, trains, tests, hyper)
@@ -591,10 +571,7 @@ def _hyper_figure(
     curves: pd.DataFrame, variants: dict, trains: list, tests: list, hyper: str
 ) -> Callable[[Path], None]:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, axes = plt.subplots(2, len(tests), figsize=(3.2 * len(tests), 5.6), squeeze=False)
         styles = ["-", "--", ":", "-."]
@@ -619,8 +596,6 @@ def _hyper_figure(
                 ax.set_title(f"{te}: {'LOSS' if metric == 'loss' else 'ACC'}", fontsize=9)
                 ax.set_xlabel(hyper)
         axes[0][0].legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return draw

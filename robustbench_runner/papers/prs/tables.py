@@ -1,4 +1,4 @@
-"""Paper A (PRS ratio; the appendix of arXiv 2207.03400) tables and figures.
+"""Paper prs (PRS ratio; the appendix of arXiv 2207.03400) tables and figures.
 
 Specs: ``conf/table/prs/*.yaml`` (``builder:`` names below). Every builder reads the runs of
 ``make reproduce-prs`` from ``ctx.metrics`` and picks its own population with the spec's
@@ -6,7 +6,7 @@ Specs: ``conf/table/prs/*.yaml`` (``builder:`` names below). Every builder reads
 full match; ``cfg.<key>`` columns are read from each run's ``config.yaml``). The candidate
 sweep is ``match: {cfg.tag: 'bs\\d+'}`` (experiment ``prs/candidates``).
 
-Candidates (paper A, appendix A): a grid checkpoint whose clean test accuracy lies inside
+Candidates (paper prs, appendix A): a grid checkpoint whose clean test accuracy lies inside
 its dataset's open interval (MNIST acc > 98 %, F-MNIST 90 % < acc < 93 %, CIFAR-10
 72 % < acc < 78 %). The thresholds live in one place, ``options.thresholds`` of
 ``prs/table2`` (the other specs point at it with ``options.candidates: prs/table2``).
@@ -22,50 +22,24 @@ sweep's last point), PGD-20 accuracy at the dataset eps, clean test accuracy.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from ...errors import UserError
 from ...stats import ols_slope
-from ..build import Context, TableResult, apply_where, pivot, register_builder, select_checkpoint
-from ..spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
+from ...tables.build import Context, TableResult, apply_where, pivot, select_checkpoint
+from ...tables.format import label, num, ordered, pyplot, save, sort_rows
+from ...tables.registry import register_builder
+from ...tables.runs import run_info, with_config
+from ...tables.spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
 
 IDENTITY = ["run_dir", "dataset", "model", "seed", "batch_size", "epoch", "checkpoint"]
 
 # -- run configs, size presets, populations --------------------------------------------------
-
-
-@cache
-def _run_config(run_dir: str):
-    path = Path(run_dir) / "config.yaml"
-    return OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-
-
-@cache
-def run_info(run_dir: str) -> dict:
-    """``run.json`` of a run (config hash, ``parent`` of runs started with ``init_from``)."""
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def with_config(df: pd.DataFrame, keys) -> pd.DataFrame:
-    """``df`` plus a ``cfg.<key>`` column per dotted config key (each run's config.yaml)."""
-    missing = [k for k in dict.fromkeys(keys) if f"cfg.{k}" not in df.columns]
-    if df.empty or not missing:
-        return df
-    df = df.copy()
-    for k in missing:
-        values = {d: OmegaConf.select(_run_config(d), k, default=None) for d in df.run_dir.unique()}
-        df[f"cfg.{k}"] = df.run_dir.map(lambda d, v=values: v[d])
-    return df
 
 
 def runs_scale(df: pd.DataFrame, ctx: Context | None = None) -> str:
@@ -109,45 +83,6 @@ def population(spec: TableSpec, ctx: Context) -> pd.DataFrame:
     return df
 
 
-def _order_key(spec: TableSpec, field: str):
-    wanted = [str(v) for v in spec.order.get(field, [])]
-
-    def key(v):
-        s = str(v)
-        return (wanted.index(s), "") if s in wanted else (len(wanted), s)
-
-    return key
-
-
-def ordered(values, spec: TableSpec, field: str) -> list:
-    """Distinct ``values`` in the spec's paper order (unlisted values after, sorted)."""
-    vals = list(dict.fromkeys(values))
-    try:
-        vals = sorted(vals)
-    except TypeError:
-        vals = sorted(vals, key=str)
-    return sorted(vals, key=_order_key(spec, field))
-
-
-def label(spec: TableSpec, field: str, value) -> str:
-    for k, v in (spec.labels.get(field) or {}).items():
-        if str(k) == str(value):
-            return str(v)
-    return str(value)
-
-
-def sort_rows(df: pd.DataFrame, spec: TableSpec, fields: list[str]) -> pd.DataFrame:
-    if df.empty:
-        return df
-    keys = {f: df[f].map(_order_key(spec, f)) if f in spec.order else df[f] for f in fields}
-    order = pd.DataFrame(keys).apply(tuple, axis=1).sort_values(kind="stable").index
-    return df.loc[order].reset_index(drop=True)
-
-
-def _num(v: float, digits: int) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
-
-
 def note_single_runs(spec: TableSpec, table: pd.DataFrame, why: str) -> None:
     """Say why the std columns are empty when every value aggregates one run (std needs
     two): ``why`` names the population (e.g. the smoke sweep's single seed)."""
@@ -171,7 +106,7 @@ def clean_label(opts: dict) -> str:
 
 
 def checkpoint_table(df: pd.DataFrame, opts: dict | None = None) -> pd.DataFrame:
-    """One row per (run, grid checkpoint) with every paper A property as a column:
+    """One row per (run, grid checkpoint) with every paper prs property as a column:
     ``test_acc``, ``prs_ratio``, ``inclusion_ratio``, ``sparsity``, ``cosine_similarity``,
     ``fgsm_auc`` (raw AUC of the FGSM sweep), ``fgsm_acc`` (FGSM at the sweep's largest
     eps = the dataset eps), ``pgd_acc``, ``aa_acc``, ``denseness_k<K>``. Missing = NaN."""
@@ -259,7 +194,7 @@ def candidates(spec: TableSpec, ctx: Context) -> tuple[pd.DataFrame, str, dict]:
     table["selected"] = select_candidates(table, thresholds) if not table.empty else pd.Series(dtype=bool)
     note = f"Candidates: {describe_thresholds(thresholds)} (scale={scale})."
     if scale == "smoke":
-        note += " Smoke thresholds, not the paper's (paper A, appendix A): the stand-in data reach none of them."
+        note += " Smoke thresholds, not the paper's (paper prs, appendix A): the stand-in data reach none of them."
     spec.add_note(note)
     return table, scale, thresholds
 
@@ -285,7 +220,7 @@ def prs_candidates(spec: TableSpec, ctx: Context) -> TableResult:
         "Batch Size": table.batch_size.astype(int).tolist() if not table.empty else [],
         "Seed": table.seed.astype(int).tolist() if not table.empty else [],
         "Epoch": table.epoch.astype(int).tolist() if not table.empty else [],
-        "Test Accuracy (%)": [_num(100 * v, spec.digits) for v in table.test_acc],
+        "Test Accuracy (%)": [num(100 * v, spec.digits) for v in table.test_acc],
         "Selected": ["yes" if s else "" for s in table.selected],
     })  # fmt: skip
     records = []
@@ -311,15 +246,25 @@ def prs_candidate_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     return result
 
 
+def low_high_batch_sizes(spec: TableSpec, ctx: Context, df: pd.DataFrame) -> tuple[int, int]:
+    """(low, high) batch size of the low- and high-PRS networks: those of the runs that
+    ``options.networks`` matches (``{cfg.tag: t7}``: the networks prs/table7 evaluates; paper
+    A: 128 and 2048), else the smallest and largest batch size of ``df``."""
+    match = spec.options.get("networks")
+    nets = population(replace(spec, where={}, options={"match": match}), ctx) if match else df.iloc[0:0]
+    sizes = sorted({int(b) for b in (nets if not nets.empty else df).batch_size}) if not (nets.empty and df.empty) else []
+    if not sizes:
+        return 0, 0
+    return sizes[0], sizes[-1]
+
+
 @register_builder("prs_denseness")
 def prs_denseness(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/table4: CNN-6 denseness D(X, K) per K and the PRS ratio of a low-PRS (batch size
-    ``options.batch_sizes.low``) and a high-PRS (``.high``) network per dataset, mean +- std
+    """prs/table4: CNN-6 denseness D(X, K) per K and the PRS ratio of a low-PRS and a
+    high-PRS network per dataset (batch sizes: :func:`low_high_batch_sizes`), mean +- std
     over seeds, at each run's last grid checkpoint (choice: the seed does not name the epoch)."""
     df = population(spec, ctx)
-    scale = runs_scale(df, ctx)
-    sizes = by_scale(spec.options.get("batch_sizes", {}), scale)
-    low, high = int(sizes["low"]), int(sizes["high"])
+    low, high = low_high_batch_sizes(spec, ctx, df)
     df = df[df.batch_size.astype(int).isin([low, high])] if not df.empty else df
     df = select_checkpoint(df, "last") if not df.empty else df
     ks = denseness_ks(set(df.metric)) if not df.empty else []
@@ -350,7 +295,7 @@ DEFAULT_PROPERTIES = [
 def prs_regression(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table5 (``options.stat: slope``) and prs/table6 (``p_value``): per architecture x
     dataset, the OLS slope of each property on the PRS ratio over the selected candidates
-    and its two-sided p-value (statsmodels; paper A, appendix E). A cell with fewer than 3
+    and its two-sided p-value (statsmodels; paper prs, appendix E). A cell with fewer than 3
     candidates, or whose PRS ratios are all equal, stays empty (the reason is in sources)."""
     table, _scale, _thr = candidates(spec, ctx)
     stat = str(spec.options.get("stat", "slope"))
@@ -399,7 +344,7 @@ def _epoch_for(epochs: dict, model: str, dataset: str) -> int:
 @register_builder("prs_attack_table")
 def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table7: Clean, FGSM, PGD, AA robust accuracy (%) and the PRS ratio of a low- and
-    a high-PRS network per architecture x dataset (paper A, appendix G: seed 907, epoch
+    a high-PRS network per architecture x dataset (paper prs, appendix G: seed 907, epoch
     200, VGG-16 on CIFAR-10 epoch 75). Reads the evaluation runs of ``prs/table7_eval``
     (``options.match``), which attacked those checkpoints on one common set of points.
     ``options.epochs`` = ``{default: E, <model>/<dataset>: E}`` and
@@ -422,9 +367,9 @@ def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
                 tidy.append({"model": model, "dataset": ds, "batch_size": bs, "epoch": epoch, **vals})
                 pretty.append({
                     "Model": label(spec, "model", model), "Dataset": label(spec, "dataset", ds), "Batch Size": bs,
-                    "PRS Ratio": _num(vals["prs_ratio"], 3), "Clean": _num(100 * vals["test_acc"], spec.digits),
-                    "FGSM": _num(100 * vals["fgsm_acc"], spec.digits), "PGD": _num(100 * vals["pgd_acc"], spec.digits),
-                    "AA": _num(100 * vals["aa_acc"], spec.digits),
+                    "PRS Ratio": num(vals["prs_ratio"], 3), "Clean": num(100 * vals["test_acc"], spec.digits),
+                    "FGSM": num(100 * vals["fgsm_acc"], spec.digits), "PGD": num(100 * vals["pgd_acc"], spec.digits),
+                    "AA": num(100 * vals["aa_acc"], spec.digits),
                 })  # fmt: skip
                 records.append({"row": f"{model} {ds} bs{bs} epoch {epoch}", "column": "all", "n": len(hit), "missing": 0 if len(hit) else 1, "runs": ";".join(sorted(set(hit.run_dir))) if len(hit) else ""})
     note_point_counts(spec, df, attack_labels(spec.options))
@@ -449,7 +394,7 @@ def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
 
 @register_builder("prs_appendix_auc")
 def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/appendix_auc/<arch>_<dataset> (paper A, appendices J-R): the raw AUC of the FGSM
+    """prs/appendix_auc/<arch>_<dataset> (paper prs, appendices J-R): the raw AUC of the FGSM
     robust-accuracy curve over eps in [0, dataset eps] (the FGSM robust score) of every
     candidate-sweep checkpoint; rows epochs, columns (random seed, batch size)."""
     df = population(spec, ctx)
@@ -465,7 +410,7 @@ def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
             hit = table[(table.epoch.astype(int) == e) & (table.seed.astype(int) == s) & (table.batch_size.astype(int) == b)]
             col = f"RS {s} / BS {b}"
             v = float(hit.fgsm_auc.iloc[0]) if len(hit) and pd.notna(hit.fgsm_auc.iloc[0]) else np.nan
-            rec[col], prec[col] = v, _num(v, spec.digits)
+            rec[col], prec[col] = v, num(v, spec.digits)
             records.append({"row": f"epoch {e}", "column": col, "n": int(len(hit)), "missing": None, "runs": ";".join(hit.run_dir)})
         tidy.append(rec)
         pretty.append(prec)
@@ -473,15 +418,6 @@ def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
 
 
 # -- figures -----------------------------------------------------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _curve_stats(table: pd.DataFrame, keys: list[str], value_cols: list[str]) -> pd.DataFrame:
@@ -498,7 +434,7 @@ def _curve_stats(table: pd.DataFrame, keys: list[str], value_cols: list[str]) ->
 
 @register_builder("prs_fig16")
 def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig16 (paper A, appendix F): PRS ratio and test accuracy per epoch on CIFAR-10,
+    """prs/fig16 (paper prs, appendix F): PRS ratio and test accuracy per epoch on CIFAR-10,
     mean over seeds. Panels (``options.panels``): (a) each architecture of the candidate
     sweep per batch size; (b) CNN-6 with/without dropout, (c) with/without batch norm, per
     batch size (experiment ``prs/ablation``). Each panel names its runs with ``where`` /
@@ -524,7 +460,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
     note_single_runs(spec, tidy, "one seed per curve: panels (b), (c) train seed 907 only, and so does the smoke sweep")
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         groups = [(p, m) for p, g in tidy.groupby("panel", sort=False) for m in g.model.unique()] or [("no runs", "")]
         fig, axes = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.6), squeeze=False)
         for j, (p, m) in enumerate(groups):
@@ -539,16 +475,14 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
                 ax.set_ylim(0, 1.05)
                 if len(ax.lines):
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
 
 @register_builder("prs_fig17")
 def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig17 (paper A, appendix G): FGSM robust accuracy at the dataset eps against the
+    """prs/fig17 (paper prs, appendix G): FGSM robust accuracy at the dataset eps against the
     PRS ratio of every selected candidate, one panel per architecture, with the OLS line of
     each dataset. Table = the points; pretty = slope, intercept and n of each line."""
     table, _scale, _thr = candidates(spec, ctx)
@@ -571,7 +505,7 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
     lines_df = pd.DataFrame(lines, columns=["Architecture", "Dataset", "slope", "intercept", "n", "model", "dataset"])
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         models = ordered(points.model, spec, "model") if not points.empty else [""]
         fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
         for j, model in enumerate(models):
@@ -591,17 +525,15 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
             ax.set_ylabel("FGSM robust accuracy" if j == 0 else "")
             if ax.collections:
                 ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
-    pretty = lines_df.drop(columns=["model", "dataset"]).assign(slope=lambda d: d.slope.map(lambda v: _num(v, 3)), intercept=lambda d: d.intercept.map(lambda v: _num(v, 3)))
+    pretty = lines_df.drop(columns=["model", "dataset"]).assign(slope=lambda d: d.slope.map(lambda v: num(v, 3)), intercept=lambda d: d.intercept.map(lambda v: num(v, 3)))
     return TableResult(points, pretty, _sources(records), figure=figure)
 
 
 @register_builder("prs_fig18")
 def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig18 (paper A, appendix H): PRS ratio and PGD robust accuracy per epoch of the
+    """prs/fig18 (paper prs, appendix H): PRS ratio and PGD robust accuracy per epoch of the
     pre-trained ResNet-18 (``options.series``: pre-training) and of its ST and AT
     continuations. A continuation's epochs are shifted by its parent's epoch (run.json
     ``parent.epoch``, written by ``init_from``), so the three lines share one epoch axis."""
@@ -620,10 +552,10 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
         parts.append(stats)
         records.append({"row": series["label"], "column": "curve", "n": int(table.run_dir.nunique()), "missing": None, "runs": ";".join(sorted(set(table.run_dir)))})
     tidy = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series", "epoch", "metric", "mean", "std", "n"])
-    note_single_runs(spec, tidy, "paper A continues one pre-trained network (seed 907)")
+    note_single_runs(spec, tidy, "paper prs continues one pre-trained network (seed 907)")
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         colors = {s["label"]: s.get("color") for s in spec.options["series"]}
         fig, axes = plt.subplots(2, 1, figsize=(5, 5), sharex=True)
         for ax, metric, title in ((axes[0], "prs_ratio", "PRS ratio"), (axes[1], "pgd_acc", "Robust accuracy (PGD)")):
@@ -633,22 +565,19 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
             if ax.lines:
                 ax.legend(fontsize=7)
         axes[1].set_xlabel("Epoch")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
 
 @register_builder("prs_fig19")
 def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
-    """prs/fig19 (paper A, appendix I): robust accuracy versus eps on the inclusion and
+    """prs/fig19 (paper prs, appendix I): robust accuracy versus eps on the inclusion and
     exclusion groups (analyses ``inclusion_fgsm`` / ``inclusion_pgd20``: FGSM and PGD-20
     sweeps 0..dataset eps) of the networks of ``prs/table7_eval``. Table: every curve (both
-    networks per architecture x dataset, ``n`` = group size); plot: the network of batch
-    size ``options.plot_batch_size`` (per preset), one panel per dataset x architecture."""
+    networks per architecture x dataset, ``n`` = group size); plot: the low-PRS network (the
+    smallest batch size of the runs), one panel per dataset x architecture."""
     df = population(spec, ctx)
-    scale = runs_scale(df, ctx)
     attacks = dict(spec.options.get("attacks") or {})  # label -> attack (FGSM / PGD-20)
     groups = {"test_inclusion": "inclusion", "test_exclusion": "exclusion"}
     keep = df[df.split.astype(str).isin(groups) & (df.metric == "acc") & df.attack.isin(attacks)] if not df.empty else df
@@ -669,16 +598,16 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
                         "note": f"empty {group} group: no correctly classified test sample {'inside' if group == 'inclusion' else 'outside'} the training PRS"})  # fmt: skip
     if len(empty):
         spec.add_note(f"{len(empty)} group curves are absent because the group is empty (sources.csv names them).")
-    plot_bs = int(by_scale(spec.options.get("plot_batch_size"), scale)) if spec.options.get("plot_batch_size") is not None else None
+    plot_bs = int(df.batch_size.astype(int).min()) if not df.empty else None  # the low-PRS network
 
     def figure(path: Path) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         data = tidy if plot_bs is None else tidy[tidy.batch_size.astype(int) == plot_bs]
         datasets = ordered(data.dataset, spec, "dataset") or [""]
         models = ordered(data.model, spec, "model") or [""]
         fig, axes = plt.subplots(len(datasets), len(models), figsize=(3.2 * len(models), 2.7 * len(datasets)), squeeze=False)
         styles = {"FGSM": "-", "PGD-20": "--"}
-        colors = {"exclusion": "C0", "inclusion": "C1"}  # paper A: blue exclusion, orange inclusion
+        colors = {"exclusion": "C0", "inclusion": "C1"}  # paper prs: blue exclusion, orange inclusion
         for i, ds in enumerate(datasets):
             for j, model in enumerate(models):
                 ax = axes[i][j]
@@ -691,9 +620,7 @@ def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
                 ax.set_ylabel("Test accuracy" if j == 0 else "")
                 if ax.lines:
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     pretty = tidy.drop(columns=["run_dir"]).assign(eps=lambda d: d.eps.astype(float).round(6))
     return TableResult(tidy.drop(columns=["run_dir"]), pretty, _sources(records), figure=figure)

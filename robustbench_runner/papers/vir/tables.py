@@ -1,15 +1,15 @@
-"""Paper E (vulnerability-aware instance reweighting, VIR, paper E) table and figure
+"""Paper vir (vulnerability-aware instance reweighting, VIR, paper vir) table and figure
 builders.
 
-- ``vir_pivot``: the declarative pivot after the paper-default filter, row lists and row
-  headers of :func:`.irat.filtered_pivot` (vir/table1-7, 9-12: VIR runs at the paper's
-  alpha, beta, gamma and components unless the table ablates them).
-- ``vir_class_accuracy`` (vir/fig2, paper E fig. 2): per-class robust accuracy under an
+- vir/table1-12 are plain pivots (``conf/table/vir/table*.yaml``: ``defaults`` keep VIR
+  runs at the paper's alpha, beta, gamma and components unless the table ablates them;
+  ``rows_only``, ``row_headers``, ``gaps_note``; ``tables/spec.py``).
+- ``vir_class_accuracy`` (vir/fig2, paper vir fig. 2): per-class robust accuracy under an
   attack (PGD-100) from each run's ``confusion.csv``: for class k, the points of class k
   predicted k on the attack's output over all evaluated points of class k (points
   misclassified when clean count as non-robust). Mean ± std over seeds; the figure shows
   the row-normalized confusion matrices (mean over seeds).
-- ``vir_class_weights`` (vir/fig3, paper E fig. 3): the class-weight distribution, i.e. the
+- ``vir_class_weights`` (vir/fig3, paper vir fig. 3): the class-weight distribution, i.e. the
   sum of all sample weights of each class per epoch (``weights_log.csv`` columns
   ``sum_class_<k>``), mean ± std over seeds.
 """
@@ -21,18 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..build import Context, TableResult, aggregate, register_builder, select_checkpoint
-from ..gaps import explain_gaps
-from ..spec import TableSpec
-from .irat import filtered_pivot, run_table
+from ...tables.build import Context, TableResult, aggregate, select_checkpoint
+from ...tables.format import label as paper_label
+from ...tables.format import listed_then_seen, mean_std_text, pyplot, save
+from ...tables.gaps import explain_gaps
+from ...tables.registry import register_builder
+from ...tables.spec import TableSpec
+from ..irat.tables import run_table
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-@register_builder("vir_pivot")
-def vir_pivot(spec: TableSpec, ctx: Context) -> TableResult:
-    """vir/table1-7, 9-12: :func:`.irat.filtered_pivot`."""
-    return filtered_pivot(spec, ctx)
 
 
 def _class_names(spec: TableSpec, n: int) -> list[str]:
@@ -41,15 +38,12 @@ def _class_names(spec: TableSpec, n: int) -> list[str]:
 
 
 def _scheme_label(spec: TableSpec, scheme) -> str:
-    for k, v in (spec.labels.get("scheme") or {}).items():
-        if str(k) == str(scheme):
-            return str(v)
-    return str(scheme)
+    return paper_label(spec, "scheme", scheme)
 
 
 def _ordered_schemes(spec: TableSpec, observed) -> list:
-    wanted = [str(s) for s in spec.order.get("scheme", [])]
-    return wanted + sorted(str(s) for s in set(map(str, observed)) - set(wanted))
+    """The schemes ``spec.order`` lists, then the other observed ones (as text, sorted)."""
+    return [str(s) for s in listed_then_seen(spec, "scheme", sorted(set(map(str, observed))))]
 
 
 def class_accuracy(confusion: pd.DataFrame, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +85,7 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
         for c, name in enumerate(names):
             agg = aggregate(np.array([v[1][c] for v in mine.values()]) * spec.scale, "mean_std")
             rec[f"{name} mean"], rec[f"{name} std"] = agg["mean"], agg["std"]
-            prec[name] = "" if agg["n"] == 0 else f"{agg['mean']:.{spec.digits}f}" + (
-                f"±{agg['std']:.{spec.digits}f}" if not np.isnan(agg["std"]) else "")
+            prec[name] = mean_std_text(agg, spec.digits)
             sources.append({"scheme": scheme, "column": name, "n": agg["n"],
                             "missing": max(spec.expect - agg["n"], 0) if spec.expect else None,
                             "runs": ";".join(sorted(mine))})  # fmt: skip
@@ -103,10 +96,7 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
             matrices[rec["scheme"]] = np.mean(norm, axis=0)
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         n = max(1, len(matrices))
         fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4), squeeze=False)
@@ -121,9 +111,7 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
                 ax.text(i, i, f"{mat[i, i]:.2f}", ha="center", va="center", fontsize=6)
         if not matrices:
             axes[0][0].set_title(f"{spec.id}: no runs")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     result = TableResult(pd.DataFrame(records), pd.DataFrame(pretty), pd.DataFrame(sources), figure)
     points = {d: int(v[2].sum()) for d, v in per_run.items()}
@@ -156,8 +144,7 @@ def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
                 col = f"sum_class_{c}"
                 agg = aggregate(at[col].to_numpy(dtype=float) * spec.scale if col in at else np.array([]), "mean_std")
                 rec[f"{name} mean"], rec[f"{name} std"] = agg["mean"], agg["std"]
-                prec[name] = "" if agg["n"] == 0 else f"{agg['mean']:.{spec.digits}f}" + (
-                    f"±{agg['std']:.{spec.digits}f}" if not np.isnan(agg["std"]) else "")
+                prec[name] = mean_std_text(agg, spec.digits)
             records.append(rec)
             pretty.append(prec)
         sources.append({"scheme": scheme, "column": "all", "n": int(mine.run_dir.nunique()) if not mine.empty else 0,
@@ -167,10 +154,7 @@ def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
     pretty_df = pd.DataFrame(pretty, columns=["scheme", "epoch"] + names)
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         labels = list(dict.fromkeys(table.scheme)) or ["(no runs)"]
         fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 3.6), squeeze=False)
@@ -182,9 +166,7 @@ def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
             ax.set_xlabel("epoch")
             ax.set_ylabel("class weight")
         axes[0][-1].legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path, dpi=120)
 
     result = TableResult(table, pretty_df, pd.DataFrame(sources), figure)
     explain_gaps(spec, result)

@@ -1,4 +1,4 @@
-"""Paper D (Kunhardt, Deza & Poggio; paper D) tables and figures: normalized AUC robustness.
+"""Paper auc (Kunhardt, Deza & Poggio; paper auc) tables and figures: normalized AUC robustness.
 
 A *group* of runs is one dataset/task x architecture x pretraining condition, e.g. MNIST
 LeNet, or "pretrained on CIFAR-10, trained on MNIST" LeNet. It is named in a spec as
@@ -8,11 +8,11 @@ metrics.csv and the dataset of the run's ``parent`` in run.json (written by
 ``init_from``). Every run of a group has its own initial-weight seed (20 at paper scale).
 
 - ``auc_robustness`` (auc/table1-18): per attacked epoch, mean and SD over the group's
-  runs of R (paper D eq. 1: ``auc_norm`` of the FGSM sweep over eps in [0, 0.3]), and the
+  runs of R (paper auc eq. 1: ``auc_norm`` of the FGSM sweep over eps in [0, 0.3]), and the
   paper's significance marks. Each mark of ``options.marks`` names the group it compares
   against; the mark is printed when this group's R is significantly HIGHER than that
   group's at the same epoch: Welch's t-test (``stats.significance_mark``: two-sided
-  p < alpha and a higher mean; alpha 0.05, paper D section 4). Marks go to their own
+  p < alpha and a higher mean; alpha 0.05, paper auc section 4). Marks go to their own
   ``marks`` column; the pretty table also appends them to the mean like the paper.
 - ``auc_curves`` (auc/fig4-7): normalized (accuracy / accuracy at eps 0, per run) and
   raw accuracy-vs-eps curves per epoch, mean and SD over each group's runs, as CSV + PNG.
@@ -20,8 +20,6 @@ metrics.csv and the dataset of the run's ``parent`` in run.json (written by
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +27,18 @@ import pandas as pd
 
 from ...errors import UserError
 from ...stats import mean_std, significance_mark, welch_ttest
-from ..build import Context, TableResult, apply_where, register_builder
-from ..spec import TableSpec
+from ...tables.build import Context, TableResult, apply_where
+from ...tables.format import label, pyplot, save
+from ...tables.registry import register_builder
+from ...tables.runs import run_info
+from ...tables.spec import TableSpec
 
 SOURCE_COLUMNS = ["row", "column", "n", "missing", "runs", "note"]
 
 
-@cache
 def parent_dataset(run_dir: str) -> str | None:
     """Dataset of the run this one started from (run.json ``parent.dataset``), else None."""
-    path = Path(run_dir) / "run.json"
-    if not path.exists():
-        return None
-    parent = json.loads(path.read_text()).get("parent") or {}
-    ds = parent.get("dataset")
+    ds = (run_info(run_dir).get("parent") or {}).get("dataset")
     return None if ds in (None, "") else str(ds)
 
 
@@ -77,18 +73,17 @@ def r_values(df: pd.DataFrame, attack: str) -> pd.DataFrame:
 
 
 def describe_group(group: dict, spec: TableSpec) -> str:
-    names = spec.labels.get("dataset") or {}
-    ds = str(names.get(group["dataset"], group["dataset"]))
-    model = str((spec.labels.get("model") or {}).get(group["model"], group["model"]))
+    ds = label(spec, "dataset", group["dataset"])
+    model = label(spec, "model", group["model"])
     pre = group.get("pretrained_on")
     if pre:
-        return f"{model}, pretrained on {names.get(pre, pre)}, trained on {ds}"
+        return f"{model}, pretrained on {label(spec, 'dataset', pre)}, trained on {ds}"
     return f"{model}, {ds}"
 
 
 @register_builder("auc_robustness")
 def auc_robustness(spec: TableSpec, ctx: Context) -> TableResult:
-    """auc/table1..18 (paper D, appendix A.4): rows epoch; columns mean R, SD (ddof 1),
+    """auc/table1..18 (paper auc, appendix A.4): rows epoch; columns mean R, SD (ddof 1),
     marks, n. ``options``: ``group`` ({dataset, model, pretrained_on}), ``attack`` (FGSM),
     ``alpha`` (0.05), ``marks``: [{symbol, against: {dataset, model?, pretrained_on?}}]
     (``against`` inherits model from ``group``; pretrained_on defaults to null)."""
@@ -139,7 +134,7 @@ def auc_robustness(spec: TableSpec, ctx: Context) -> TableResult:
 
 def curve_values(df: pd.DataFrame, attack: str) -> pd.DataFrame:
     """Per (run, epoch, eps): raw accuracy and normalized accuracy (divided by the run's
-    accuracy at the smallest eps of its sweep, paper D fig. 4 / appendix A.2)."""
+    accuracy at the smallest eps of its sweep, paper auc fig. 4 / appendix A.2)."""
     cols = ["run_dir", "epoch", "eps", "raw", "normalized"]
     if df.empty:
         return pd.DataFrame(columns=cols)
@@ -182,10 +177,7 @@ def auc_curves(spec: TableSpec, ctx: Context) -> TableResult:
     chance = float(opts.get("chance", 0.1))
 
     def figure(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         blocks = [(k, p["label"]) for k in kinds for p in opts["panels"]]
         fig, axes = plt.subplots(len(blocks), len(models), figsize=(3.2 * len(models), 2.5 * len(blocks)), squeeze=False)
@@ -202,14 +194,12 @@ def auc_curves(spec: TableSpec, ctx: Context) -> TableResult:
                         ax.fill_between(line.eps, line["mean"] - line["std"], line["mean"] + line["std"], color=cmap(c), alpha=0.15)
                 if kind == "raw":
                     ax.axhline(chance, color="goldenrod", lw=1)
-                ax.set_title(f"{panel} - {(spec.labels.get('model') or {}).get(model, model)} ({kind})", fontsize=7)
+                ax.set_title(f"{panel} - {label(spec, 'model', model)} ({kind})", fontsize=7)
                 ax.set_ylim(0, 1.05)
                 ax.set_xlabel("eps" if i == len(blocks) - 1 else "")
                 ax.set_ylabel(("normalized acc." if kind == "normalized" else "accuracy") if j == 0 else "")
                 if ax.lines and i == 0:
                     ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save(fig, path, dpi=110)
 
     return TableResult(tidy, tidy.copy(), pd.DataFrame(records, columns=SOURCE_COLUMNS), figure=figure)
