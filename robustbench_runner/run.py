@@ -171,14 +171,16 @@ def _exit_after_sweep(ex: SweepJobFailed):
 
 def help_groups() -> str:
     """``group: option, ...`` for every config group a run composes (``conf/hydra/help`` puts
-    it in ``rbr-run --help``; the internal groups of :data:`INTERNAL_GROUPS` are left out)."""
+    it in ``rbr-run --help``). Left out: the internal groups of :data:`INTERNAL_GROUPS`, the
+    scale overlays under ``scale/<scale>/`` (picked by ``scale=``, never named on the command
+    line) and options whose name starts with ``_`` (shared bases such as ``dataset/_base``)."""
     root = conf_dir()
     lines = []
     for d in sorted(p for p in root.rglob("*") if p.is_dir()):
         group = d.relative_to(root).as_posix()
-        if group.split("/")[0] in INTERNAL_GROUPS:
+        if group.split("/")[0] in INTERNAL_GROUPS or group.startswith("scale/"):
             continue
-        options = sorted(p.stem for p in d.glob("*.yaml"))
+        options = sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
         if options:
             lines.append(f"{group}: {', '.join(options)}")
     return "\n".join(lines)
