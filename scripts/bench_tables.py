@@ -39,6 +39,12 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from robustbench_runner.config import train_run_name  # noqa: E402  (the one spelling of a run name)
+from robustbench_runner.results import RunFiles  # noqa: E402
+from robustbench_runner.run_dir import write_done  # noqa: E402  (the one writer of DONE)
 
 CHILD = r"""
 import cProfile, io, pstats, resource, sys, time
@@ -83,7 +89,7 @@ def make_sweep(template: Path, dest: Path, n: int) -> float:
     dest.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         seed, tag = i % 10, f"g{i // 10}"
-        name = f"{cfg.data.name}-{cfg.model.name}-{cfg.scheme.name}-s{seed}-{tag}"
+        name = train_run_name(cfg.data.name, cfg.model.name, cfg.scheme.name, seed, tag)
         d = dest / name
         d.mkdir(exist_ok=True)
         m = metrics.copy()
@@ -94,7 +100,7 @@ def make_sweep(template: Path, dest: Path, n: int) -> float:
         c.seed, c.tag = seed, tag
         (d / "config.yaml").write_text(OmegaConf.to_yaml(c))
         (d / "run.json").write_text(run_json)
-        (d / "DONE").write_text("")
+        write_done(RunFiles(d), f"{i:012x}")
     return time.perf_counter() - t0
 
 

@@ -90,7 +90,9 @@ def sweep_dir(out: Path, paper: str) -> Path:
 
 
 def prs_ckpt(out: Path, bs: int) -> Path:
-    run = f"mnist_sample-cnn6-standard-s{PRS_SEED}-bs{bs}"
+    from robustbench_runner.config import train_run_name
+
+    run = train_run_name("mnist_sample", "cnn6", "standard", PRS_SEED, f"bs{bs}")
     return sweep_dir(out, "prs") / run / "ckpt" / f"epoch_{PRS_EPOCHS:03d}.pt"
 
 
