@@ -27,7 +27,7 @@ DATA_PREREQ = $(if $(DATA),,$(if $(filter smoke,$(SCALE)),$(STANDIN)/STANDIN.txt
 SWEEP_NAME = $(1)_$(SCALE)$(DATA_TAG)
 SWEEP_DIR = outputs/sweeps/$(call SWEEP_NAME,$(1))
 # $(call SWEEP,<paper>) runs `rbr-run -m` for that paper's sweep; append experiment=... and overrides.
-# WARMUP=shared|none: papers B and E train each shared warm-up prefix once (docs/warmup.md).
+# WARMUP=shared|none: papers irat and vir train each shared warm-up prefix once (docs/warmup.md).
 WARMUP ?= shared
 WARMUP_SHARED = $(filter shared,$(WARMUP))
 WARMUP_FROM = $(if $(WARMUP_SHARED),'warmup.from=$${output_root}/sweeps/$${sweep_name}' warmup.missing=train)

@@ -1,4 +1,4 @@
-# Paper D (Kunhardt, Deza & Poggio): normalized AUC robustness R of LeNet,
+# Paper auc (Kunhardt, Deza & Poggio): normalized AUC robustness R of LeNet,
 # ResNet50 and FullyConnectedNet on MNIST, CIFAR-10, Fusion (digit / object task) and the
 # two pretrained conditions. Commands, runtimes and the paper's numbers:
 # docs/reproduce/auc.md. SCALE=smoke|paper as in the main Makefile.
@@ -9,7 +9,7 @@
 AUC_MODELS := lenet,fcnet,resnet50
 
 .PHONY: reproduce-auc
-reproduce-auc: $(STAMP) $(DATA_PREREQ) ## paper D: normalized AUC robustness, auc/table1-18 and auc/fig4-7
+reproduce-auc: $(STAMP) $(DATA_PREREQ) ## paper auc: normalized AUC robustness, auc/table1-18 and auc/fig4-7
 	$(call SWEEP,auc) experiment=auc/mnist model=$(AUC_MODELS)
 	$(call SWEEP,auc) experiment=auc/cifar10 model=$(AUC_MODELS)
 	$(call SWEEP,auc) experiment=auc/fusion_digit model=$(AUC_MODELS)

@@ -1,4 +1,4 @@
-# Paper C: sample robustness of datasets. Tables: outputs/tables/samplerob/.
+# Paper samplerob: sample robustness of datasets. Tables: outputs/tables/samplerob/.
 # Steps: (1) R within x and t + L/M subset index files for each dataset (`samplerob prepare`),
 # (2) scikit-learn 1-NN / KNN regressor / random forest on every training subset, (3) small
 # CNN and ResNet-56 sweeps (training subset x seed) evaluated on every test subset,
@@ -11,7 +11,7 @@
 # pseudo-task). Subset counts are scaled to the set sizes, names kept.
 SR = samplerob
 SR_DIR = $(call SWEEP_DIR,$(SR))
-SR_CLI = $(BIN)/python -m robustbench_runner.samplerob
+SR_CLI = $(BIN)/rbr-samplerob
 SR_IMAGE_paper := dataset=cifar10
 SR_IMAGE_smoke := dataset=mnist data.image_size=12
 SR_IMAGE = $(SR_IMAGE_$(SCALE))
@@ -29,7 +29,7 @@ SR_PREPARE = $(SR_CLI) prepare --out $(SR_DIR) --scale $(SCALE)
 # tiny; on a shared 2-core machine two threads per process were ~3x slower, see the docs).
 SR_ENV = $(if $(filter smoke,$(SCALE)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
 
-reproduce-samplerob: $(STAMP) $(DATA_PREREQ) ## paper C: sample robustness subsets, CNN/KNN/RF matrices (tables 1-10, E.1)
+reproduce-samplerob: $(STAMP) $(DATA_PREREQ) ## paper samplerob: sample robustness subsets, CNN/KNN/RF matrices (tables 1-10, E.1)
 	$(SR_ENV) $(SR_PREPARE) --like $(SR_LIKE_$(SCALE)) -- $(SR_IMAGE) data.root=$(DATA_ROOT)
 	$(if $(filter-out cifar10,$(SR_IMAGE_NAME)),$(SR_ENV) $(SR_PREPARE) --like cifar10 -- dataset=cifar10 data.root=$(DATA_ROOT))
 	$(if $(filter paper,$(SCALE)),$(SR_PREPARE) --like mnist -- dataset=mnist data.image_size=28 data.root=$(DATA_ROOT))

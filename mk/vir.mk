@@ -1,4 +1,4 @@
-# Paper E: vulnerability-aware instance reweighting, VIR (Fakorede et al. 2023, docs/papers/vir.md). Docs: docs/reproduce/vir.md.
+# Paper vir: vulnerability-aware instance reweighting, VIR (Fakorede et al. 2023, docs/papers/vir.md). Docs: docs/reproduce/vir.md.
 # Blocks (7 schemes x 4 seeds each): RN-18 CIFAR-10, WRN-34-10 CIFAR-10, RN-18 SVHN + CIFAR-100,
 # RN-18 Tiny ImageNet; then the component and hyper-parameter ablations (RN-18 CIFAR-10).
 # vir/table8 (WRN-28-10 + 20M EDM-generated images) needs data that is not available here:
@@ -7,14 +7,14 @@
 # each block, keeping their state after epochs 59 (GAIRAT's burn-in) and 75 (MAIL, VIR-AT), and
 # the RN-18 CIFAR-10 VIR-TRADES runs (after 75: the prefix of the VIR-TRADES ablations; TRADES
 # itself has another 1/lambda, so it does not share); then every run branches from a
-# warm-up-equivalent run of the sweep folder when there is one. Smoke: burn-in 1.
+# warm-up-equivalent run of the sweep folder when there is one. The branch epochs are config:
+# warmup=vir (conf/warmup/vir.yaml; scale=smoke: conf/scale/smoke/warmup/vir.yaml, burn-in 1).
 VIR_WARMUP_SCHEMES = at,vir_trades
-VIR_BRANCH_AT = $(if $(filter smoke,$(SCALE)),[1],[59,75])
 .PHONY: reproduce-vir
-reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper E (Fakorede et al. 2023, docs/papers/vir.md): VIR reweighting -> outputs/tables/vir (table8 needs user data)
-	$(if $(WARMUP_SHARED),$(call SWEEP,vir) experiment=vir/rn18_cifar10 '+experiment/vir/scheme=$(VIR_WARMUP_SCHEMES)' warmup.save_at=$(VIR_BRANCH_AT))
+reproduce-vir: $(STAMP) $(DATA_PREREQ) ## paper vir (Fakorede et al. 2023, docs/papers/vir.md): VIR reweighting -> outputs/tables/vir (table8 needs user data)
+	$(if $(WARMUP_SHARED),$(call SWEEP,vir) experiment=vir/rn18_cifar10 '+experiment/vir/scheme=$(VIR_WARMUP_SCHEMES)' warmup=vir)
 	$(if $(WARMUP_SHARED),for b in wrn_cifar10 rn18_svhn_cifar100 rn18_tinyimagenet; do \
-	  $(call SWEEP,vir) experiment=vir/$$b +experiment/vir/scheme=at warmup.save_at=$(VIR_BRANCH_AT) || exit 1; done)
+	  $(call SWEEP,vir) experiment=vir/$$b +experiment/vir/scheme=at warmup=vir || exit 1; done)
 	$(call SWEEP,vir) experiment=vir/rn18_cifar10 $(WARMUP_FROM)
 	$(call SWEEP,vir) experiment=vir/wrn_cifar10 $(WARMUP_FROM)
 	$(call SWEEP,vir) experiment=vir/rn18_svhn_cifar100 $(WARMUP_FROM)

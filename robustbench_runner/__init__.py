@@ -5,6 +5,11 @@ scheme (``schemes``), optimizer, attack suite (``attacks``) -> training loop tha
 checkpoints on an epoch grid (``train``) -> evaluation of every grid checkpoint
 (``evaluate``) -> one tidy ``metrics.csv`` per run (``results``) -> ``rbr-tables``
 aggregates many runs into the paper tables (``tables``).
+
+A run (``execute``) is a training run (``train_run``) or an evaluation run (``eval_run``);
+both evaluate checkpoints with ``checkpoint_eval``, write the checkpoint files of
+``checkpoints`` (users' own files: ``user_checkpoints``) and own their run directory through
+``run_dir`` (claim, config guard, overwrite, ``DONE``).
 """
 
 __version__ = "0.1.0"

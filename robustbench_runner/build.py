@@ -36,7 +36,7 @@ def model_dims(bundle: DataBundle) -> dict:
 
 def build_model(model_cfg: DictConfig, dims: Mapping, init_seed: int) -> nn.Module:
     """The network with weights drawn from ``init_seed`` (separate from the data-order seed,
-    so the same initial weights can train on several datasets: paper D). A ``_target_`` other
+    so the same initial weights can train on several datasets: paper auc). A ``_target_`` other
     than rbr's registry (``model=custom``) is built by :mod:`.models.custom`."""
     from .models.custom import build_user_model, is_user_model
 

@@ -4,7 +4,10 @@ Resolvers (registered on import):
 - ``${frac:8,255}`` -> 8/255 computed in float64, so eps is exact and readable;
 - ``${mul:a,b}``, ``${div:a,b}``, ``${int:x}`` for derived values (step size 2.5*eps/steps,
   "decay at 50% of training");
-- ``${tag_suffix:tag}`` -> ``-tag`` or empty; ``${run_name:...}`` -> the run directory name;
+- ``${tag_suffix:tag}`` -> ``-tag`` or empty;
+- ``${train_run_name:data,model,scheme,seed,tag}`` -> a training run's name
+  (:func:`train_run_name`, the one spelling of that format); ``${run_name:...}`` -> the run
+  directory name (:func:`resolve_run_name`); ``${run_group:mode}`` -> ``runs`` or ``evals``;
   ``${path_part:x}`` -> ``x``, checked to be one path component (``sweep_name``).
 
 Names that become path components (``tag``, ``sweep_name``, the run name) may not hold a
@@ -41,10 +44,24 @@ def check_path_part(value, key: str, fix: str | None = None) -> str:
     return text
 
 
-def _run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> str:
-    """Training runs are named ``<dataset>-<model>-<scheme>-s<seed>[-<tag>]`` (no job id,
-    no timestamp: a re-run or requeued job lands in the same directory and resumes).
-    Evaluation runs (``mode=eval``) are named after the checkpoint they evaluate."""
+def train_run_name(dataset, model, scheme, seed, tag="") -> str:
+    """``<dataset>-<model>-<scheme>-s<seed>[-<tag>]``: the name of a training run (no job id,
+    no timestamp: a re-run or requeued job lands in the same directory and resumes). The one
+    place this format is spelled: ``conf/config.yaml``'s ``name`` calls it
+    (``${train_run_name:...}``), and so does code or a test that names a run by hand."""
+    return f"{dataset}-{model}-{scheme}-s{seed}{_tag_suffix(tag)}"
+
+
+def run_group(mode: str) -> str:
+    """The folder under ``output_root`` a single run lands in: ``evals`` for ``mode=eval``,
+    else ``runs`` (``-m`` sweeps use ``sweeps/<sweep_name>`` instead)."""
+    return "evals" if mode == "eval" else "runs"
+
+
+def resolve_run_name(mode: str, name: str, checkpoint: str | None, tag: str = "") -> str:
+    """``${run_name:...}``: a training run's directory is its ``name``
+    (:func:`train_run_name`); evaluation runs (``mode=eval``) are named after the checkpoint
+    they evaluate."""
     if tag:
         check_path_part(tag, "tag")
     if mode != "eval" or not checkpoint:
@@ -66,15 +83,6 @@ def _tag_suffix(tag) -> str:
     return f"-{tag}" if tag else ""
 
 
-def _by_scale(scale: str, paper, smoke):
-    """``${by_scale:${scale_name},<paper value>,<smoke value>}``: an experiment's value at each
-    size preset (``scale=smoke`` shrinks epochs, grids and sweeps but keeps their shape;
-    anything else means paper scale)."""
-    value = smoke if str(scale) == "smoke" else paper
-    # lists/dicts come back as configs so that in-place resolution (--cfg job --resolve) works
-    return OmegaConf.create(value) if isinstance(value, (list, dict)) else value
-
-
 def register_resolvers() -> None:
     for name, fn in {
         "frac": _frac,
@@ -82,9 +90,9 @@ def register_resolvers() -> None:
         "div": lambda a, b: _frac(a, b),
         "int": lambda x: int(round(float(x))),
         "tag_suffix": _tag_suffix,
-        "run_name": _run_name,
-        "run_group": lambda mode: "evals" if mode == "eval" else "runs",
-        "by_scale": _by_scale,
+        "train_run_name": train_run_name,
+        "run_name": resolve_run_name,
+        "run_group": run_group,
         "path_part": lambda x: check_path_part(x, "sweep_name"),
     }.items():
         if not OmegaConf.has_resolver(name):

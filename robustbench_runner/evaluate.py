@@ -5,7 +5,7 @@ Rules:
   are never attacked: each attack sees only clean-correct points and reports, per eps, the
   predicted class on its output; an attack with ``points: all`` is run on every point and
   its prediction is counted as it is, so a clean-misclassified image that the perturbation
-  turns right counts as right (paper D, Kunhardt, Deza & Poggio, FGSM accuracy-vs-eps
+  turns right counts as right (paper auc, Kunhardt, Deza & Poggio, FGSM accuracy-vs-eps
   curves; the curve may then rise with eps and R (eq. 1) uses f(0) on the same points);
 - which iterate of PGD/SPSA counts is the attack's ``iterate`` (best | last), see
   :mod:`robustbench_runner.attacks.base`;
@@ -15,8 +15,8 @@ Rules:
   :data:`CLEAN_ATTACKED`, see :func:`attacked_clean_rows`), next to the pipeline's clean
   accuracy on the whole evaluation split (label :data:`CLEAN`), so a table can compare
   clean and robust accuracy on the same points;
-- sweeps (an attack with several eps) also get the normalized AUC R (paper D eq. 1) and
-  the raw AUC (paper A appendix);
+- sweeps (an attack with several eps) also get the normalized AUC R (paper auc eq. 1) and
+  the raw AUC (paper prs appendix);
 - parameters do not require grad during attacks; an out-of-memory error halves the batch
   and retries;
 - per-attack results can be cached in ``state_dir`` (one small file per attack), so an
@@ -268,7 +268,7 @@ def worst_case_rows(results: dict[str, dict[float, torch.Tensor]], y: torch.Tens
 
 
 def confusion_rows(label: str, preds: dict[float, torch.Tensor], y: torch.Tensor, num_classes: int) -> list[dict]:
-    """Confusion counts (true class x predicted class) per eps: paper E fig. 2's per-class
+    """Confusion counts (true class x predicted class) per eps: paper vir fig. 2's per-class
     robust accuracy is the diagonal over the row sums."""
     rows = []
     for eps, p in sorted(preds.items()):

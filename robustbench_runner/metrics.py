@@ -1,5 +1,5 @@
-"""Scalar robustness metrics computed from accuracy-vs-eps curves: paper D's normalized AUC
-R (Kunhardt, Deza & Poggio, eq. 1) and relative change C (eq. 3), paper A's raw AUC."""
+"""Scalar robustness metrics computed from accuracy-vs-eps curves: paper auc's normalized AUC
+R (Kunhardt, Deza & Poggio, eq. 1) and relative change C (eq. 3), paper prs's raw AUC."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ def _curve(eps: Sequence[float], acc: Sequence[float]) -> tuple[np.ndarray, np.n
 
 
 def raw_auc(eps: Sequence[float], acc: Sequence[float]) -> float:
-    """Raw AUC (paper A appendix, "FGSM robust score"): trapezoid integral of accuracy over
+    """Raw AUC (paper prs appendix, "FGSM robust score"): trapezoid integral of accuracy over
     [e0, e1] divided by (e1 - e0), i.e. the mean accuracy over the interval."""
     e, f = _curve(eps, acc)
     return float(np.trapezoid(f, e) / (e[-1] - e[0]))
 
 
 def normalized_auc(eps: Sequence[float], acc: Sequence[float]) -> float:
-    """Normalized AUC robustness R (paper D, eq. 1):
+    """Normalized AUC robustness R (paper auc, eq. 1):
 
         R = 1 / (f(e0) (e1 - e0)) * integral_{e0}^{e1} f(e) de
 
@@ -42,5 +42,5 @@ def normalized_auc(eps: Sequence[float], acc: Sequence[float]) -> float:
 
 
 def relative_change(acc_e: float, acc_e0: float) -> float:
-    """C = (f(e) - f(e0)) / f(e0) (paper D, eq. 3)."""
+    """C = (f(e) - f(e0)) / f(e0) (paper auc, eq. 3)."""
     return (acc_e - acc_e0) / acc_e0 if acc_e0 > 0 else float("nan")

@@ -3,7 +3,7 @@
     rbr-run                                  # the default experiment (CNN-6 on digits)
     rbr-run dataset=cifar10 model=resnet18 scheme=pgd_at
     rbr-run -m seed=1,2,3                    # a sweep into outputs/sweeps/<sweep_name>/
-    rbr-run mode=eval checkpoint=<path> attacks=paper_e
+    rbr-run mode=eval checkpoint=<path> attacks=vir
     rbr-run --cfg job                        # print the composed config
 
 Errors the user can fix print one line and exit with status 2 (``verbose=true`` or
@@ -65,7 +65,7 @@ def _app(cfg: DictConfig) -> None:
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     _SWEEP["jobs"] += sweep
     try:
-        from .pipeline import execute
+        from .execute import execute
 
         execute(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
     except Exception as ex:  # report here, before Hydra logs "Error executing job..."
@@ -171,14 +171,16 @@ def _exit_after_sweep(ex: SweepJobFailed):
 
 def help_groups() -> str:
     """``group: option, ...`` for every config group a run composes (``conf/hydra/help`` puts
-    it in ``rbr-run --help``; the internal groups of :data:`INTERNAL_GROUPS` are left out)."""
+    it in ``rbr-run --help``). Left out: the internal groups of :data:`INTERNAL_GROUPS`, the
+    scale overlays under ``scale/<scale>/`` (picked by ``scale=``, never named on the command
+    line) and options whose name starts with ``_`` (shared bases such as ``dataset/_base``)."""
     root = conf_dir()
     lines = []
     for d in sorted(p for p in root.rglob("*") if p.is_dir()):
         group = d.relative_to(root).as_posix()
-        if group.split("/")[0] in INTERNAL_GROUPS:
+        if group.split("/")[0] in INTERNAL_GROUPS or group.startswith("scale/"):
             continue
-        options = sorted(p.stem for p in d.glob("*.yaml"))
+        options = sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
         if options:
             lines.append(f"{group}: {', '.join(options)}")
     return "\n".join(lines)

@@ -1,16 +1,16 @@
-"""Statistics shared by the table builders (papers A and D; mean +- std everywhere).
+"""Statistics shared by the table builders (papers prs and auc; mean +- std everywhere).
 
-- :func:`ols_slope`: paper A appendix E, tables 5 and 6: slope of the
+- :func:`ols_slope`: paper prs appendix E, tables 5 and 6: slope of the
   regression line of a property on the PRS ratio and the two-sided p-value of that slope,
   "computed by statsmodel package" (OLS with an intercept).
-- :func:`welch_ttest` / :func:`significance_mark`: paper D (section 4 and
+- :func:`welch_ttest` / :func:`significance_mark`: paper auc (section 4 and
   appendix A.4): "statistically significant using a Welch's t-test with significance
   level alpha = 0.05"; the table marks denote a *higher* robustness of one group.
-- :func:`mean_std`: the "mean +- std" / "SD" cells of every paper. No seed says which
+- :func:`mean_std`: the "mean +- std" / "SD" cells of every paper. No paper says which
   ddof its standard deviation used; the default is the sample standard deviation
   (ddof=1, as pandas), a parameter.
 
-The trimmed mean of paper C lives in :mod:`robustbench_runner.analysis.subsets`.
+The trimmed mean of paper samplerob lives in :mod:`robustbench_runner.papers.samplerob.subsets`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _finite_vector(values, name: str) -> np.ndarray:
 def ols_slope(x: Sequence[float], y: Sequence[float]) -> OLSSlope:
     """OLS fit y = a + b x (statsmodels); returns (b, two-sided p-value of b, se(b), n).
 
-    Seed 000, appendix E (tables 5, 6): one fit per (architecture, dataset) of a property
+    Paper prs, appendix E (tables 5, 6): one fit per (architecture, dataset) of a property
     (FGSM score, PGD accuracy, sparsity, IR, CS) on the PRS ratio of the candidates.
     """
     xs, ys = _finite_vector(x, "x"), _finite_vector(y, "y")
@@ -99,7 +99,7 @@ def significance_mark(
 ) -> str:
     """``mark`` when group ``a`` differs significantly from ``b`` in ``direction``, else "".
 
-    Paper D's marks read "statistically significantly higher robustness for A vs B", so
+    Paper auc's marks read "statistically significantly higher robustness for A vs B", so
     the default is: Welch's two-sided p < alpha *and* mean(a) > mean(b). The paper does
     not say whether its test was one-sided; ``sided='one-sided'`` uses the one-sided
     p-value instead (statsmodels ``alternative='larger'``/``'smaller'``).

@@ -38,7 +38,7 @@ class EpochStats:
 
 
 class WeightTally:
-    """Per-epoch distribution of per-sample weights (paper E fig. 3: sum of weights per class)."""
+    """Per-epoch distribution of per-sample weights (paper vir fig. 3: sum of weights per class)."""
 
     def __init__(self, num_classes: int):
         self.k = num_classes

@@ -321,7 +321,7 @@ def seed_from_branch(
     K, in this run's own identity: ``ckpt/last.pt`` (this config and hash; the parent's model,
     optimizer, schedule, best), the grid checkpoints and ``best.pt`` of epochs <= K, and the
     ``train_log.csv`` (and ``weights_log.csv``: w = 1 in the burn-in) rows of those epochs.
-    ``run``: the :class:`~.pipeline.TrainRun`; ``model``: its freshly initialised model (the
+    ``run``: the :class:`~.train_run.TrainRun`; ``model``: its freshly initialised model (the
     epoch-0 checkpoint)."""
     files, epoch, src = run.files, branch.epoch, branch.payload
     parent_dir = branch.run_dir

@@ -13,7 +13,7 @@ on the same clean-correct points, batch and device:
    seed (target: overhead < 5%; the robust flags must agree).
 
 Times are the best of ``--repeats`` runs (wall clock), ours and the reference
-alternating. The default eps 0.3 (paper A's MNIST eps; digits are MNIST-like) fools the
+alternating. The default eps 0.3 (paper prs's MNIST eps; digits are MNIST-like) fools the
 undefended model within a few steps, as a standard eps does for an undefended model; at
 smaller eps AutoAttack's later attacks (APGD-T, FAB-T, Square) dominate the run time on a
 CPU. Usage::
@@ -35,7 +35,7 @@ from robustbench_runner.attacks import create_attack, project_linf
 from robustbench_runner.attacks.official import library_call
 from robustbench_runner.models import create_model
 
-FGSM_GRID = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # paper D's 9 eps
+FGSM_GRID = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # paper auc's 9 eps
 
 
 # -- data and model --------------------------------------------------------------------
@@ -122,7 +122,7 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=256, help="points for the FGSM and PGD benchmarks")
     parser.add_argument("--aa-n", type=int, default=32, help="points for the AutoAttack benchmark")
     parser.add_argument("--eps", type=float, default=0.3,
-                        help="eps of PGD-20 and AutoAttack (0.3: paper A's MNIST eps; digits are MNIST-like)")
+                        help="eps of PGD-20 and AutoAttack (0.3: paper prs's MNIST eps; digits are MNIST-like)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-epochs", type=int, default=2)

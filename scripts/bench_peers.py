@@ -4,7 +4,7 @@ the official AutoAttack code (pyautoattack) called directly.
 
 Attacks (L-inf, inputs in [0, 1], one uniform random start where the attack has one):
 
-- FGSM sweep over the 9 eps of paper D's grid (``data.eps_grid`` of the digits config);
+- FGSM sweep over the 9 eps of paper auc's grid (``data.eps_grid`` of the digits config);
   robust accuracy is reported at ``--eps``;
 - PGD-20, step 2.5 eps / 20 (Madry et al. 2018; our default step);
 - CW-PGD-20: PGD-20 on the CW margin loss (kappa 50, as the MAIL/GAIRAT ``cwloss``); only

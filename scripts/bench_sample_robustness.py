@@ -1,9 +1,9 @@
-"""Benchmark: classification sample robustness (paper C, algorithm 2) vs scikit-learn brute force.
+"""Benchmark: classification sample robustness (paper samplerob, algorithm 2) vs scikit-learn brute force.
 
 Data are CIFAR-10 shaped by default (50,000 x 3072 float32, uniform in [0, 1], 10 random
 labels). Both methods run in the same process, one after the other:
 
-* ours: ``robustbench_runner.analysis.sample_robustness.sample_robustness`` (blocked float32
+* ours: ``robustbench_runner.papers.samplerob.sample_robustness.sample_robustness`` (blocked float32
   GEMM search with an exact float64 re-check of the candidates);
 * reference: for each class c, ``NearestNeighbors(n_neighbors=1, algorithm="brute")`` fitted on
   all points not in c and queried with the points of c; R = r / (r + 1).
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from robustbench_runner.analysis.sample_robustness import sample_robustness
+from robustbench_runner.papers.samplerob.sample_robustness import sample_robustness
 
 
 def sklearn_reference(x: np.ndarray, labels: np.ndarray) -> np.ndarray:

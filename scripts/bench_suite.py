@@ -1,4 +1,4 @@
-"""Paper E's white-box attack suite (``conf/attacks/paper_e.yaml``: FGSM, PGD-100, CW-20,
+"""Paper vir's white-box attack suite (``conf/attacks/vir.yaml``: FGSM, PGD-100, CW-20,
 FMN-100, AutoAttack standard, MDE) on one checkpoint: our survivor handling vs running each
 attack on all points.
 
@@ -55,7 +55,7 @@ def peers_module():
 
 def suite(model, eps: float, tiny: bool):
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose("config", overrides=["attacks=paper_e", f"data.eps={eps}", *(TINY if tiny else [])])
+        cfg = compose("config", overrides=["attacks=vir", f"data.eps={eps}", *(TINY if tiny else [])])
     return build_attacks(cfg.attacks, model)
 
 
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     p.add_argument("--run", default=None, help="run directory whose ckpt/last.pt is attacked")
     p.add_argument("--n", type=int, default=64, help="test points (clean-correct or not: all are passed)")
     p.add_argument("--eps", type=float, default=8 / 255,
-                   help="paper E's eps (8/255), which its absolute step sizes (1/255) are set for")
+                   help="paper vir's eps (8/255), which its absolute step sizes (1/255) are set for")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tiny", action="store_true")
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     x_all, y_all = peers.test_points(cfg_size)
     x, y = x_all[: args.n], y_all[: args.n]
     attacks = suite(model, args.eps, args.tiny)
-    print(f"paper E suite on {args.run} ckpt/last.pt: {len(x)} test points, eps {args.eps:g}, batch {args.batch}, "
+    print(f"paper vir suite on {args.run} ckpt/last.pt: {len(x)} test points, eps {args.eps:g}, batch {args.batch}, "
           f"threads {torch.get_num_threads()}{' (tiny: smoke-size attacks)' if args.tiny else ''}", flush=True)  # fmt: skip
     print(f"{'attack':<10}{'ours s':>9}{'all-points s':>14}{'ratio':>8}{'robust ours':>13}{'robust all':>12}")
     tot_o = tot_a = 0.0

@@ -9,8 +9,16 @@ fresh process; the script prints seconds, peak resident memory, per-run cost and
 from one size to the next against linear (``x linear`` = time ratio / size ratio: 1.0 is
 linear, above 1 is worse).
 
+Then, per size, the sweep cache (``<sweep>/.rbr-tables-cache``, tables/cache.py): ``cold``
+(no cache: read every run and write the cache), ``warm`` (cache present, nothing changed),
+``warm 1%`` (after 1% of the runs' ``metrics.csv`` got a new mtime: those are re-read and the
+cache rewritten), each against the ``--no-cache`` call of the same size (``x no-cache``:
+seconds and peak MiB over those of ``--no-cache``; below 1 is faster / smaller). The tables
+of every call are compared with those of ``--no-cache``: the script fails if one differs.
+
     python scripts/bench_tables.py [--sizes 1000,10000] [--table summary] [--profile]
     python scripts/bench_tables.py --tiny        # 20 and 40 runs: proves the script runs
+    python scripts/bench_tables.py --root /tmp/b --reuse   # keep and reuse the synthetic sweeps
 
 ``--profile`` runs the largest size under cProfile (in the child) and prints the top
 functions by cumulative time: where the time goes.
@@ -31,6 +39,12 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from robustbench_runner.config import train_run_name  # noqa: E402  (the one spelling of a run name)
+from robustbench_runner.results import RunFiles  # noqa: E402
+from robustbench_runner.run_dir import write_done  # noqa: E402  (the one writer of DONE)
 
 CHILD = r"""
 import cProfile, io, pstats, resource, sys, time
@@ -75,7 +89,7 @@ def make_sweep(template: Path, dest: Path, n: int) -> float:
     dest.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         seed, tag = i % 10, f"g{i // 10}"
-        name = f"{cfg.data.name}-{cfg.model.name}-{cfg.scheme.name}-s{seed}-{tag}"
+        name = train_run_name(cfg.data.name, cfg.model.name, cfg.scheme.name, seed, tag)
         d = dest / name
         d.mkdir(exist_ok=True)
         m = metrics.copy()
@@ -86,13 +100,13 @@ def make_sweep(template: Path, dest: Path, n: int) -> float:
         c.seed, c.tag = seed, tag
         (d / "config.yaml").write_text(OmegaConf.to_yaml(c))
         (d / "run.json").write_text(run_json)
-        (d / "DONE").write_text("")
+        write_done(RunFiles(d), f"{i:012x}")
     return time.perf_counter() - t0
 
 
-def time_tables(sweep: Path, out: Path, table: str, profile: bool) -> tuple[float, float, str]:
+def time_tables(sweep: Path, out: Path, table: str, profile: bool, extra: tuple[str, ...] = ("--no-cache",)) -> tuple[float, float, str]:
     child = CHILD.replace("__PROFILE__", repr(profile))
-    cmd = [sys.executable, "-c", child, "--", str(sweep), "--table", table, "--quiet", "--out", str(out)]
+    cmd = [sys.executable, "-c", child, "--", str(sweep), "--table", table, "--quiet", "--out", str(out), *extra]
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
     if proc.returncode != 0 or not line or "code=0" not in line[-1]:
@@ -123,26 +137,66 @@ def per_run_costs(sweep: Path, k: int = 50) -> dict[str, float]:
     return out
 
 
+def touch_runs(sweep: Path, fraction: float) -> int:
+    """Give ``fraction`` of the runs' ``metrics.csv`` a new mtime (same bytes): they count as
+    changed for the cache. Returns how many."""
+    dirs = sorted(d for d in sweep.iterdir() if (d / "metrics.csv").exists())
+    picked = dirs[:: max(1, round(1 / fraction))]
+    now = time.time_ns()
+    for i, d in enumerate(picked):
+        os.utime(d / "metrics.csv", ns=(now + i, now + i))
+    return len(picked)
+
+
+def same_tables(a: Path, b: Path) -> bool:
+    files = sorted(p.name for p in a.iterdir())
+    return files == sorted(p.name for p in b.iterdir()) and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
+def cache_rows(sweep: Path, out: Path, table: str, n: int, base: tuple[float, float]) -> list[str]:
+    """The cache modes of one size, as printed rows (``x no-cache`` against ``base``)."""
+    from robustbench_runner.tables.cache import cache_path
+
+    cache_path(sweep).unlink(missing_ok=True)
+    rows = []
+    for mode in ("cold", "warm", "warm 1%"):
+        changed = touch_runs(sweep, 0.01) if mode == "warm 1%" else 0
+        dest = out.parent / f"{out.name}-{mode.replace(' ', '').replace('%', 'pct')}"
+        sec, mib, _ = time_tables(sweep, dest, table, False, extra=())
+        if not same_tables(out, dest):
+            raise SystemExit(f"tables with the cache ({mode}) differ from --no-cache: {dest} vs {out}")
+        size = cache_path(sweep).stat().st_size / 2**20
+        note = f"{changed} runs re-read" if changed else ""
+        rows.append(f"{n:>7}  {mode:<9}{sec:>9.2f}{mib:>10.0f}{sec / base[0]:>13.3f}{mib / base[1]:>12.2f}{size:>10.1f}  {note}")
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,10000")
     p.add_argument("--table", default="summary", help="rbr-tables --table (default: summary)")
     p.add_argument("--root", default=None, help="work folder (default: a temporary one, removed afterwards)")
+    p.add_argument("--reuse", action="store_true", help="keep the synthetic sweeps under --root and reuse those already there")
     p.add_argument("--profile", action="store_true", help="cProfile the largest size")
     p.add_argument("--tiny", action="store_true", help="20 and 40 runs")
     args = p.parse_args(argv)
+    if args.reuse and not args.root:
+        p.error("--reuse needs --root")
     sizes = [20, 40] if args.tiny else [int(s) for s in args.sizes.split(",")]
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="rbr-bench-tables-"))
     try:
         template = smoke_run(root)
         rows_per_run = len(pd.read_csv(template / "metrics.csv"))
         print(f"template run: {template} ({rows_per_run} metrics rows); table {args.table}; python {sys.version.split()[0]}")
-        print(f"{'runs':>7}{'make s':>9}{'rbr-tables s':>14}{'ms/run':>9}{'peak MiB':>10}{'x linear (time)':>17}{'x linear (MiB)':>16}")
+        print(f"{'runs':>7}{'make s':>9}{'rbr-tables s':>14}{'ms/run':>9}{'peak MiB':>10}{'x linear (time)':>17}{'x linear (MiB)':>16}   (--no-cache)")
         prev = None
+        cached: list[str] = []
         for n in sizes:
             sweep = root / "sweeps" / f"bench_{n}"
-            t_make = make_sweep(template, sweep, n)
-            sec, mib, err = time_tables(sweep, root / "tables" / str(n), args.table, args.profile and n == max(sizes))
+            ready = args.reuse and (sweep.is_dir() and sum(1 for d in sweep.iterdir() if (d / "DONE").exists()) == n)
+            t_make = 0.0 if ready else make_sweep(template, sweep, n)
+            out = root / "tables" / str(n)
+            sec, mib, err = time_tables(sweep, out, args.table, args.profile and n == max(sizes))
             growth_t = growth_m = ""
             if prev is not None:
                 k = n / prev[0]
@@ -154,12 +208,17 @@ def main(argv=None) -> int:
                 last = (n, sec, costs)
             if args.profile and n == max(sizes):
                 print(f"\n-- cProfile of rbr-tables over {n} runs (cumulative):\n{err}")
+            cached += cache_rows(sweep, out, args.table, n, (sec, mib))
             prev = (n, sec, mib)
-            shutil.rmtree(sweep)
+            if not args.reuse:
+                shutil.rmtree(sweep)
         n, sec, costs = last
         for target in (10_000, 100_000):
             if target > n:
                 print(f"linear extrapolation from {n} runs (not measured): {target} runs ~ {sec * target / n:.0f} s")
+        print(f"\nwith the sweep cache (x no-cache: over the --no-cache call of the same size; tables identical to it):")
+        print(f"{'runs':>7}  {'mode':<9}{'seconds':>9}{'peak MiB':>10}{'x no-cache s':>13}{'x no-cache MiB':>15}{'cache MiB':>10}")
+        print("\n".join(cached))
     finally:
         if not args.root:
             shutil.rmtree(root, ignore_errors=True)

@@ -4,9 +4,9 @@ Trains two CNN-6 (batch norm) networks on scikit-learn's digits at 16x16 through
 pipeline - standard training (ST, 6 epochs) and PGD-AT at eps 0.1 (PGD-3, 700 images, 4 epochs) - and attacks the same 300 test
 points of each with both settings of each choice:
 
-- ``iterate: best|last`` (PGD-20, paper B/E's PGD-100 step 0.003 and CW-PGD-100 kappa 50);
-- paper A's PGD-20 step: 2/255 vs 2.5 * eps / 20, at eps 0.3 (MNIST) and 0.1 (F-MNIST);
-- ``points: robust|all`` for paper D's FGSM sweep (accuracy per eps and R, eq. 1).
+- ``iterate: best|last`` (PGD-20, paper irat/E's PGD-100 step 0.003 and CW-PGD-100 kappa 50);
+- paper prs's PGD-20 step: 2/255 vs 2.5 * eps / 20, at eps 0.3 (MNIST) and 0.1 (F-MNIST);
+- ``points: robust|all`` for paper auc's FGSM sweep (accuracy per eps and R, eq. 1).
 
 Prints markdown tables (docs/evaluation.md, docs/papers/prs.md and auc.md quote them)::
 
@@ -26,12 +26,12 @@ from omegaconf import OmegaConf
 
 from robustbench_runner.attacks import create_attack
 from robustbench_runner.build import build_model, model_dims
+from robustbench_runner.checkpoint_eval import eval_subset
 from robustbench_runner.data import load_dataset
 from robustbench_runner.evaluate import evaluate
-from robustbench_runner.io import load_checkpoint
-from robustbench_runner.pipeline import eval_subset, split_payload
+from robustbench_runner.user_checkpoints import read_checkpoint
 
-GRID_D = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # paper D's eps grid
+GRID_D = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # paper auc's eps grid
 
 
 def train(root: Path, scheme: str, epochs: int, extra: list[str] = ()) -> Path:
@@ -50,7 +50,7 @@ def load(run: Path):
     cfg = OmegaConf.load(run / "config.yaml")
     bundle = load_dataset(cfg.data)
     model = build_model(cfg.model, model_dims(bundle), 0)
-    state, _, _ = split_payload(load_checkpoint(run / "ckpt" / "last.pt"))[:3]
+    state = read_checkpoint(run / "ckpt" / "last.pt").state
     model.load_state_dict(state)
     sub = eval_subset(bundle, cfg)
     return model.eval(), sub.float_x(), sub.y
@@ -93,7 +93,7 @@ def main() -> None:
             v = {it: acc(model, x, y, create_attack("pgd", model, eps=eps, iterate=it, **kw))[eps] for it in ("best", "last")}
             print(f"| {mname} | {label} | {eps:.4g} | {100 * v['best']:.2f} | {100 * v['last']:.2f} | {100 * (v['last'] - v['best']):+.2f} |")
 
-    print("\n## paper A's PGD-20 step: 2/255 vs 2.5 * eps / 20 (robust accuracy %, best iterate)\n")
+    print("\n## paper prs's PGD-20 step: 2/255 vs 2.5 * eps / 20 (robust accuracy %, best iterate)\n")
     print("| model | eps | clean | step 2/255 | step 2.5 eps/20 |")
     print("|---|---|---|---|---|")
     for mname, (model, x, y) in models.items():
@@ -102,7 +102,7 @@ def main() -> None:
             ours = acc(model, x, y, create_attack("pgd", model, eps=eps, steps=20))
             print(f"| {mname} | {eps} | {100 * paper['clean']:.2f} | {100 * paper[eps]:.2f} | {100 * ours[eps]:.2f} |")
 
-    print("\n## paper D's FGSM sweep: points robust vs all (accuracy % per eps, R of eq. 1)\n")
+    print("\n## paper auc's FGSM sweep: points robust vs all (accuracy % per eps, R of eq. 1)\n")
     print("| model | points | " + " | ".join(f"{e:g}" for e in GRID_D) + " | R |")
     print("|---|---|" + "---|" * (len(GRID_D) + 1))
     for mname, (model, x, y) in models.items():

@@ -13,6 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
 from robustbench_runner.run import CONF_DIR
+from robustbench_runner.run_dir import run_dir_of  # noqa: F401  (the run directory of a composed config)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,14 +40,9 @@ def compose_cfg(overrides: list[str]):
         return compose("config", overrides=list(overrides))
 
 
-def run_dir_of(cfg) -> Path:
-    group = "evals" if cfg.mode == "eval" else "runs"
-    return Path(cfg.output_root) / group / cfg.run_name
-
-
 def run_inprocess(overrides: list[str]) -> Path:
     """Compose and execute the pipeline in this process; returns the run directory."""
-    from robustbench_runner.pipeline import execute
+    from robustbench_runner.execute import execute
 
     cfg = compose_cfg(overrides)
     return execute(cfg, run_dir_of(cfg), list(overrides))

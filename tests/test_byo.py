@@ -20,9 +20,9 @@ from torch import nn
 
 from rbr_testing import REPO, TINY, compose_cfg, run_inprocess
 from robustbench_runner.build import build_model
-from robustbench_runner.checkpoint_formats import fit_state_dict, read_checkpoint
 from robustbench_runner.data import load_dataset
 from robustbench_runner.errors import UserError
+from robustbench_runner.user_checkpoints import fit_state_dict, read_checkpoint
 
 # -- the worked examples, extracted from the docs and run as written ------------------------------------
 

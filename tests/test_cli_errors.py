@@ -117,7 +117,8 @@ def test_help_lists_run_groups_not_table_specs(monkeypatch, capsys):
     assert exc.value.code in (0, None)
     groups = [ln.split(":")[0] for ln in out.split("== Config groups")[1].split("== Config (")[0].splitlines() if ":" in ln]
     assert {"model", "dataset", "scheme", "attacks", "experiment/prs"} <= set(groups)
-    assert not [g for g in groups if g.startswith(("table", "hydra"))]
+    assert not [g for g in groups if g.startswith(("table", "hydra", "scale/"))]  # scale overlays: internal
+    assert "scale" in groups and "_base" not in out  # dataset/_base is a shared base, not a choice
     assert "model: cnn6, " in out and "rbr-run -m seed=0,1,2" in out
     assert out.count("\nseed: 0") == 1  # the composed config follows the groups
 
@@ -136,7 +137,7 @@ def test_failed_sweep_job_does_not_stop_the_others(monkeypatch, capsys, tmp_path
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys, tmp_path):
-    import robustbench_runner.pipeline as pipeline
+    import robustbench_runner.execute as pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -17,7 +17,10 @@ GROUPS = ["dataset", "model", "scheme", "optim", "attacks", "eval", "select", "a
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in (CONF / group).rglob("*.yaml"))
+    """A group's selectable options: not the shared bases (``_base.yaml``) nor, for ``scale``,
+    the per-experiment overlays under ``scale/<scale>/`` (composed by the experiment tests)."""
+    files = (CONF / group).glob("*.yaml") if group == "scale" else (CONF / group).rglob("*.yaml")
+    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in files if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
@@ -78,14 +81,67 @@ def test_run_names():
     assert compose_cfg(["mode=eval", "checkpoint=/tmp/weights.pt", "tag=aa"]).run_name == "weights-aa"
 
 
-def test_by_scale():
+def test_generic_scales():
     smoke = compose_cfg(["scale=smoke"])
-    assert smoke.scale_name == "smoke" and smoke.data.limit_train == 1000
+    assert smoke.scale_name == "smoke" and smoke.data.limit_train == 1000 and smoke.train.epochs == 2
     assert compose_cfg([]).scale_name == "default"
-    from robustbench_runner.config import _by_scale
+    assert compose_cfg(["scale=paper"]).data.limit_train is None
 
-    assert _by_scale("smoke", 300, 3) == 3 and _by_scale("paper", 300, 3) == 300 and _by_scale("default", 300, 3) == 300
-    assert list(_by_scale("smoke", [25, 50], [1, 2])) == [1, 2]
+
+def _sweep_params(overrides: list[str]) -> dict:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return dict(compose("config", overrides=overrides, return_hydra_config=True).hydra.sweeper.params)
+
+
+def test_experiment_files_hold_the_paper_values_and_the_smoke_overlay_follows():
+    """conf/experiment/irat/main.yaml states paper B's values; scale=smoke merges
+    conf/scale/smoke/irat/main.yaml after it, also under a per-scheme file that
+    +experiment/... appends (its burn-in comes from conf/scale/smoke/burn_in/)."""
+    ov = ["experiment=irat/main", "+experiment/irat/scheme=ours_mail"]
+    paper, smoke = compose_cfg([*ov, "scale=paper"]), compose_cfg([*ov, "scale=smoke"])
+    assert (paper.train.epochs, paper.train.batch_size, paper.scheme.burn_in, paper.data.val_size) == (120, 128, 75, 1000)
+    assert (smoke.train.epochs, smoke.train.batch_size, smoke.scheme.burn_in, smoke.data.val_size) == (2, 8, 1, 8)
+    assert _sweep_params([*ov, "scale=paper"])["seed"] == "0,1,2,3,4" and _sweep_params([*ov, "scale=smoke"])["seed"] == "0"
+    # irat's GAIRAT warms up 75 epochs (the GAIRAT code's 59 elsewhere); smoke: 1
+    gairat = ["experiment=irat/main", "+experiment/irat/scheme=gairat"]
+    assert compose_cfg([*gairat, "scale=paper"]).scheme.burn_in == 75
+    assert compose_cfg([*gairat, "scale=smoke"]).scheme.burn_in == 1
+    assert compose_cfg(["experiment=vir/rn18_cifar10", "+experiment/vir/scheme=gairat"]).scheme.burn_in == 59
+    # a generic smoke run keeps the scheme's own burn-in and gets no experiment overlay
+    assert compose_cfg(["scheme=mail", "scale=smoke"]).scheme.burn_in == 75
+    # a leaf overlay keeps what its experiment switched off (vir/hp_* drop attack columns)
+    hp = compose_cfg(["experiment=vir/hp_at_gamma", "scale=smoke"])
+    assert hp.attacks.fmn is None and hp.attacks.pgd100.steps == 2
+    assert _sweep_params(["experiment=vir/hp_at_gamma", "scale=smoke"])["scheme.gamma"] == "2.0"
+
+
+def test_model_and_warmup_sizes_follow_the_scale():
+    assert (compose_cfg(["model=wrn34_10"]).model.depth, compose_cfg(["model=wrn34_10", "scale=smoke"]).model.depth) == (34, 10)
+    assert compose_cfg(["model=wrn28_10", "scale=smoke"]).model.widen_factor == 2
+    assert list(compose_cfg(["warmup=vir"]).warmup.save_at) == [59, 75]
+    assert list(compose_cfg(["warmup=vir", "scale=smoke"]).warmup.save_at) == [1]
+    assert list(compose_cfg([]).warmup.save_at) == []
+
+
+def test_every_smoke_overlay_belongs_to_an_experiment_and_no_config_switches_on_scale_name():
+    overlays = CONF / "scale" / "smoke"
+    for p in overlays.rglob("*.yaml"):
+        rel = p.relative_to(overlays)
+        if rel.parts[0] == "model":
+            assert (CONF / "model" / rel.name).exists(), rel
+        elif rel.parts[0] == "warmup":
+            assert (CONF / "warmup" / rel.name).exists(), rel
+        elif rel.parts[0] == "burn_in":
+            assert "burn_in:" in (CONF / "scheme" / rel.name).read_text(), rel
+        else:
+            assert (CONF / "experiment" / rel).exists(), f"{rel}: no conf/experiment/{rel}"
+    for p in CONF.rglob("*.yaml"):
+        if "table" not in p.relative_to(CONF).parts[:1]:
+            assert "by_scale" not in p.read_text(), p
 
 
 def test_cfg_job_prints_the_composed_config():

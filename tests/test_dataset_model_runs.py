@@ -54,7 +54,7 @@ def test_each_model_on_cifar_shaped_data(model, data_root, tmp_path):
 
 
 def test_regression_sets_are_refused_with_a_fix(tmp_path):
-    with pytest.raises(UserError, match="regression set.*fix: use it through the paper C studies"):
+    with pytest.raises(UserError, match="regression set.*fix: use it through the samplerob studies"):
         run_inprocess(["dataset=diabetes", "model=mlp", f"output_root={tmp_path}", *QUICK])
 
 

@@ -191,7 +191,7 @@ def test_commands_are_found():
     """The extraction sees the commands it is meant to see (the README quickstart, a YAML
     comment, a docs/reproduce fenced block, an inline span broken over a line)."""
     cmds = [c for _, c in COMMANDS]
-    assert "rbr-run scheme=trades scheme.beta=6 attacks=paper_e" in cmds
+    assert "rbr-run scheme=trades scheme.beta=6 attacks=vir" in cmds
     assert "rbr-run +attack@attacks.pgd50=pgd attacks.pgd50.steps=50" in cmds
     assert "rbr-run -m experiment=irat/main" in cmds
     assert any(c.startswith("rbr-run -m scale=$SCALE experiment=vir/") for c in cmds)

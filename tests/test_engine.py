@@ -22,7 +22,7 @@ def test_normalized_auc_hand_trapezoid():
     # order of the points does not matter; a flat curve gives R = 1
     assert normalized_auc([0.3, 0.0, 0.1], [0.2, 0.8, 0.6]) == normalized_auc(eps, acc)
     assert normalized_auc([0, 0.05, 0.3], [0.5, 0.5, 0.5]) == pytest.approx(1.0)
-    # paper D's grid with a non-uniform spacing
+    # paper auc's grid with a non-uniform spacing
     grid = [0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
     acc9 = [0.99, 0.9, 0.8, 0.6, 0.3, 0.1, 0.05, 0.0, 0.0]
     manual = sum((grid[i + 1] - grid[i]) * (acc9[i] + acc9[i + 1]) / 2 for i in range(8))

@@ -4,7 +4,7 @@ two settings give different results where they should and equal results where th
 - ``iterate: best|last`` (PGD/CW-PGD, SPSA): on a 1-D model whose PGD walk crosses a fooling
   region and leaves it, best counts the point fooled and last does not; last equals the
   prediction on ``perturb``'s output and does not depend on which other points are attacked;
-- ``points: robust|all`` (paper D's FGSM sweep): on a 1-D model where FGSM turns a
+- ``points: robust|all`` (paper auc's FGSM sweep): on a 1-D model where FGSM turns a
   clean-misclassified image right at a large eps, ``all`` shows the rebound and ``robust``
   does not; f(0) is the same; on a model with no clean error they agree;
 - SPSA ``samples_unit: queries|pairs``: the number of model queries per gradient estimate;
@@ -129,7 +129,7 @@ def test_iterate_is_validated():
     assert POINTS == ("robust", "all")
 
 
-# -- item 5: FGSM on every test image (paper D) -------------------------------------------------
+# -- item 5: FGSM on every test image (paper auc) -------------------------------------------------
 
 
 EPS_D = [0.0, 0.1, 0.2, 0.3]
@@ -165,7 +165,7 @@ def test_fgsm_points_agree_without_clean_errors():
     pd.testing.assert_series_equal(robust, every)
 
 
-def test_paper_d_experiments_use_points_all_and_other_papers_robust():
+def test_auc_experiments_use_points_all_and_other_papers_robust():
     d = compose_cfg(["experiment=auc/mnist"])
     assert d.attacks.fgsm.points == "all"
     for exp in ("experiment=prs/candidates", "experiment=irat/main", "experiment=vir/rn18_cifar10"):
@@ -213,8 +213,8 @@ def test_spsa_samples_unit_is_the_number_of_queries_per_estimate(digits_model, u
     assert spsa.pairs == per_estimate // 2
 
 
-def test_spsa_paper_e_256_samples_are_256_queries():
-    cfg = compose_cfg(["attacks=paper_e_blackbox", "data.eps=0.03"])
+def test_spsa_vir_256_samples_are_256_queries():
+    cfg = compose_cfg(["attacks=vir_blackbox", "data.eps=0.03"])
     spsa = create_attack("spsa", Curve1D(bump), eps=0.03, **{k: v for k, v in cfg.attacks.spsa.items()
                          if k in ("samples", "samples_unit", "iterations", "perturbation", "lr")})  # fmt: skip
     assert spsa.samples == 256 and spsa.samples_unit == "queries" and spsa.pairs == 128
@@ -253,7 +253,7 @@ def test_clean_accuracy_on_the_attacked_points_is_written(tmp_path):
 
 
 def test_prs_tables_clean_column_can_use_the_attacked_points():
-    from robustbench_runner.tables.papers.prs import checkpoint_table
+    from robustbench_runner.papers.prs.tables import checkpoint_table
 
     base = {"run_dir": "r", "dataset": "mnist", "model": "cnn6", "seed": 907, "batch_size": 16, "epoch": 2,
             "checkpoint": "epoch_002", "split": "test", "metric": "acc", "eps": 0.0}  # fmt: skip

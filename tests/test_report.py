@@ -114,7 +114,7 @@ def test_report_default_shows_only_filled_tables(tmp_path):
     report_main([str(sweep)])
     text = (sweep / "report" / "index.html").read_text()
     assert "summary: mean" in text and "table specs not shown" in text
-    assert "irat/table1:" not in text.split("table specs not shown")[0]  # no cell of a paper B table is filled
+    assert "irat/table1:" not in text.split("table specs not shown")[0]  # no cell of a paper irat table is filled
 
 
 def test_report_without_runs_is_one_line(tmp_path, capsys):

@@ -185,19 +185,16 @@ def test_signal_to_sweep_parent_stops_its_workers(tmp_path, sig):
 def fake_run(root, overrides: list[str], clean: float, r: float, done: bool = True, sub: str = "a"):
     """A finished run folder as rbr-run leaves it (config.yaml, run.json, metrics.csv, DONE),
     with the summary table's two values at epoch 1, without training anything."""
-    import json
-
-    from rbr_testing import compose_cfg, run_dir_of
-    from robustbench_runner.build import to_yaml
-    from robustbench_runner.config import config_hash, semantic_dict
+    from rbr_testing import compose_cfg
+    from robustbench_runner.config import config_hash
     from robustbench_runner.results import RunFiles, RunIdentity
+    from robustbench_runner.run_dir import claim_run_dir, run_dir_of, write_done
 
     cfg = compose_cfg([*overrides, f"output_root={root / 'out' / sub}"])
     files = RunFiles(run_dir_of(cfg))
     files.dir.mkdir(parents=True)
     chash = config_hash(cfg)
-    files.config.write_text(to_yaml(cfg))
-    files.info.write_text(json.dumps({"config_hash": chash, "config": semantic_dict(cfg)}, default=str))
+    claim_run_dir(files, cfg, chash)  # config.yaml and run.json, as rbr-run writes them
     ident = RunIdentity(
         files.dir.name,
         str(cfg.data.name),
@@ -212,7 +209,7 @@ def fake_run(root, overrides: list[str], clean: float, r: float, done: bool = Tr
         {"attack": "FGSM", "eps": float("nan"), "metric": "auc_norm", "value": r, "n": 40},
     ])  # fmt: skip
     if done:
-        files.done.write_text("finished\n")
+        write_done(files, chash)
     return files.dir
 
 

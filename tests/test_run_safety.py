@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from rbr_testing import TINY, cli, main_inprocess, run_inprocess
+from robustbench_runner.config import train_run_name
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import MANIFEST, atomic_write_text, read_csv
 
-NAME = "digits-cnn6-standard-s0"
+NAME = train_run_name("digits", "cnn6", "standard", 0)  # the default config's run
 
 
 def one_line(err: str) -> str:

@@ -50,7 +50,7 @@ def test_every_scheme_trains_two_epochs(scheme_sweeps, scheme):
 @pytest.mark.parametrize("scheme", REWEIGHTED)
 def test_weights_log(scheme_sweeps, scheme):
     """Epoch 1 is burn-in (all weights 1); epoch 2 logs the scheme's weights: mean/min/max
-    and per-class sums that add up to the epoch's total weight (paper E fig. 3)."""
+    and per-class sums that add up to the epoch's total weight (paper vir fig. 3)."""
     w = read_csv(scheme_sweeps / "reweighted" / f"digits-cnn6-{scheme}-s0" / "weights_log.csv")
     log = read_csv(scheme_sweeps / "reweighted" / f"digits-cnn6-{scheme}-s0" / "train_log.csv")
     class_cols = [c for c in w.columns if c.startswith("sum_class_")]

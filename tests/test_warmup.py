@@ -14,7 +14,7 @@ from robustbench_runner.errors import UserError
 from robustbench_runner.warmup import branch_file, differing_keys, scheme_signature
 
 # 4 epochs, weights from epoch 3 (burn_in 2), every epoch a grid checkpoint, best-by-PGD
-# selection on held-out data: the paper B protocol (MAIL training attack, SGD) at toy size.
+# selection on held-out data: the paper irat protocol (MAIL training attack, SGD) at toy size.
 PROTO = [
     *[
         o
@@ -28,7 +28,7 @@ PROTO = [
     "train_attack=mail",
     "optim=sgd",
     "optim.optimizer.lr=0.05",
-    "optim.schedule.milestones=[2,3]",  # the lr drops at the branch epoch, as paper B's at 75
+    "optim.schedule.milestones=[2,3]",  # the lr drops at the branch epoch, as paper irat's at 75
     "scheme.attack.steps=3",
     "data.val_size=32",
     "select=pgd20",
@@ -159,7 +159,7 @@ def test_paper_schemes_share_their_warm_up(paper, parent, child, shares):
     assert (diff == []) == shares, diff
 
 
-def test_gairat_in_paper_e_branches_at_60():
+def test_gairat_in_vir_branches_at_60():
     base = ["experiment=vir/rn18_cifar10", "scale=paper"]
     p, c = (
         _sem([*base, "+experiment/vir/scheme=at"]),
@@ -205,7 +205,7 @@ def test_warmup_keys_do_not_change_the_config_hash():
         ),
     ],
 )
-def test_paper_e_ablations_branch_from_the_main_block(child, parent_scheme):
+def test_vir_ablations_branch_from_the_main_block(child, parent_scheme):
     """The ablations change weight constants and evaluation columns only (what the Makefile's
     shared warm-up relies on)."""
     p = _sem(

@@ -1,13 +1,21 @@
-"""Per-checkpoint analyses of trained networks and of datasets.
+"""The per-checkpoint analysis machinery that every paper's analyses share.
 
 Modules (import them directly; this package imports nothing so that each one stays usable
 on its own):
 
-- ``features``: one forward pass per batch that collects everything the PRS analysis needs
-  (penultimate features, packed activation patterns, predictions, per-ReLU zero counts).
-- ``prs``: paper A (arXiv 2207.03400) metrics: PRS ratio, inclusion ratio and
-  inclusion/exclusion groups, sparsity, cosine similarity of the final layer.
-- ``denseness``: denseness D(X, K) of the penultimate feature space (paper A, appendix D).
-- ``sample_robustness``: sample robustness R(x) of paper C.
-- ``subsets``: L<n> / M<n> robustness subsets and the trimmed mean of paper C.
+- ``checkpoint``: the base class :class:`~.checkpoint.CheckpointAnalysis` and the
+  :class:`~.checkpoint.AnalysisContext` an analysis reads (model, data, shared features).
+- ``features``: one forward pass per batch that collects penultimate features, packed
+  activation patterns, predictions and per-ReLU zero counts, shared by the analyses of a
+  checkpoint.
+
+The analyses themselves belong to the paper that uses them (config group ``analysis``,
+``conf/analysis/*.yaml``):
+
+- ``papers/prs/analyses.py`` (``prs``, ``denseness``, ``inclusion_fgsm``,
+  ``inclusion_pgd20``) with the metrics of ``papers/prs/metrics.py`` and
+  ``papers/prs/denseness.py``;
+- ``papers/irat/margins.py`` (``margins``);
+- ``papers/samplerob/subset_eval.py`` (``subset_eval``) with
+  ``papers/samplerob/sample_robustness.py`` and ``papers/samplerob/subsets.py``.
 """

@@ -1,18 +1,18 @@
-"""One forward pass per batch that feeds every per-checkpoint metric of paper A.
+"""One forward pass per batch that feeds every per-checkpoint metric of paper prs.
 
 :func:`extract` runs ``model.features`` and ``model.classifier`` (the split defined by
 :class:`~robustbench_runner.models.base.ImageClassifier`) once per batch, in eval mode
 under ``no_grad``, on un-augmented inputs (docs/papers/prs.md, "PRS analysis"), and keeps
 
-- the penultimate features h(x) (float32, CPU), for denseness (paper A, appendix D);
+- the penultimate features h(x) (float32, CPU), for denseness (paper prs, appendix D);
 - the activation patterns 1[h(x) > 0] packed into bits (:class:`PackedPatterns`), for the
   PRS ratio and the inclusion ratio;
 - the predicted classes, for accuracy and the inclusion/exclusion groups (fig. 19);
 - per hidden layer, the number of exactly-zero post-ReLU activations, for sparsity.
 
 A checkpoint's analysis therefore runs the model once over the training set and once over
-the test set; :mod:`robustbench_runner.analysis.prs` and
-:mod:`robustbench_runner.analysis.denseness` read the resulting :class:`FeatureExtraction`.
+the test set; :mod:`robustbench_runner.papers.prs.metrics` and
+:mod:`robustbench_runner.papers.prs.denseness` read the resulting :class:`FeatureExtraction`.
 
 Hidden layers are the ``nn.ReLU`` modules of the model, observed with forward hooks.
 ReLUs applied functionally (``torch.relu``, ``F.relu``) are invisible to hooks and are not

@@ -1,7 +1,7 @@
 """FGSM (Goodfellow et al. 2015): x' = clip_[0,1](x + eps * sign(grad_x CE(f(x), y))).
 
 For an eps sweep the gradient sign does not depend on eps, so one forward/backward pass
-serves every eps of the sweep. ``points: all`` (paper D, Kunhardt, Deza & Poggio,
+serves every eps of the sweep. ``points: all`` (paper auc, Kunhardt, Deza & Poggio,
 "The effects of image distribution and task on adversarial robustness": the accuracy of
 the model on FGSM-perturbed test images at each eps) perturbs every image, also the
 clean-misclassified ones, with the gradient of the loss at its true label; see

@@ -59,7 +59,7 @@ def _batch_view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 @register_attack("fmn")
 class FMN(Attack):
-    """L-inf FMN. ``steps`` K (paper E: 100); step size alpha and epsilon-update gamma are
+    """L-inf FMN. ``steps`` K (paper vir: 100); step size alpha and epsilon-update gamma are
     cosine-annealed (alpha_max -> alpha_min, gamma_max -> gamma_min)."""
 
     default_name = "FMN"

@@ -16,7 +16,7 @@ over P antithetic pairs (each direction evaluated at +-c, c = ``perturbation``).
 - ``pairs``: P = ``samples`` pairs, 2 * samples queries per estimate (the cleverhans
   PyTorch port and advertorch's ``nb_sample`` count this way).
 
-Paper E (Vulnerability-aware instance reweighting) runs SPSA "with 100 iterations,
+Paper vir (Vulnerability-aware instance reweighting) runs SPSA "with 100 iterations,
 perturbation size 0.001, learning rate 0.01, and 256 samples for each gradient
 estimation", citing Uesato et al.: 256 model queries per estimate (128 pairs) under
 ``queries``. After each Adam step the perturbation is projected onto the eps ball and
@@ -77,17 +77,17 @@ class SPSA(Attack):
         if samples_unit == "queries" and samples % 2:
             raise UserError(
                 f"SPSA: samples counts queries (samples_unit: queries) and must be even (+-c pairs), got {samples}",
-                fix="use an even samples, e.g. 256 (paper E), or samples_unit: pairs",
+                fix="use an even samples, e.g. 256 (paper vir), or samples_unit: pairs",
             )
         if iterations < 1 or samples < 1 or batch_size < 1:
             raise UserError(
                 f"SPSA: iterations, samples and batch_size must be >= 1, got {iterations}, {samples}, {batch_size}",
-                fix="use iterations: 100, samples: 256 (paper E)",
+                fix="use iterations: 100, samples: 256 (paper vir)",
             )
         if perturbation <= 0 or lr <= 0:
             raise UserError(
                 f"SPSA: perturbation and lr must be > 0, got {perturbation}, {lr}",
-                fix="use perturbation: 0.001, lr: 0.01 (paper E)",
+                fix="use perturbation: 0.001, lr: 0.01 (paper vir)",
             )
         self.iterations = int(iterations)
         self.perturbation = float(perturbation)

@@ -8,7 +8,7 @@ made (``loader: tensor | dataloader``, ``num_workers``, ``pin_memory``, ``on_gpu
 
 Dataset families (one module each, one config each under ``conf/dataset/``): ``digits``,
 ``mnist`` (MNIST, F-MNIST), ``cifar`` (10, 100), ``svhn``, ``tinyimagenet``, ``fusion``
-(paper D), ``gaussian_mixture`` (paper E, appendix A), ``tabular`` (ONP, diabetes).
+(paper auc), ``gaussian_mixture`` (paper vir, appendix A), ``tabular`` (ONP, diabetes).
 """
 
 from __future__ import annotations

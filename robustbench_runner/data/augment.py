@@ -1,7 +1,7 @@
 """Train-time augmentation on batched tensors (``data.augment``).
 
 ``crop_flip`` is the CIFAR adversarial-training augmentation (Madry et al. 2018; used by the
-training recipes of papers B and E): zero-pad 4 pixels on each side, take a random crop of
+training recipes of papers irat and vir): zero-pad 4 pixels on each side, take a random crop of
 the original size, flip horizontally with probability 1/2 — the same as torchvision's
 ``RandomCrop(size, padding=4)`` followed by ``RandomHorizontalFlip()``, but for a whole
 ``(B, C, H, W)`` batch at once, on whatever device the batch is on.

@@ -6,7 +6,7 @@ and ``<root>/cifar-100-python/train, test`` (+ ``meta``). Each pickle holds ``da
 (N x 3072 uint8, channel-major 3 x 32 x 32 rows) and ``labels`` (CIFAR-10) or
 ``fine_labels`` / ``coarse_labels`` (CIFAR-100). Keys are bytes or str depending on how
 the file was written; both are read. Images stay uint8 ``(N, 3, 32, 32)`` (no normalization:
-papers A-E feed [0, 1] pixels, paper D explicitly without CIFAR colour normalization).
+all five papers feed [0, 1] pixels, paper auc explicitly without CIFAR colour normalization).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 image dataset that ships with a package, so the default experiment runs offline.
 
 Pixels are scaled to [0, 1] (value / 16) and upsampled bilinearly to ``image_size`` (32 by
-default, like paper A's MNIST 28 -> 32); train/test is a seeded stratified split.
+default, like paper prs's MNIST 28 -> 32); train/test is a seeded stratified split.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paper D's Fusion dataset (paper D, Sec. 3.2, eq. 4): ``F = 0.5 * M + 0.5 * C``, an
+"""Paper auc's Fusion dataset (paper auc, Sec. 3.2, eq. 4): ``F = 0.5 * M + 0.5 * C``, an
 alpha-blend of an MNIST image M (upsampled to 32x32, 3 channels) and a CIFAR-10 image C,
 labelled by the digit (``task: digit``) or the object (``task: object``).
 
@@ -68,7 +68,7 @@ class FusionSplit(ArraySplit):
         return self.digits.device
 
     def gather(self, index: torch.Tensor) -> torch.Tensor:
-        """Blended rows, eq. 4 of paper D (float32 in [0, 1])."""
+        """Blended rows, eq. 4 of paper auc (float32 in [0, 1])."""
         index = torch.as_tensor(index, device=self.digit_idx.device)
         d = to_float(self.digits[self.digit_idx[index]])
         o = to_float(self.objects[self.object_idx[index]])
@@ -183,11 +183,11 @@ def load_fusion(
     download: bool = False,
 ) -> FusionBundle:
     """Fusion of two image datasets (module docstring). ``alpha`` weighs the digit image
-    (paper D: 0.5); ``pairs_per_epoch`` None -> the smaller training set."""
+    (paper auc: 0.5); ``pairs_per_epoch`` None -> the smaller training set."""
     if task not in TASKS:
         raise UserError(f"data.task={task!r} is not a fusion task", fix="use data.task=digit or data.task=object")
     if not 0.0 <= float(alpha) <= 1.0:
-        raise UserError(f"data.alpha={alpha} must be in [0, 1]", fix="set data.alpha=0.5 (paper D, eq. 4)")
+        raise UserError(f"data.alpha={alpha} must be in [0, 1]", fix="set data.alpha=0.5 (paper auc, eq. 4)")
     d_src = load_source(digits, "digits", root, download)
     o_src = load_source(objects, "objects", root, download)
     if (d_src.in_channels, d_src.image_size) != (o_src.in_channels, o_src.image_size):

@@ -1,4 +1,4 @@
-"""The binary Gaussian mixture of paper E, appendix A, Definition A.1 (eq. 11):
+"""The binary Gaussian mixture of paper vir, appendix A, Definition A.1 (eq. 11):
 
     y ~ uniform{-1, +1},  mu = (eta, ..., eta) in R^d,
     x | y=+1 ~ N(+mu, sigma_+^2 I),   x | y=-1 ~ N(-mu, sigma_-^2 I),   sigma_- : sigma_+ = 1 : K,
@@ -71,7 +71,7 @@ def load_gaussian_mixture(
     ``meta`` only; the attack eps is the config's ``eps`` (u units). ``root``/``download``
     are accepted for a uniform interface (nothing is read)."""
     if not (K > 1):
-        raise UserError(f"data.K={K} must be > 1 (paper E, Def. A.1: sigma_- : sigma_+ = 1 : K, K > 1)", fix="set data.K to a number > 1")
+        raise UserError(f"data.K={K} must be > 1 (paper vir, Def. A.1: sigma_- : sigma_+ = 1 : K, K > 1)", fix="set data.K to a number > 1")
     if sigma <= 0 or d < 1 or n_train < 1 or n_test < 1:
         raise UserError(f"gaussian_mixture needs sigma > 0, d >= 1, n_train/n_test >= 1 (got sigma={sigma}, d={d}, n={n_train}/{n_test})", fix="fix data.sigma, data.d, data.n_train, data.n_test")
     if storage not in ("unit", "raw"):
@@ -93,7 +93,7 @@ def load_gaussian_mixture(
             x = 0.5 + x / (2.0 * h)
         splits[name] = ArraySplit(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y))
     meta = {
-        "definition": "paper E appendix A, Def. A.1 (eq. 11)",
+        "definition": "paper vir appendix A, Def. A.1 (eq. 11)",
         "mu": [float(eta)] * int(d),
         "sigma_minus": float(sigma),
         "sigma_plus": float(K * sigma),

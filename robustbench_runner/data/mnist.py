@@ -7,9 +7,9 @@ a big-endian header ``0x00 0x00 <type code> <ndim>`` (magic 2051 for images, 204
 labels), one big-endian uint32 per dimension, then the data. ``download=true`` asks
 torchvision to fetch the official files into the same folder first.
 
-28x28 images are upsampled bilinearly to ``image_size`` (32: papers A and D, "MNIST and
-F-MNIST bilinearly upsampled 28x28 -> 32x32"; 28 keeps them as they are, paper C) and
-optionally replicated to 3 channels (paper D, "converted to 3 channels to match CIFAR-10").
+28x28 images are upsampled bilinearly to ``image_size`` (32: papers prs and auc, "MNIST and
+F-MNIST bilinearly upsampled 28x28 -> 32x32"; 28 keeps them as they are, paper samplerob) and
+optionally replicated to 3 channels (paper auc, "converted to 3 channels to match CIFAR-10").
 
 Storage (``dtype``): ``uint8`` (default) rounds the upsampled image to 8 bits, i.e. the
 image a PIL/torchvision ``Resize`` would store (max error 0.5/255), at a quarter of the

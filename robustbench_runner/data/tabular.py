@@ -1,12 +1,12 @@
-"""Tabular regression sets: UCI Online News Popularity (paper C) and scikit-learn's diabetes.
+"""Tabular regression sets: UCI Online News Popularity (paper samplerob) and scikit-learn's diabetes.
 
 Both become float32 ``(N, D)`` features min-max scaled to [0, 1] and a float32 target in
 [0, 1] (``task='regression'``, ``num_classes=1``, ``in_channels=D``, ``image_size=0``).
 
-ONP (paper C, Sec. 4.1 and 4.3; Fernandes et al. 2015): 39,644 Mashable articles, 61
+ONP (paper samplerob, Sec. 4.1 and 4.3; Fernandes et al. 2015): 39,644 Mashable articles, 61
 columns: 2 non-predictive (``url``, ``timedelta``), 58 predictive attributes and the goal
 ``shares``. The CSV header has a space before every column name after the first; names are
-stripped. Paper C: "each sample x is an element of [0, 1]^58" and "the label map assigns a
+stripped. Paper samplerob: "each sample x is an element of [0, 1]^58" and "the label map assigns a
 normalised number of shares in [0, 1]" -- min-max over all 39,644 rows (so test rows stay
 inside [0, 1] too). The pseudo-classification task: popular when shares >= 1400
 (:func:`popular`, reading ``meta``). Random split 32,000 / 7,644 (seeded).
@@ -27,7 +27,7 @@ from .splits import stratified_indices
 ONP_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00332/OnlineNewsPopularity.zip"
 ONP_NON_PREDICTIVE = ("url", "timedelta")
 ONP_TARGET = "shares"
-ONP_POPULAR_SHARES = 1400  # Fernandes et al. 2015, paper C Sec. 4.1
+ONP_POPULAR_SHARES = 1400  # Fernandes et al. 2015, paper samplerob Sec. 4.1
 
 
 def minmax(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +109,7 @@ def load_onp(root: str | Path = "data", download: bool = False, n_train: int | f
 
 
 def popular(y: torch.Tensor, meta: dict) -> torch.Tensor:
-    """Paper C's pseudo-classification label from normalized shares: 1 when the article has
+    """Paper samplerob's pseudo-classification label from normalized shares: 1 when the article has
     >= 1400 shares (``y >= meta['popular_threshold']``), else 0 (works on any subset)."""
     return (y >= meta["popular_threshold"]).long()
 

@@ -3,7 +3,7 @@
 ``<root>/tiny-imagenet-200/``: ``wnids.txt`` (the 200 WordNet ids), ``train/<wnid>/images/
 *.JPEG`` (500 per class), ``val/images/*.JPEG`` with ``val/val_annotations.txt`` (tab
 separated: file name, wnid, bounding box). The official test set has no labels, so the
-validation set (10,000 images) serves as the test split, as in paper E and common practice.
+validation set (10,000 images) serves as the test split, as in paper vir and common practice.
 
 Class index = position of the wnid in the *sorted* wnid list (the order torchvision's
 ``ImageFolder`` gives ``train/``), so checkpoints trained with an ImageFolder pipeline agree.

@@ -3,7 +3,7 @@
 Features: conv 32, conv 64 + maxpool, conv 128, conv 128 + maxpool, conv 64 + maxpool,
 conv 64 - all 3x3, padding 1, ReLU. Classifier: flatten -> Linear 512 -> ReLU ->
 Linear 128 -> ReLU -> Linear num_classes. The penultimate layer (PRS) is the 128-d ReLU.
-Options for paper A's ablations: ``dropout`` p before each hidden linear layer of the
+Options for paper prs's ablations: ``dropout`` p before each hidden linear layer of the
 classifier head, ``batch_norm`` after each convolution.
 """
 
@@ -14,7 +14,7 @@ from torch import nn
 from .base import ImageClassifier
 from .registry import register_model
 
-# (out_channels, maxpool after) per conv layer, Table 1 of paper A.
+# (out_channels, maxpool after) per conv layer, Table 1 of paper prs.
 CNN6_CONVS: tuple[tuple[int, bool], ...] = (
     (32, False),
     (64, True),
@@ -44,7 +44,7 @@ def conv_stack(in_channels: int, batch_norm: bool) -> tuple[nn.Sequential, int]:
 def cnn6_head(in_features: int, num_classes: int, dropout: float) -> tuple[nn.Sequential, nn.Linear]:
     """The CNN-6 classifier head, split into hidden part (-> 128-d) and final linear layer.
 
-    Reused by VGG-16 and ResNet-18 of paper A ("CNN-6 classifier in place of theirs")."""
+    Reused by VGG-16 and ResNet-18 of paper prs ("CNN-6 classifier in place of theirs")."""
     hidden: list[nn.Module] = [nn.Flatten()]
     for width in (512, 128):
         if dropout > 0:

@@ -1,4 +1,4 @@
-"""Keras defaults for the two networks paper C (App. C.1) took from the Keras examples.
+"""Keras defaults for the two networks paper samplerob (App. C.1) took from the Keras examples.
 
 PyTorch and Keras differ in defaults that change training, not shapes; with
 ``keras_defaults=True`` the small CNN and ResNet-56 use Keras' instead:

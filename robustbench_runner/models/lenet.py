@@ -1,6 +1,6 @@
-"""LeNet of paper D (Sec. 3.1: "LeNet (LeCun et al., 1989)", 32x32x3 input).
+"""LeNet of paper auc (Sec. 3.1: "LeNet (LeCun et al., 1989)", 32x32x3 input).
 
-The seed names the network and nothing else. We use the LeNet-5 layout of the standard
+Paper auc names the network and nothing else. We use the LeNet-5 layout of the standard
 PyTorch CIFAR implementation (kuangliu/pytorch-cifar): conv 6@5x5 -> pool 2 -> conv 16@5x5
 -> pool 2 -> flatten (16x5x5 = 400 for 32x32) -> fc 120 -> fc 84 -> fc classes, valid
 convolutions, PyTorch default init; 62,006 parameters for 3x32x32 input and 10 classes.

@@ -1,11 +1,11 @@
-"""Fully connected networks: paper D's FullyConnectedNet (``fcnet``) and a small ``mlp``.
+"""Fully connected networks: paper auc's FullyConnectedNet (``fcnet``) and a small ``mlp``.
 
-- ``fcnet`` (paper D, Sec. 3.1): "1 hidden layer with 7500 hidden units", chosen so that its
-  parameter count is of the order of ResNet50's; ReLU *(choice: the seed names no
+- ``fcnet`` (paper auc, Sec. 3.1): "1 hidden layer with 7500 hidden units", chosen so that its
+  parameter count is of the order of ResNet50's; ReLU *(choice: the paper names no
   activation)*. Flattened 3x32x32 input gives 3072*7500 + 7500 + 7500*10 + 10 = 23,122,510
   parameters (ResNet50: 23,520,842).
 - ``mlp``: ReLU hidden layers of ``hidden`` widths (default [64, 64]) for the tabular sets
-  (paper C's ONP with 58 features; a 10-feature regression set).
+  (paper samplerob's ONP with 58 features; a 10-feature regression set).
 
 Input convention: images ``(B, C, H, W)`` are flattened (built with ``in_channels=C,
 image_size=H``); tabular input ``(B, D)`` is announced by ``in_channels=D, image_size=0``.
@@ -73,7 +73,7 @@ class MLP(ImageClassifier):
 def fcnet(
     num_classes=10, in_channels=3, image_size=32, hidden_units=7500, mean=None, std=None
 ) -> MLP:
-    """Paper D's FullyConnectedNet: one ReLU hidden layer of ``hidden_units`` (7500)."""
+    """Paper auc's FullyConnectedNet: one ReLU hidden layer of ``hidden_units`` (7500)."""
     width = input_size("fcnet", in_channels, image_size)
     return MLP(width, [hidden_units], num_classes, in_channels, mean, std)
 

@@ -1,6 +1,6 @@
 """Pre-activation ResNet-18 (He et al., 2016b), as in kuangliu/pytorch-cifar.
 
-Paper E discusses PreActResNet-18 results of Xu et al. (2021); this is that
+Paper vir discusses PreActResNet-18 results of Xu et al. (2021); this is that
 network: 3x3 stride-1 stem conv (no BN/ReLU after it, no max-pool), PreActBlock x [2, 2, 2, 2]
 with 64/128/256/512 planes, 1x1-conv projection shortcuts (no BN) taken from the
 pre-activated input, global average pooling, one linear layer; 11,171,146 parameters for

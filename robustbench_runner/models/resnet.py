@@ -1,7 +1,7 @@
 """CIFAR-style ResNet-18 and ResNet-50 (He et al., 2016), as in kuangliu/pytorch-cifar.
 
-This is the ResNet-18 of the GAIRAT / MAIL code that papers B (paper B) and E (paper E)
-build on, and the ResNet50 of paper D: a 3x3 stride-1 stem without max-pool,
+This is the ResNet-18 of the GAIRAT / MAIL code that papers irat and vir
+build on, and the ResNet50 of paper auc: a 3x3 stride-1 stem without max-pool,
 four stages of 64/128/256/512 planes (strides 1, 2, 2, 2), 1x1-conv + BN projection
 shortcuts where the shape changes, global average pooling, one linear layer. PyTorch's
 default initialization (that code sets none).
@@ -11,7 +11,7 @@ default initialization (that code sets none).
 
 *Choice:* the reference code pools with ``avg_pool2d(out, 4)``, i.e. global pooling on
 32x32 input; we use ``AdaptiveAvgPool2d(1)``, identical there, so that 64x64 Tiny ImageNet
-(paper E) also ends in 512 (2048) features instead of a shape error.
+(paper vir) also ends in 512 (2048) features instead of a shape error.
 Penultimate features = the pooled, flattened map (input of ``classifier``).
 """
 

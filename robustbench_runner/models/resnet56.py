@@ -1,4 +1,4 @@
-"""ResNet-56 of paper C (App. C.1): ``resnet_v1`` of the Keras ``cifar10_resnet.py``
+"""ResNet-56 of paper samplerob (App. C.1): ``resnet_v1`` of the Keras ``cifar10_resnet.py``
 example with n = 9 (depth 6n + 2 = 56), He et al. (2016) Sec. 4.2.
 
 Stem conv 3x3 16 -> BN -> ReLU; three stages of n blocks with 16/32/64 filters (strides 1,
@@ -64,7 +64,7 @@ class KerasResNetV1(ImageClassifier):
         if depth < 8 or (depth - 2) % 6 != 0:
             raise UserError(
                 f"Keras ResNet v1 depth must be 6n + 2 (20, 32, 44, 56, 110...), got {depth}",
-                fix="set model.depth=56 (paper C uses n = 9)",
+                fix="set model.depth=56 (paper samplerob uses n = 9)",
             )
         n = (depth - 2) // 6
         layers: list[nn.Module] = [

@@ -109,8 +109,8 @@ def weight_files(
 
 
 def open_zoo_model(model_id: str, cfg: DictConfig):
-    """The :class:`~robustbench_runner.checkpoint_formats.UserCheckpoint` of a zoo model."""
-    from ..checkpoint_formats import UserCheckpoint
+    """The :class:`~robustbench_runner.user_checkpoints.UserCheckpoint` of a zoo model."""
+    from ..user_checkpoints import UserCheckpoint
 
     rb = cfg.get("robustbench") or {}
     threat_model = str(rb.get("threat_model", "Linf"))

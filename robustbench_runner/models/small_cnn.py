@@ -1,4 +1,4 @@
-"""The "small CNN" of paper C (App. C.1): the Keras ``cifar10_cnn.py`` example.
+"""The "small CNN" of paper samplerob (App. C.1): the Keras ``cifar10_cnn.py`` example.
 
 Two blocks of [conv 3x3 'same' -> ReLU -> conv 3x3 'valid' -> ReLU -> maxpool 2 -> dropout
 0.25] with 32 then 64 filters, then flatten -> dense 512 -> ReLU -> dropout 0.5 -> dense

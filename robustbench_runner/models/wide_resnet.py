@@ -1,6 +1,6 @@
 """WideResNet (Zagoruyko & Komodakis, 2016) as written in the TRADES / MART code.
 
-Used by papers B and E (WRN-34-10, CIFAR-10/100) and the EDM experiment of paper E
+Used by papers irat and vir (WRN-34-10, CIFAR-10/100) and the EDM experiment of paper vir
 (WRN-28-10). Depth d gives n = (d - 4) / 6 pre-activation blocks per stage; widths
 16 -> 16k, 32k, 64k (k = widen factor 10), strides 1, 2, 2; final BN + ReLU, global average
 pool, linear. Parameters for 10 classes, 3 channels: WRN-34-10 46,160,474; WRN-28-10

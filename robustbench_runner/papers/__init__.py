@@ -5,7 +5,11 @@ that only it uses, its study CLI) beside ``conf/experiment/<slug>/``, ``conf/tab
 ``conf/attacks/<slug>.yaml``, ``mk/<slug>.mk`` and ``docs/papers/<slug>.md``. Everything the
 papers share (attacks, schemes, data, models, evaluation, the table core) lives in the core
 packages. The slugs, in the order the project lists them: ``prs``, ``irat``, ``samplerob``,
-``auc``, ``vir`` (docs/papers/README.md).
+``auc``, ``vir`` (docs/papers/README.md). The slug is a paper's only name: no letters, no seed
+numbers.
+
+Each package's docstring ends with a "Where it lives:" list of that paper's places;
+tests/papers/test_paper_layout.py checks that the list names every place and that each exists.
 """
 
 #: every paper's slug, in the project's order

@@ -13,7 +13,7 @@ it in :meth:`bind`. The training-attack protocol is two config values:
   (U(-eps, eps): Madry et al. 2018, GAIRAT code).
 
 ``conf/train_attack/{mail,madry}.yaml`` sets both for every scheme of a comparison at once
-(papers B and E use ``mail``: ``conf/experiment/irat/main.yaml``, ``vir/common.yaml``).
+(papers irat and vir use ``mail``: ``conf/experiment/irat/main.yaml``, ``vir/common.yaml``).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class PGDAT(AdversarialScheme):
     """pgd_at (Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial
     Attacks", ICLR 2018, eq. 2.1): mean CE(f(x'), y) on the attack's output (PGD, CE loss;
     uniform start and train-mode BN in ``conf/scheme/pgd_at.yaml``, the MAIL protocol in
-    papers B and E)."""
+    papers irat and vir)."""
 
     default_name = "pgd_at"
 

@@ -1,5 +1,5 @@
 """GAIRAT (Zhang et al. 2021, "Geometry-aware Instance-reweighted Adversarial Training", ICLR
-2021; the weight as restated in paper E's eq. 2; official code
+2021; the weight as restated in paper vir's eq. 2; official code
 github.com/zjfheart/Geometry-aware-Instance-reweighted-Adversarial-Training).
 
 kappa_i = number of the K PGD iterates x_0..x_{K-1} still classified correctly, counted

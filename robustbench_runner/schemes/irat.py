@@ -1,6 +1,6 @@
-"""Margin- and entropy-reweighted adversarial training compared in paper B ("Revisiting
+"""Margin- and entropy-reweighted adversarial training compared in paper irat ("Revisiting
 Instance-Reweighted Adversarial Training", ICLR 2023 submission; docs/papers/irat.md):
-MAIL (-AT and -TRADES), WMMR, EWAT, and paper B's margin reweighting ("Ours") on top of
+MAIL (-AT and -TRADES), WMMR, EWAT, and paper irat's margin reweighting ("Ours") on top of
 MAIL and WMMR. Formulas: ``weights.py``; policy (burn-in, M, normalize, detach):
 ``reweighted.py``.
 
@@ -17,7 +17,7 @@ from .weights import ewat_weights, mail_weights, mr_mail_weights, mr_wmmr_weight
 class MAILAT(ReweightedAT):
     """mail (MAIL-AT, Wang et al. 2021, "Probabilistic Margins for Instance Reweighting in
     Adversarial Training", NeurIPS 2021, arXiv 2106.07904): mean_i(w_i * CE(f(x'_i), y_i)),
-    w = M * sigmoid(-gamma * (m + beta)) on the adversarial outputs (paper B eq. 16 with m).
+    w = M * sigmoid(-gamma * (m + beta)) on the adversarial outputs (paper irat eq. 16 with m).
 
     Args: ``beta`` (0.5), ``gamma`` (10) of the weight function; the rest as in
     :class:`~.reweighted.ReweightedScheme`.
@@ -59,7 +59,7 @@ class WMMR(ReweightedAT):
     mean_i(w_i * CE(f(x'_i), y_i)), w = exp(-alpha * m).
 
     The official code neither detaches nor normalizes the weights (``detach: false`` in
-    ``conf/scheme/wmmr.yaml``); paper B's experiments detach them, as for every reweighted
+    ``conf/scheme/wmmr.yaml``); paper irat's experiments detach them, as for every reweighted
     scheme of that comparison (``irat_detach_weights`` in ``conf/experiment/irat/main.yaml``)."""
 
     default_name = "wmmr"
@@ -74,7 +74,7 @@ class WMMR(ReweightedAT):
 
 class EWAT(ReweightedAT):
     """ewat (Kim, Tack, Shin, Hwang 2021, "Entropy Weighted Adversarial Training", ICML 2021
-    workshop) - ASSUMED formula (no official code; paper B only says EWAT assigns "an entropy
+    workshop) - ASSUMED formula (no official code; paper irat only says EWAT assigns "an entropy
     to the input as a weight"): w proportional to the entropy of p(x'), normalized to mean 1
     by ``normalize: sum_to_batch``, detached."""
 
@@ -85,10 +85,10 @@ class EWAT(ReweightedAT):
 
 
 class MarginReweightMAIL(ReweightedAT):
-    """mr_mail (paper B "Ours+MAIL", eq. 16): w = M * sigmoid(-gamma * (m~ + beta)),
+    """mr_mail (paper irat "Ours+MAIL", eq. 16): w = M * sigmoid(-gamma * (m~ + beta)),
     m~ = m * s' (eq. 14).
 
-    Args: ``tau`` (eq. 10; 2 or 3 in paper B section 4.1), ``similarity`` (eq. 13; false =
+    Args: ``tau`` (eq. 10; 2 or 3 in paper irat section 4.1), ``similarity`` (eq. 13; false =
     the table 4 ablation s' = s), ``beta``/``gamma`` of MAIL.
     """
 
@@ -108,7 +108,7 @@ class MarginReweightMAIL(ReweightedAT):
 
 
 class MarginReweightWMMR(ReweightedAT):
-    """mr_wmmr (paper B "Ours+WMMR", eq. 15): w = M * exp(-m~); WMMR's alpha is dropped.
+    """mr_wmmr (paper irat "Ours+WMMR", eq. 15): w = M * exp(-m~); WMMR's alpha is dropped.
 
     Args: ``tau``, ``similarity`` as in :class:`MarginReweightMAIL`.
     """

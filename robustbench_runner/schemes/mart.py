@@ -18,7 +18,7 @@ from .losses import mart_loss
 class MART(AdversarialScheme):
     """Args: ``attack``, ``attack_bn_mode``, ``name`` as in :class:`AdversarialScheme`;
     ``beta``: weight of the misclassification-aware KL term (6.0 in the MART code's
-    default, 5.0 in paper E's experiments, section 5.3)."""
+    default, 5.0 in paper vir's experiments, section 5.3)."""
 
     default_name = "mart"
 

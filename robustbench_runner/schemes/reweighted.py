@@ -35,7 +35,7 @@ class ReweightedScheme(AdversarialScheme):
     Args:
         attack, attack_bn_mode, name: see :class:`~.adversarial.AdversarialScheme`.
         burn_in: number of initial epochs trained with w = 1.
-        multiplier: M, multiplies the weights (the MAIL code and paper B's algorithm 1 use 3).
+        multiplier: M, multiplies the weights (the MAIL code and paper irat's algorithm 1 use 3).
         normalize: ``none`` | ``sum_to_batch`` (rescale to mean 1, as GAIRAT, EWAT).
         detach: stop gradients through the weights.
     """
@@ -109,7 +109,7 @@ class ReweightedTRADES(ReweightedScheme):
     """Weighted TRADES: mean CE(f(x), y) + beta * mean_i(w_i * KL(p(x_i) || p(x'_i))).
 
     Args:
-        beta: TRADES trade-off (paper E's 1/lambda).
+        beta: TRADES trade-off (paper vir's 1/lambda).
         forward_order: ``nat_adv`` (default: the official MAIL code's ``mail_loss``, method
             ``trades``: one natural forward, then the adversarial one) | ``nat_adv_nat``
             (the official TRADES code: a second natural forward for the KL term), see

@@ -14,7 +14,7 @@ forwards of x are the same numbers):
   ``model(x_adv)``, then ``model(x)`` again for the KL's natural distribution: three BN
   updates per batch, the last on the clean batch;
 - ``nat_adv``: one natural forward serves both terms (the TRADES branches of the official
-  MAIL code, ``at_loss.py`` / ``mail_loss.py``, which papers B and E build on).
+  MAIL code, ``at_loss.py`` / ``mail_loss.py``, which papers irat and vir build on).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def trades_forwards(
 
 class TRADES(AdversarialScheme):
     """Args: ``attack``, ``attack_bn_mode``, ``name`` as in :class:`AdversarialScheme`;
-    ``beta``: weight of the KL term (6.0 in the TRADES paper for CIFAR-10; paper E's
+    ``beta``: weight of the KL term (6.0 in the TRADES paper for CIFAR-10; paper vir's
     1/lambda: 6.0 WRN, 4.0 RN-18); ``forward_order``: ``nat_adv_nat`` | ``nat_adv``."""
 
     default_name = "trades"

@@ -1,4 +1,4 @@
-"""VIR: vulnerability-aware instance reweighting (paper E: Fakorede, Nirala, Atsague, Tian,
+"""VIR: vulnerability-aware instance reweighting (paper vir: Fakorede, Nirala, Atsague, Tian,
 "Vulnerability-Aware Instance Reweighting for Adversarial Training", TMLR 2023, arXiv
 2307.07167; docs/papers/vir.md).
 
@@ -11,7 +11,7 @@ ablations of tables 6 and 7 (w = S_v or w = S_d alone, see :func:`~.weights.vir_
 - VIR-TRADES (eq. 10): mean CE(f(x), y) + (1/lambda) * mean_i(w_i * KL_i) (``trades_beta``
   = 1/lambda); KL-PGD from x + 0.001 N(0, 1).
 
-Burn-in: paper E introduces the weights "on the 76th epoch" (section 5.1), so
+Burn-in: paper vir introduces the weights "on the 76th epoch" (section 5.1), so
 ``burn_in: 75``; its algorithm 1 comment reads "w <- 1 if epoch <= 76" (``burn_in: 76``,
 which is also what the official MAIL code's ``epoch <= 75`` with 0-based epochs does).
 """
@@ -42,7 +42,7 @@ class VIRAT(ReweightedAT):
     VIR-AT's loss has no natural forward pass; S_v and S_d need p(x), which is computed
     here without gradient and with the model in ``attack_bn_mode`` (the mode the attack saw;
     in eval mode this leaves BN statistics untouched, so with w = 1 VIR-AT is exactly
-    pgd_at, step for step). Paper E does not say in which mode p(x) is computed: this is
+    pgd_at, step for step). Paper vir does not say in which mode p(x) is computed: this is
     our choice.
     """
 

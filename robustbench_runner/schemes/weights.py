@@ -4,11 +4,11 @@ docs/papers/vir.md).
 Every function is pure: it takes logits (and labels, natural logits or kappa where
 needed) and returns a ``(B,)`` tensor. Nothing is detached here; the schemes decide that
 through :func:`postprocess_weights` (``multiplier`` M, ``normalize``, ``detach``), except
-VIR's S_d, which paper E (Fakorede et al. 2023) defines as a value (eq. 6: "the gradient of the KL-divergence
+VIR's S_d, which paper vir (Fakorede et al. 2023) defines as a value (eq. 6: "the gradient of the KL-divergence
 is not used").
 
 Margin convention: m = p'_y - max_{k != y} p'_k on the adversarial outputs, positive =
-correctly classified. Paper B ("Revisiting Instance-Reweighted Adversarial Training")
+correctly classified. Paper irat ("Revisiting Instance-Reweighted Adversarial Training")
 prints eq. 4 with the opposite sign;
 its weighting functions (eq. 15, 16) and the official MAIL / WMMR code only give larger
 weights to examples near or past the boundary with the convention used here.
@@ -41,8 +41,8 @@ def _probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 def margin(adv_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Probability margin m = p'_y - max_{k != y} p'_k (paper B eq. 4 with the
-    sign convention explained in the module docstring; paper E eq. 3 "PM")."""
+    """Probability margin m = p'_y - max_{k != y} p'_k (paper irat eq. 4 with the
+    sign convention explained in the module docstring; paper vir eq. 3 "PM")."""
     p = _probs(adv_logits)
     return true_class(p, y) - wrong_class_max(p, y)
 
@@ -56,7 +56,7 @@ def gairat_weights(
     kappa: torch.Tensor, K: int, lam: float = -1.0, normalize: bool = True
 ) -> torch.Tensor:
     """GAIRAT (Zhang et al. 2021, "Geometry-aware Instance-reweighted Adversarial Training",
-    ICLR 2021; paper E eq. 2):
+    ICLR 2021; paper vir eq. 2):
     w = (1 + tanh(lambda + 5 (1 - 2 kappa / K))) / 2, then renormalized to sum to B.
 
     ``kappa`` is the number of the K PGD iterates x_0..x_{K-1} still classified correctly.
@@ -81,7 +81,7 @@ def mail_weights(
     gamma: float = 10.0,
     M: float = 3.0,
 ) -> torch.Tensor:
-    """MAIL (Wang et al. 2021, NeurIPS 2021; paper B eq. 16 applied to m):
+    """MAIL (Wang et al. 2021, NeurIPS 2021; paper irat eq. 16 applied to m):
     w = M * sigmoid(-gamma * (m + beta)).
 
     The official code (``mail_loss.weight_assign``) computes ``sigmoid((PM + bias) * slope)``
@@ -91,14 +91,14 @@ def mail_weights(
 
 
 def wmmr_weights(adv_logits: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
-    """WMMR (Zeng et al. 2021, AAAI 2021): w = exp(-alpha * m), alpha 2 in paper B
+    """WMMR (Zeng et al. 2021, AAAI 2021): w = exp(-alpha * m), alpha 2 in paper irat
     (section 4.1)."""
     return torch.exp(-alpha * margin(adv_logits, y))
 
 
 def ewat_weights(adv_logits: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """EWAT (Kim et al. 2021, "Entropy Weighted Adversarial Training") - ASSUMED formula: no
-    official code exists and paper B only says EWAT assigns "an entropy to the input as a
+    official code exists and paper irat only says EWAT assigns "an entropy to the input as a
     weight". The assumption used here: w proportional to the entropy H(p(x')) = -sum_k p'_k log p'_k of
     the adversarial output, normalized to mean 1 (``normalize=True``)."""
     logp = F.log_softmax(_full(adv_logits), dim=1)
@@ -108,7 +108,7 @@ def ewat_weights(adv_logits: torch.Tensor, normalize: bool = True) -> torch.Tens
 
 @dataclass
 class MarginReweightTerms:
-    """Intermediates of margin reweighting (paper B, section 3)."""
+    """Intermediates of margin reweighting (paper irat, section 3)."""
 
     m: torch.Tensor  # margin p'_y - p2 (eq. 4, sign convention of the module docstring)
     p2: torch.Tensor  # top2 probability max_{k != y} p'_k (definition 1)
@@ -123,7 +123,7 @@ class MarginReweightTerms:
 def margin_reweight_terms(
     adv_logits: torch.Tensor, y: torch.Tensor, tau: float = 2.0, similarity: bool = True
 ) -> MarginReweightTerms:
-    """All intermediates of paper B's margin reweighting on the adversarial outputs.
+    """All intermediates of paper irat's margin reweighting on the adversarial outputs.
 
     pbar is computed as sum_{k != y} p'_k (the second form of eq. 6), which is exact where
     1 - p'_y would round to 0. Where pbar = 0 (p'_y = 1 in floating point) p2 = 0 too and
@@ -146,15 +146,15 @@ def margin_reweight_terms(
 def margin_reweight(
     adv_logits: torch.Tensor, y: torch.Tensor, tau: float = 2.0, similarity: bool = True
 ) -> torch.Tensor:
-    """Reweighted margin m~ = m * s' (paper B eq. 14), s' = (tau - o) * c (eq. 10, 13), or
-    s' = tau - o with ``similarity=False`` (the ablation of paper B table 4)."""
+    """Reweighted margin m~ = m * s' (paper irat eq. 14), s' = (tau - o) * c (eq. 10, 13), or
+    s' = tau - o with ``similarity=False`` (the ablation of paper irat table 4)."""
     return margin_reweight_terms(adv_logits, y, tau=tau, similarity=similarity).m_tilde
 
 
 def mr_wmmr_weights(
     adv_logits: torch.Tensor, y: torch.Tensor, tau: float = 2.0, similarity: bool = True, M: float = 3.0
 ) -> torch.Tensor:
-    """Ours+WMMR (paper B eq. 15, algorithm 1 line 12): w = M * exp(-m~); the WMMR alpha
+    """Ours+WMMR (paper irat eq. 15, algorithm 1 line 12): w = M * exp(-m~); the WMMR alpha
     is dropped ("we omit the WMMR constant")."""
     return M * torch.exp(-margin_reweight(adv_logits, y, tau=tau, similarity=similarity))
 
@@ -168,7 +168,7 @@ def mr_mail_weights(
     gamma: float = 10.0,
     M: float = 3.0,
 ) -> torch.Tensor:
-    """Ours+MAIL (paper B eq. 16): w = M * sigmoid(-gamma * (m~ + beta)). Algorithm 1
+    """Ours+MAIL (paper irat eq. 16): w = M * sigmoid(-gamma * (m~ + beta)). Algorithm 1
     line 10 drops the minus sign; we keep eq. 16 (see module docstring)."""
     m_tilde = margin_reweight(adv_logits, y, tau=tau, similarity=similarity)
     return M * torch.sigmoid(-gamma * (m_tilde + beta))
@@ -177,9 +177,9 @@ def mr_mail_weights(
 def vir_scores(
     nat_logits: torch.Tensor, adv_logits: torch.Tensor, y: torch.Tensor, alpha: float, gamma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """VIR's two scores (paper E, Fakorede et al. 2023): S_v = alpha * exp(-gamma * p_y(x)) on the natural example
+    """VIR's two scores (paper vir, Fakorede et al. 2023): S_v = alpha * exp(-gamma * p_y(x)) on the natural example
     (eq. 5) and S_d = KL(p(x) || p(x')) summed over classes (eq. 6), returned detached
-    because paper E uses it "as a weighting (a value)". S_v is not detached here."""
+    because paper vir uses it "as a weighting (a value)". S_v is not detached here."""
     p_y = true_class(_probs(nat_logits), y)
     s_v = alpha * torch.exp(-gamma * p_y)
     with torch.no_grad():
@@ -201,9 +201,9 @@ def vir_weights(
     gamma: float,
     components: str = "both",
 ) -> torch.Tensor:
-    """VIR weight (paper E eq. 7): w = S_v * S_d + beta (``components="both"``).
+    """VIR weight (paper vir eq. 7): w = S_v * S_d + beta (``components="both"``).
 
-    Ablations of paper E tables 6 (VIR-AT) and 7 (VIR-TRADES) reweight the loss by one
+    Ablations of paper vir tables 6 (VIR-AT) and 7 (VIR-TRADES) reweight the loss by one
     score alone - the rows read ``S_v(x_i, y_i) * L`` and ``S_d(x_i, x'_i) * L`` - so
     ``components="sv"`` gives w = S_v and ``"sd"`` gives w = S_d, without beta.
     """
@@ -224,7 +224,7 @@ def postprocess_weights(
 ) -> torch.Tensor:
     """Options shared by the reweighted schemes: ``normalize`` (``none`` | ``sum_to_batch``,
     i.e. rescale to mean 1 as GAIRAT and EWAT do), then multiply by ``multiplier`` M
-    (the MAIL code's and paper B's M = 3), then ``detach`` (no gradient through the weights)."""
+    (the MAIL code's and paper irat's M = 3), then ``detach`` (no gradient through the weights)."""
     check_normalize(normalize)
     if normalize == "sum_to_batch":
         w = sum_to_batch(w)

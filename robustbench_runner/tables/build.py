@@ -1,12 +1,11 @@
 """One builder for every declared table: filter metrics rows, select the checkpoint, pivot
 into (row labels x column labels) cells, aggregate over runs, label and order like the
-paper. Tables that are not such a pivot name a custom ``builder`` (``tables/custom.py``)."""
+paper. Tables that are not such a pivot name a custom ``builder`` (``tables/registry.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,21 +13,26 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .runs import RunSet, differing_keys, load_runs
-from .spec import DERIVED_KEYS, TableSpec
+from .filters import (
+    absent_as_text,
+    apply_where,
+    checkpoint_rows,
+    fill_rows,
+    keep_defaults,
+    only_rows,
+    rename_rows,
+    select_checkpoint,
+)
+from .format import label_value, listed_then_seen, mean_std_text
+from .gaps import explain_gaps
+from .registry import get_builder
+from .result import TableResult
+from .runs import RunSet, differing_keys, load_runs, with_config
+from .spec import CKPT_FIELD, CKPT_LABELS, DERIVED_KEYS, TableSpec
+
+__all__ = ["Context", "TableResult", "aggregate", "apply_where", "build", "pivot", "select_checkpoint"]
 
 COL = "__column__"
-
-
-@dataclass
-class TableResult:
-    """``table``: tidy numeric CSV; ``pretty``: the paper-like rendering; ``sources``: per
-    cell, the run directories behind it and how many are missing."""
-
-    table: pd.DataFrame
-    pretty: pd.DataFrame
-    sources: pd.DataFrame
-    figure: Callable[[Path], None] | None = None  # writes <stem>.png when set
 
 
 @dataclass
@@ -51,53 +55,6 @@ class Context:
         return self.runs
 
 
-# -- filtering ---------------------------------------------------------------------------------
-
-
-def _match(series: pd.Series, cond) -> pd.Series:
-    if isinstance(cond, dict):
-        mask = pd.Series(True, index=series.index)
-        if "min" in cond:
-            mask &= series > cond["min"]
-        if "max" in cond:
-            mask &= series < cond["max"]
-        if "in" in cond:
-            return _match(series, list(cond["in"]))
-        return mask
-    if isinstance(cond, (list, tuple)):
-        mask = pd.Series(False, index=series.index)
-        for c in cond:
-            mask |= _match(series, c)
-        return mask
-    if cond is None:
-        return series.isna()
-    if isinstance(cond, float) or (isinstance(cond, int) and not isinstance(cond, bool) and pd.api.types.is_float_dtype(series)):
-        vals = pd.to_numeric(series, errors="coerce")
-        return pd.Series(np.isclose(vals.to_numpy(dtype=float), float(cond), rtol=1e-9, atol=1e-12), index=series.index)
-    return series.astype(str) == str(cond)
-
-
-def apply_where(df: pd.DataFrame, where: dict) -> pd.DataFrame:
-    for key, cond in (where or {}).items():
-        if key not in df.columns:
-            return df.iloc[0:0]
-        df = df[_match(df[key], cond)]
-    return df
-
-
-def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
-    """``last``: each finished run's final grid checkpoint; ``best``: the ``best`` checkpoint."""
-    if which == "any" or df.empty:
-        return df
-    if which == "best":
-        return df[df.checkpoint == "best"]
-    grid = df[df.checkpoint.astype(str).str.startswith("epoch_") & df.done.astype(bool)]
-    if grid.empty:
-        return grid
-    last = grid.groupby("run_dir")["epoch"].transform("max")
-    return grid[grid.epoch == last]
-
-
 # -- aggregation ------------------------------------------------------------------------------
 
 
@@ -118,28 +75,38 @@ def aggregate(values: np.ndarray, how: str, trim: int = 0) -> dict:
     return {"mean": float({"first": v[0], "min": v.min(), "max": v.max()}[how]), "std": np.nan, "n": n}
 
 
-def _ordered_levels(field: str, observed: list, spec: TableSpec) -> list:
-    wanted = list(spec.order.get(field, []))
-    rest = [v for v in observed if str(v) not in {str(w) for w in wanted}]
-    try:
-        rest = sorted(rest)
-    except TypeError:
-        rest = sorted(rest, key=str)
-    return wanted + rest
-
-
-def _label(field: str, value, spec: TableSpec):
-    mapping = spec.labels.get(field) or {}
-    for k, v in mapping.items():
-        if str(k) == str(value):
-            return v
-    return value
-
-
 def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
     """The declarative table. With ``runs``, a cell pools only seed replicates: runs whose
     configs differ in other keys than ``spec.seed_keys`` / ``spec.pooled`` are split into
-    separate rows or refused (``spec.mixed``; :func:`pool_check`)."""
+    separate rows or refused (``spec.mixed``; :func:`pool_check`). The spec's ``defaults``,
+    ``checkpoints``, ``rows_only``, ``row_headers`` and ``gaps_note`` steps (``spec.py``)
+    run around the pivot."""
+    if not (spec.defaults or spec.checkpoints or spec.rows_only or spec.row_headers or spec.gaps_note):
+        return _pivot(spec, metrics, runs)
+    if not metrics.empty:
+        metrics = with_config(metrics, spec.config_keys(), runs)
+        metrics = keep_defaults(metrics, spec.defaults)
+        metrics = absent_as_text(metrics, [f for f in spec.rows if f.startswith("cfg.")])
+    run_spec = spec
+    if spec.checkpoints:
+        metrics = checkpoint_rows(metrics, spec)
+        order = dict(spec.order)
+        order.setdefault(CKPT_FIELD, [CKPT_LABELS.get(str(c), str(c)) for c in spec.checkpoints])
+        run_spec = dataclasses.replace(spec, checkpoint="any", order=order)
+    if spec.rows_only:
+        metrics = only_rows(metrics, spec.rows, spec.rows_only)
+        run_spec = dataclasses.replace(run_spec, order={k: v for k, v in run_spec.order.items() if k not in spec.rows})
+    result = _pivot(run_spec, metrics, runs)
+    if spec.rows_only:
+        result = fill_rows(result, run_spec, spec.rows_only)
+    result = rename_rows(result, spec.row_headers)
+    if spec.gaps_note:
+        explain_gaps(spec, result)
+    return result
+
+
+def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
+    """:func:`pivot` without the steps around it."""
     df = apply_where(metrics, spec.where) if not metrics.empty else metrics
     df = select_checkpoint(df, spec.checkpoint) if not df.empty else df
     for f in spec.rows + spec.column_by:
@@ -154,8 +121,8 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) ->
         col_levels = [c.label for c in spec.columns]
     elif spec.column_by:
         long = df.assign(**{COL: df[spec.column_by].astype(str).agg(" ".join, axis=1)}) if not df.empty else df.assign(**{COL: []})
-        col_levels = _ordered_levels(COL, list(dict.fromkeys(long[COL])) if not long.empty else [], spec) if len(spec.column_by) > 1 else [
-            str(v) for v in _ordered_levels(spec.column_by[0], list(dict.fromkeys(df[spec.column_by[0]])) if not df.empty else [], spec)
+        col_levels = listed_then_seen(spec, COL, list(dict.fromkeys(long[COL])) if not long.empty else []) if len(spec.column_by) > 1 else [
+            str(v) for v in listed_then_seen(spec, spec.column_by[0], list(dict.fromkeys(df[spec.column_by[0]])) if not df.empty else [])
         ]
     else:
         long = df.assign(**{COL: "value"})
@@ -180,7 +147,7 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) ->
         if split:
             return _split_pivot(spec, metrics, runs, split)
 
-    row_levels = [_ordered_levels(f, list(dict.fromkeys(per_run[f])) if len(per_run) else [], spec) for f in spec.rows]
+    row_levels = [listed_then_seen(spec, f, list(dict.fromkeys(per_run[f])) if len(per_run) else []) for f in spec.rows]
     row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
     records, pretty_records, source_records = [], [], []
     for row in row_index:
@@ -188,20 +155,20 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) ->
         sel = per_run
         for f, v in zip(spec.rows, row, strict=True):
             sel = sel[sel[f].astype(str) == str(v)]
-        rec = {f: _label(f, v, spec) for f, v in zip(spec.rows, row, strict=True)}
+        rec = {f: label_value(spec, f, v) for f, v in zip(spec.rows, row, strict=True)}
         prec = dict(rec)
         any_value = False
         for col in col_levels:
             cell = sel[sel[COL].astype(str) == str(col)]
             agg = aggregate(cell["value"].to_numpy(dtype=float) * spec.scale, spec.aggregate, spec.trim)
-            label = _label(COL, col, spec) if not spec.column_by else _label(spec.column_by[0], col, spec) if len(spec.column_by) == 1 else col
+            label = label_value(spec, COL, col) if not spec.column_by else label_value(spec, spec.column_by[0], col) if len(spec.column_by) == 1 else col
             label = str(label)
             if spec.aggregate == "mean_std":
                 rec[f"{label} mean"] = agg["mean"]
                 rec[f"{label} std"] = agg["std"]
             else:
                 rec[label] = agg["mean"]
-            prec[label] = _fmt(agg, spec)
+            prec[label] = mean_std_text(agg, spec.digits, with_std=spec.aggregate == "mean_std")
             any_value |= agg["n"] > 0
             missing = max(spec.expect - agg["n"], 0) if spec.expect else None
             source_records.append({**{f: v for f, v in zip(spec.rows, row, strict=True)}, "column": label, "n": agg["n"], "missing": missing, "runs": ";".join(sorted(cell["run_dir"]))})
@@ -252,38 +219,15 @@ def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: li
     metrics = metrics.copy()
     for k in split:
         metrics[f"cfg.{k}"] = metrics["run_dir"].map(lambda d, k=k: shown(d, k))
-    result = pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
+    result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
     spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
     return result
 
 
-def _fmt(agg: dict, spec: TableSpec) -> str:
-    if agg["n"] == 0 or np.isnan(agg["mean"]):
-        return ""
-    m = f"{agg['mean']:.{spec.digits}f}"
-    if spec.aggregate == "mean_std" and not np.isnan(agg["std"]):
-        return f"{m}±{agg['std']:.{spec.digits}f}"
-    return m
-
-
-# -- custom builders --------------------------------------------------------------------------
-
-_BUILDERS: dict[str, Callable[[TableSpec, Context], TableResult]] = {}
-
-
-def register_builder(name: str):
-    def deco(fn):
-        _BUILDERS[name] = fn
-        return fn
-
-    return deco
+# -- custom builders (tables/registry.py) ----------------------------------------------------
 
 
 def build(spec: TableSpec, ctx: Context) -> TableResult:
     if spec.builder:
-        from . import custom, papers  # noqa: F401  (register the custom builders)
-
-        if spec.builder not in _BUILDERS:
-            raise UserError(f"table {spec.id}: unknown builder {spec.builder!r}", fix=f"use one of {sorted(_BUILDERS)}")
-        return _BUILDERS[spec.builder](spec, ctx)
+        return get_builder(spec.builder, spec.id)(spec, ctx)
     return pivot(spec, ctx.metrics, ctx.run_set())

@@ -4,10 +4,14 @@
     rbr-tables outputs/sweeps/irat --table irat     # every irat table spec
     rbr-tables outputs --table auc/table1 --out outputs/tables/auc
     rbr-tables --list                               # every table id
+    rbr-tables outputs/sweeps/irat --specs my_specs --table irat/mine   # + specs kept elsewhere
 
 Writes, per table, ``<id>.csv`` (tidy numbers), ``<id>.pretty.csv`` and ``<id>.md``
 (``mean±std`` like the paper), ``<id>.sources.csv`` (the runs behind each cell) and, for
-figures, ``<id>.png``. Runs still in progress are read as far as they got.
+figures, ``<id>.png``. Runs still in progress are read as far as they got. Each folder
+given keeps a cache of its runs' parsed files (``<dir>/.rbr-tables-cache/runs.parquet``,
+:mod:`tables.cache`), so a second call re-reads only the runs that changed; ``--no-cache``
+reads everything and writes nothing there.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from ..data.standin import STANDIN_NOTE
 from ..errors import UserError
 from .build import Context, build
+from .cache import CACHE_DIR, CACHE_FILE, load_runs_cached
 from .collect import find_runs, standin_runs, warn_skipped
 from .render import completeness, write_table
 from .runs import load_runs
@@ -33,25 +38,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("dirs", nargs="*", help="run or sweep directories to read (searched recursively)")
     p.add_argument("--table", "-t", action="append", default=[], help="table id or paper prefix (repeatable; 'all' for every spec); default: summary")
     p.add_argument("--out", "-o", default=None, help="output folder (default: <first dir>/tables)")
+    p.add_argument("--specs", action="append", default=[], metavar="DIR",
+                   help="a folder of more table specs (*.yaml, searched recursively) next to conf/table/ (repeatable)")  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the table ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
     p.add_argument("--strict", action="store_true", help="exit 1 when a run had to be skipped (unreadable files)")
+    p.add_argument("--no-cache", action="store_true", help=f"read every run's files; neither read nor write <dir>/{CACHE_DIR}/{CACHE_FILE}")
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for tid, spec in all_specs().items():
+        for tid, spec in all_specs(extra=args.specs).items():
             print(f"{tid:32s} {spec.title}")
         return 0
     if not args.dirs:
         raise UserError("no run directory given", fix="rbr-tables <run or sweep dir> [--table ID]")
-    specs = select_specs(args.table or ["summary"])
+    specs = select_specs(args.table or ["summary"], extra=args.specs)
     run_dirs = find_runs(args.dirs)
     if not run_dirs:
         raise UserError(f"no runs (metrics.csv) under {', '.join(args.dirs)}", fix="point rbr-tables at a folder that holds rbr-run outputs")
-    runs = load_runs(run_dirs)
+    runs = load_runs(run_dirs) if args.no_cache else load_runs_cached(run_dirs, args.dirs)
     warn_skipped(runs, PROG)
     keys = sorted({k for s in specs for k in s.config_keys()})
     ok_dirs = [r.dir for r in runs.runs]

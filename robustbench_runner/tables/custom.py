@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..models import create_model
-from .build import Context, TableResult, register_builder
+from .build import Context, TableResult
+from .registry import register_builder
 from .spec import TableSpec
 
 

@@ -1,11 +1,11 @@
 """Why a table has empty cells, said in its note (the ``.md`` rendering), for tables built by
 ``build.pivot`` whose ``sources`` frame has one row per cell (row fields, ``column``,
-``n`` runs, ``missing``, ``runs``). Used by paper B and E builders, whose smoke sweeps leave
+``n`` runs, ``missing``, ``runs``). Used by paper irat and E builders, whose smoke sweeps leave
 ablation rows, seeds and classes out on purpose."""
 
 from __future__ import annotations
 
-from .build import TableResult
+from .result import TableResult
 from .spec import TableSpec
 
 SOURCE_FIELDS = ("column", "n", "missing", "runs")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write_text
-from .build import TableResult
+from .result import TableResult
 from .spec import TableSpec
 
 

@@ -24,6 +24,12 @@ labelled, so one builder serves every paper table::
     seed_keys: [seed, init_seed]     # config keys in which the runs of one cell may differ
     pooled: []                       # more config keys (or sections) pooled on purpose
     mixed: split                     # runs differing in other keys: split | refuse
+    defaults:                        # keep a scheme's runs only at the paper's defaults
+      mr_mail: {scheme.tau: {resnet18: {cifar10: 2, cifar100: 3}, wrn34_10: 2}}
+    checkpoints: [last, best]        # one row block per checkpoint (row field model_checkpoint)
+    rows_only: [[2.0], [3.0]]        # exactly these row tuples, in this order
+    row_headers: {cfg.scheme.tau: τ} # header of a row field in the written table
+    gaps_note: true                  # say in the note why cells are empty (tables/gaps.py)
 
 Pooling: a cell's runs must be seed replicates: their resolved ``config.yaml`` may differ only
 in ``seed_keys`` (default ``seed`` and ``init_seed``, the two seeds of ``conf/config.yaml``;
@@ -35,6 +41,24 @@ key (``mixed: split``, with a note under the table), or refused with one line na
 (``mixed: refuse``). Custom builders choose their own populations (``build.pivot`` checks only
 when given the runs).
 
+Paper-default and row-list steps (all optional, applied by ``build.pivot`` around the pivot):
+
+- ``defaults``: ``{scheme: {dotted config key: value}}``; the runs of a listed scheme are kept
+  only where each key has the paper's default value. A value may depend on the run's model
+  and/or dataset (``{resnet18: {cifar10: 2, cifar100: 3}}``); a run whose model/dataset the
+  value does not name is dropped. Runs of unlisted schemes are kept. (Paper irat's main
+  tables show Ours+* at its tau and similarity, not the ablation runs.)
+- ``checkpoints``: instead of one ``checkpoint``, one block of rows per listed checkpoint
+  (``last``, ``best``), labelled ``Last`` / ``Best`` in the row field ``model_checkpoint``,
+  which ``rows`` must name; its order follows the list unless ``order`` says otherwise.
+- ``rows_only``: the table's rows are exactly these tuples of ``rows`` values (numbers
+  compared with a tolerance), in this order, empty where no run qualifies: hyper-parameter
+  grids that are not a product of the row values. ``order`` of the row fields is unused.
+- ``row_headers``: ``{row field: header}`` renames row-field columns of every output.
+- ``gaps_note``: append to the note why cells, rows or columns are empty
+  (:func:`tables.gaps.explain_gaps`).
+- a ``cfg.<key>`` row value a run does not have reads ``"None"`` (labels/order can name it).
+
 Filters: a scalar matches equal values (floats with a tolerance), a list matches any of
 its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read each run's
 ``config.yaml``.
@@ -42,6 +66,7 @@ its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +82,8 @@ MIXED = ("split", "refuse")
 # mode and checkpoint): never compared when pooling, the keys they derive from are.
 DERIVED_KEYS = ("name", "run_name")
 DEFAULT_SEED_KEYS = ("seed", "init_seed")  # conf/config.yaml: data order/attack starts, initial weights
+CKPT_FIELD = "model_checkpoint"  # the row field of ``checkpoints:``
+CKPT_LABELS = {"last": "Last", "best": "Best"}
 
 
 @dataclass
@@ -88,6 +115,11 @@ class TableSpec:
     seed_keys: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_KEYS))  # may differ within a cell
     pooled: list[str] = field(default_factory=list)  # further config keys pooled on purpose
     mixed: str = "split"  # cells whose runs differ in other keys: split into rows | refuse
+    defaults: dict[str, dict] = field(default_factory=dict)  # {scheme: {config key: paper default}}
+    checkpoints: list[str] = field(default_factory=list)  # one row block per checkpoint
+    rows_only: list[list] = field(default_factory=list)  # exactly these row tuples, in order
+    row_headers: dict[str, str] = field(default_factory=dict)  # row field -> written header
+    gaps_note: bool = False  # explain empty cells in the note (tables/gaps.py)
 
     def add_note(self, *texts: str) -> None:
         """Append paragraphs to :attr:`note` (written under the ``.md`` table), skipping empty
@@ -101,11 +133,12 @@ class TableSpec:
         return self.id.replace("/", "__")
 
     def config_keys(self) -> list[str]:
-        """Dotted config keys (``cfg.x.y`` fields) the spec refers to."""
+        """Dotted config keys the spec refers to: ``cfg.x.y`` fields and ``defaults`` keys."""
         fields = list(self.where) + list(self.rows) + list(self.column_by)
         for c in self.columns:
             fields += list(c.where)
-        return [f[4:] for f in fields if f.startswith("cfg.")]
+        keys = [f[4:] for f in fields if f.startswith("cfg.")]
+        return keys + [k for k in sorted({k for opts in self.defaults.values() for k in opts}) if k not in keys]
 
 
 def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
@@ -128,6 +161,17 @@ def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
             raise UserError(f"table spec {spec.id}: {name} must be a list of dotted config keys", fix=f"e.g. {name}: [seed, data.val_size]")
     if spec.checkpoint not in ("any", "last", "best"):
         raise UserError(f"table spec {spec.id}: checkpoint {spec.checkpoint!r} unknown", fix="use last, best or any")
+    for c in spec.checkpoints:
+        if c not in CKPT_LABELS:
+            raise UserError(f"table spec {spec.id}: checkpoints entry {c!r} unknown", fix="use last and/or best")
+    if spec.checkpoints and CKPT_FIELD not in spec.rows:
+        raise UserError(f"table {spec.id}: checkpoints needs the row field {CKPT_FIELD}", fix=f"add {CKPT_FIELD} to rows")
+    if not isinstance(spec.defaults, dict) or not all(isinstance(v, dict) for v in spec.defaults.values()):
+        raise UserError(f"table spec {spec.id}: defaults must map a scheme to {{config key: value}}", fix="e.g. defaults: {mr_mail: {scheme.tau: 2}}")
+    for row in spec.rows_only:
+        if not isinstance(row, list) or len(row) != len(spec.rows):
+            raise UserError(f"table spec {spec.id}: rows_only entry {row!r} is not a list of {len(spec.rows)} values (one per rows field)",
+                            fix=f"write each entry as [{', '.join(spec.rows)}]")  # fmt: skip
     return spec
 
 
@@ -140,20 +184,25 @@ def load_spec(path: str | Path) -> TableSpec:
 TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
 
 
-def all_specs(table_dir: Path = TABLE_DIR) -> dict[str, TableSpec]:
-    specs = {}
-    for path in sorted(table_dir.rglob("*.yaml")):
-        spec = load_spec(path)
-        if spec.id in specs:
-            raise UserError(f"table id {spec.id} is defined twice (second: {path})")
-        specs[spec.id] = spec
+def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> dict[str, TableSpec]:
+    """Every spec under ``table_dir`` and under each folder of ``extra`` (``rbr-tables
+    --specs DIR``: specs kept outside the repository); an id defined twice is an error."""
+    specs: dict[str, TableSpec] = {}
+    for folder in [Path(table_dir), *map(Path, extra)]:
+        if not folder.is_dir():
+            raise UserError(f"spec folder {folder} does not exist", fix="pass a folder that holds table spec .yaml files")
+        for path in sorted(folder.rglob("*.yaml")):
+            spec = load_spec(path)
+            if spec.id in specs:
+                raise UserError(f"table id {spec.id} is defined twice (second: {path})", fix="give one of them another id")
+            specs[spec.id] = spec
     return specs
 
 
-def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR) -> list[TableSpec]:
+def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> list[TableSpec]:
     """Specs whose id equals a pattern or starts with ``<pattern>/`` (``irat`` -> every
-    irat table); ``all`` selects everything."""
-    specs = all_specs(table_dir)
+    irat table); ``all`` selects everything. ``extra``: more spec folders (:func:`all_specs`)."""
+    specs = all_specs(table_dir, extra)
     if not patterns or "all" in patterns:
         return list(specs.values())
     out = []

@@ -1,4 +1,4 @@
-"""Paper A's per-checkpoint analyses (analysis/checkpoint_metrics.py) on a hand-built
+"""Paper prs's per-checkpoint analyses (papers/prs/analyses.py) on a hand-built
 network, their configs, and the pipeline hook end to end on a tiny run."""
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from torch import nn
 from rbr_testing import TINY, compose_cfg, run_inprocess
 from robustbench_runner.analysis import checkpoint as checkpoint_module
 from robustbench_runner.analysis.checkpoint import AnalysisContext
-from robustbench_runner.analysis.checkpoint_metrics import (
-    DensenessAnalysis,
-    InclusionGroupsAnalysis,
-    PRSAnalysis,
-)
 from robustbench_runner.attacks.fgsm import FGSM
 from robustbench_runner.build import build_analyses
 from robustbench_runner.data.base import ArraySplit, DataBundle
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import read_csv
 from robustbench_runner.models.base import ImageClassifier
+from robustbench_runner.papers.prs.analyses import (
+    DensenessAnalysis,
+    InclusionGroupsAnalysis,
+    PRSAnalysis,
+)
 
 # h = relu(W1 u) with W1 rows (1, 0), (0, 1), (-1, -1) and u = 10 x - 5 (so that the inputs
 # x lie in [0, 1], where attacks clamp): the patterns of tests/papers/prs/test_prs.py, worked out by
@@ -165,7 +165,7 @@ def test_analysis_configs_compose_and_build(names):
     cfg = compose_cfg([f"analysis=[{','.join(names)}]"])
     assert list(cfg.analysis) == names
     for key in names:
-        assert OmegaConf.select(cfg, f"analysis.{key}._target_").startswith("robustbench_runner.analysis.checkpoint_metrics.")
+        assert OmegaConf.select(cfg, f"analysis.{key}._target_").startswith("robustbench_runner.papers.prs.analyses.")
     built = build_analyses(cfg.analysis)
     assert [a.name for a in built.values()][:2] == ["prs", "denseness"]
     if "inclusion_pgd20" in names:

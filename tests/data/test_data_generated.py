@@ -1,4 +1,4 @@
-"""Generated and packaged sets: the Gaussian mixture of paper E appendix A (moments per
+"""Generated and packaged sets: the Gaussian mixture of paper vir appendix A (moments per
 class, class balance, the affine map into [0, 1] and its eps), and scikit-learn's diabetes."""
 
 from __future__ import annotations

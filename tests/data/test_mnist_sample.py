@@ -34,7 +34,7 @@ def test_loads_with_mnist_shapes_and_values():
     assert b.train.x.dtype == torch.uint8 and b.num_classes == 10 and b.in_channels == 1
     x = b.train.float_x(torch.arange(64))
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) > 0.9
-    # same options as MNIST: 28 px kept, 3 channels replicated (paper C / paper D settings)
+    # same options as MNIST: 28 px kept, 3 channels replicated (paper samplerob / paper auc settings)
     b28 = _bundle("data.image_size=28", "data.channels=3")
     assert tuple(b28.test.x.shape) == (1000, 3, 28, 28)
     assert torch.equal(b28.test.x[:, 0], b28.test.x[:, 2])

@@ -366,9 +366,7 @@ def test_model_configs_cover_the_registry():
 
 @pytest.mark.parametrize("path", REGISTERED_CONFIGS, ids=lambda p: p.stem)
 def test_model_config_instantiates(path):
-    # model configs may read the size preset (${by_scale:${scale_name},...}); compose them under
-    # the root's default (anything but "smoke" means paper scale)
-    cfg = OmegaConf.merge({"scale_name": "default"}, {"model": OmegaConf.load(path)}).model
+    cfg = OmegaConf.create({"model": OmegaConf.load(path)}).model
     assert cfg.name == path.stem and cfg.mean is None and cfg.std is None
     model = hydra.utils.instantiate(cfg, num_classes=10, in_channels=3, image_size=32)
     assert isinstance(model, ImageClassifier)
@@ -381,11 +379,12 @@ def test_model_config_instantiates(path):
 
 @pytest.mark.parametrize("name", ["wrn28_10", "wrn34_10"])
 def test_wide_resnet_shrinks_only_at_smoke_scale(name):
-    """scale=smoke builds WRN-10-2 so CPU smoke reproductions finish; every other preset keeps
-    the paper's depth and width."""
-    raw = OmegaConf.load(CONF_DIR / f"{name}.yaml")
-    paper = OmegaConf.merge({"scale_name": "paper"}, {"model": raw}).model
-    smoke = OmegaConf.merge({"scale_name": "smoke"}, {"model": raw}).model
+    """scale=smoke builds WRN-10-2 so CPU smoke reproductions finish (conf/scale/smoke/model/);
+    every other preset keeps the paper's depth and width."""
+    from rbr_testing import compose_cfg
+
+    paper = compose_cfg([f"model={name}", "scale=paper"]).model
+    smoke = compose_cfg([f"model={name}", "scale=smoke"]).model
     assert (paper.depth, paper.widen_factor) == (int(name[3:5]), 10)
     assert (smoke.depth, smoke.widen_factor) == (10, 2)
     model = hydra.utils.instantiate(smoke, num_classes=10, in_channels=3, image_size=32)

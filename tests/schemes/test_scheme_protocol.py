@@ -1,8 +1,8 @@
-"""Training protocols of papers B and E (issue "Paper-faithful protocols", items 1, 2, 3, 8):
+"""Training protocols of papers irat and vir (issue "Paper-faithful protocols", items 1, 2, 3, 8):
 
 - the training attack's BN mode and start are one block (``conf/train_attack``) shared by
   every scheme of a paper's comparison, and VIR-AT with unit weights is PGD-AT step for step;
-- weight detaching is one key, one value for WMMR and Ours+WMMR in paper B;
+- weight detaching is one key, one value for WMMR and Ours+WMMR in paper irat;
 - MAIL-TRADES defaults are the official MAIL code's;
 - TRADES runs its forwards in the official order (BN running statistics end on a clean batch).
 
@@ -93,7 +93,7 @@ BLOCK = {"irat": "main", "vir": "rn18_cifar10"}
 # ------------------------------------------- item 1: one training-attack protocol ----------
 @pytest.mark.parametrize("paper", ["irat", "vir"])
 def test_every_scheme_of_a_paper_crafts_its_training_attack_the_same_way(paper):
-    """Papers B and E: the MAIL protocol (eval-mode BN, x + 0.001 randn) for every row, the
+    """Papers irat and vir: the MAIL protocol (eval-mode BN, x + 0.001 randn) for every row, the
     AT/WMMR/EWAT/GAIRAT rows included; train_attack=madry switches every row at once."""
     every = paper_schemes(paper)
     some = [every[0], "mail", "wmmr" if paper == "irat" else "mart"]  # compositions cost ~1 s each
@@ -133,7 +133,7 @@ def test_generic_defaults_keep_their_own_protocol():
 
 
 def test_vir_at_with_unit_weights_is_pgd_at_step_for_step():
-    """Paper E's AT row and VIR-AT with w = 1 (alpha 0, beta 1: S_v * S_d + beta = 1, the
+    """Paper vir's AT row and VIR-AT with w = 1 (alpha 0, beta 1: S_v * S_d + beta = 1, the
     weight formula active from epoch 1) give bitwise the same parameters and BN statistics
     after several SGD steps, both built from the vir experiment's configs."""
     at = instantiate(experiment_scheme("vir", "rn18_cifar10", "at"))
@@ -158,7 +158,7 @@ def test_vir_at_with_unit_weights_is_pgd_at_step_for_step():
 
 def test_vir_at_with_unit_weights_differs_from_madry_pgd_at():
     """With the generic (Madry-style) pgd_at, VIR-AT at w = 1 is NOT PGD-AT: the reason the
-    paper E experiments put every row on one protocol."""
+    paper vir experiments put every row on one protocol."""
     data = batches()
     madry = instantiate(
         compose_cfg(["scheme=pgd_at", "data.eps=0.0313725", "scheme.attack.steps=3"]).scheme
@@ -220,7 +220,7 @@ def test_detach_changes_gradients_only_once_weights_are_active(build):
     assert torch.equal(burn_on, burn_off)
 
 
-def test_paper_b_detaches_wmmr_and_ours_wmmr_alike():
+def test_irat_detaches_wmmr_and_ours_wmmr_alike():
     got = {
         name: experiment_scheme("irat", "main", name).get("detach")
         for name in paper_schemes("irat")
@@ -322,7 +322,7 @@ def test_trades_order_defaults():
     assert (
         compose_cfg(["scheme=mail_trades"]).scheme.forward_order == "nat_adv"
     )  # official MAIL code
-    # paper E: TRADES and VIR-TRADES on one order (the MAIL code's TRADES branch)
+    # paper vir: TRADES and VIR-TRADES on one order (the MAIL code's TRADES branch)
     orders = {
         s: experiment_scheme("vir", "rn18_cifar10", s).forward_order
         for s in ("trades", "vir_trades")

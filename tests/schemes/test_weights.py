@@ -16,7 +16,7 @@ def logits_of(*rows):
     return torch.tensor(rows, dtype=torch.float64).log()
 
 
-# p' = (0.5, 0.3, 0.2), y = 0: a margin-reweighting hand check (paper B eq. 4-14, docs/papers/irat.md).
+# p' = (0.5, 0.3, 0.2), y = 0: a margin-reweighting hand check (paper irat eq. 4-14, docs/papers/irat.md).
 P_HAND = (0.5, 0.3, 0.2)
 Y0 = torch.tensor([0])
 
@@ -45,7 +45,7 @@ def test_margin_reweight_tau_and_no_similarity():
     t3 = W.margin_reweight_terms(logits_of(P_HAND), Y0, tau=3.0)
     assert t3.s.item() == pytest.approx(2.4)
     no_sim = W.margin_reweight(logits_of(P_HAND), Y0, tau=2.0, similarity=False)
-    assert no_sim.item() == pytest.approx(0.2 * 1.4)  # s' = s (paper B table 4 ablation)
+    assert no_sim.item() == pytest.approx(0.2 * 1.4)  # s' = s (paper irat table 4 ablation)
 
 
 def test_margin_reweight_is_finite_when_saturated():
@@ -123,7 +123,7 @@ def test_vir_discrepancy_score_is_detached():
     nat = torch.randn(4, 5, requires_grad=True)
     adv = torch.randn(4, 5, requires_grad=True)
     s_v, s_d = W.vir_scores(nat, adv, torch.tensor([0, 1, 2, 3]), alpha=7.0, gamma=10.0)
-    assert not s_d.requires_grad  # paper E eq. 6: S_d is a value
+    assert not s_d.requires_grad  # paper vir eq. 6: S_d is a value
     assert s_v.requires_grad
 
 

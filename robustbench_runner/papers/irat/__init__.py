@@ -1,4 +1,18 @@
 """Paper "irat": "Revisiting Instance-Reweighted Adversarial Training" (anonymous, ICLR 2023
 submission, OpenReview ALbEpTC4hBp; docs/papers/irat.md). It reweights the adversarial loss of
 each training point by its margin (MAIL, WMMR and their margin-ratio variants) and compares
-them with AT, GAIRAT and EWAT (experiments: conf/experiment/irat/, tables: conf/table/irat/)."""
+them with AT, GAIRAT and EWAT (experiments: conf/experiment/irat/, tables: conf/table/irat/).
+
+Where it lives:
+
+- ``robustbench_runner/papers/irat/``: this package (``margins``: the ``margins`` checkpoint
+  analysis (per-sample margin, incorrect rate, similarity); ``tables``: its table builders);
+- ``conf/experiment/irat/``: its experiments (``rbr-run experiment=irat/<name>``);
+- ``conf/table/irat/``: its table and figure specs (``rbr-tables --table irat``);
+- ``conf/attacks/irat.yaml``: its evaluation attack suite (``attacks=irat``);
+- ``conf/analysis/margins.yaml``: its analysis (``analysis=[margins]``);
+- ``mk/irat.mk``: ``make reproduce-irat``;
+- ``docs/papers/irat.md``: the paper's equations, protocol and our choices;
+- ``docs/reproduce/irat.md``: how to reproduce it, with our results;
+- ``tests/papers/irat/``: its tests.
+"""

@@ -1,4 +1,17 @@
 """Paper "vir": Fakorede, Nirala, Atsague, Tian, "Vulnerability-Aware Instance Reweighting for
 Adversarial Training", TMLR 2023, arXiv 2307.07167 (docs/papers/vir.md). VIR weights each
 point by its vulnerability and the adversarial prediction gap, in AT and TRADES (experiments:
-conf/experiment/vir/, tables: conf/table/vir/)."""
+conf/experiment/vir/, tables: conf/table/vir/).
+
+Where it lives:
+
+- ``robustbench_runner/papers/vir/``: this package (``tables``: its table and figure builders);
+- ``conf/experiment/vir/``: its experiments (``rbr-run experiment=vir/<name>``);
+- ``conf/table/vir/``: its table and figure specs (``rbr-tables --table vir``);
+- ``conf/attacks/vir.yaml``, ``conf/attacks/vir_blackbox.yaml``: its white-box and black-box
+  evaluation attack suites (``attacks=vir``, ``attacks=vir_blackbox``);
+- ``mk/vir.mk``: ``make reproduce-vir``;
+- ``docs/papers/vir.md``: the paper's equations, protocol and our choices;
+- ``docs/reproduce/vir.md``: how to reproduce it, with our results;
+- ``tests/papers/vir/``: its tests.
+"""

@@ -1,4 +1,4 @@
-"""Paper D (normalized AUC robustness, paper D): table and figure builders on a synthetic
+"""Paper auc (normalized AUC robustness, paper auc): table and figure builders on a synthetic
 folder of runs (R, SD and every significance mark against scipy's Welch test), the
 experiment configs at both scales, and the Makefile target's commands."""
 
@@ -39,7 +39,7 @@ CONDITIONS = {
     ("fusion_digit", None): {1: 2.0, 10: 2.0},
     ("fusion_object", None): {1: 2.02, 10: 3.0},
 }
-TABLES = {  # paper D order: per architecture the six conditions
+TABLES = {  # paper auc order: per architecture the six conditions
     ("lenet", "mnist", None): 1, ("lenet", "cifar10", None): 2, ("lenet", "mnist", "cifar10"): 3,
     ("lenet", "cifar10", "mnist"): 4, ("lenet", "fusion_digit", None): 5, ("lenet", "fusion_object", None): 6,
     ("resnet50", "mnist", None): 7, ("resnet50", "cifar10", None): 8, ("resnet50", "mnist", "cifar10"): 9,

@@ -1,4 +1,4 @@
-"""Paper B (margin reweighting for IRAT, paper B): the margins analysis against hand values,
+"""Paper irat (margin reweighting for IRAT, paper irat): the margins analysis against hand values,
 the table and figure builders on a synthetic folder of runs (real file layout), the
 experiment configs at both scales, and the Makefile target."""
 
@@ -18,13 +18,13 @@ from omegaconf import OmegaConf
 
 from rbr_testing import REPO, compose_cfg, tables_cli
 from robustbench_runner.analysis.checkpoint import AnalysisContext
-from robustbench_runner.analysis.margins import (
+from robustbench_runner.config import validate
+from robustbench_runner.papers.irat.margins import (
     MARGINS_CSV,
     MarginsAnalysis,
     margin_table,
     pearson_r,
 )
-from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context

@@ -1,4 +1,4 @@
-"""Paper A analysis (PRS ratio, IR, groups, sparsity, CS, denseness) on hand-built networks."""
+"""Paper prs analysis (PRS ratio, IR, groups, sparsity, CS, denseness) on hand-built networks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from robustbench_runner.analysis.denseness import denseness, training_denseness
 from robustbench_runner.analysis.features import PackedPatterns, extract
-from robustbench_runner.analysis.prs import (
+from robustbench_runner.data.base import ArraySplit
+from robustbench_runner.errors import UserError
+from robustbench_runner.models.base import ImageClassifier
+from robustbench_runner.papers.prs.denseness import denseness, training_denseness
+from robustbench_runner.papers.prs.metrics import (
     activation_patterns,
     cosine_similarity_final_layer,
     inclusion_exclusion_groups,
@@ -22,9 +25,6 @@ from robustbench_runner.analysis.prs import (
     prs_ratio,
     sparsity,
 )
-from robustbench_runner.data.base import ArraySplit
-from robustbench_runner.errors import UserError
-from robustbench_runner.models.base import ImageClassifier
 
 # Hidden layer h = relu(W1 x) with W1 rows (1, 0), (0, 1), (-1, -1): h = (x1, x2, -(x1 + x2))+.
 W1 = [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]

@@ -1,4 +1,4 @@
-"""Paper A (PRS ratio, paper A): table and figure builders on a synthetic folder of runs,
+"""Paper prs (PRS ratio): table and figure builders on a synthetic folder of runs,
 the experiment configs at both scales, and the Makefile target's commands."""
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def test_appendix_auc_rows_epochs_columns_seed_and_batch_size(runs):
     assert res.table.iloc[1]["RS 981 / BS 2048"] == pytest.approx(prop("fgsm_auc", key, prs_ratio(*key)))
 
 
-def test_ids_cover_every_paper_a_table():
+def test_ids_cover_every_prs_table():
     ids = {s.id for s in select_specs(["prs"])}
     expected = {f"prs/table{i}" for i in range(1, 8)} | {f"prs/fig{i}" for i in (16, 17, 18, 19)}
     expected |= {f"prs/appendix_auc/{m}_{d}" for m in ("cnn6", "vgg16", "resnet18_tv") for d in ("mnist", "fmnist", "cifar10")}
@@ -447,8 +447,12 @@ def test_make_target_lists_the_table7_checkpoints():
     lines = out.stdout.splitlines()
     assert sum("rbr-run -m scale=paper" in ln for ln in lines) == 6
     t7 = next(ln for ln in lines if "experiment=prs/table7_eval" in ln)
-    ckpts = t7.split("checkpoint=")[1].split(",")
+    assert "sweep_name=prs_paper" in t7 and "checkpoint=" not in t7  # the list is the experiment's
+    params = sweeper_params(["experiment=prs/table7_eval", "scale=paper", "sweep_name=prs_paper"])
+    ckpts = [c.strip() for c in params["checkpoint"].split(",")]
     assert len(ckpts) == 18
+    smoke = sweeper_params(["experiment=prs/table7_eval", "scale=smoke", "sweep_name=prs_smoke"])["checkpoint"]
+    assert "outputs/sweeps/prs_smoke/cifar10-vgg16-standard-s907-bs64/ckpt/epoch_001.pt" in smoke
     assert "outputs/sweeps/prs_paper/cifar10-vgg16-standard-s907-bs2048/ckpt/epoch_075.pt" in ckpts
     assert "outputs/sweeps/prs_paper/mnist-cnn6-standard-s907-bs128/ckpt/epoch_200.pt" in ckpts
     assert lines[-1].endswith("--table prs --out outputs/tables/prs")

@@ -1,4 +1,4 @@
-"""Paper C (samplerob) experiment configs compose at both scales, carry the paper's values,
+"""Paper samplerob experiment configs compose at both scales, carry the paper's values,
 and a small-CNN run evaluates every test subset through the subset_eval analysis."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 
 from rbr_testing import compose_cfg, run_inprocess
 from robustbench_runner.config import validate
-from robustbench_runner.samplerob.prepare import prepare
-from robustbench_runner.samplerob.select_best import select_best
+from robustbench_runner.papers.samplerob.prepare import prepare
+from robustbench_runner.papers.samplerob.select_best import select_best
 
 EXPERIMENTS = ["small_cnn", "resnet56_select", "resnet56"]
 

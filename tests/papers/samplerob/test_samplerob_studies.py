@@ -1,9 +1,10 @@
-"""Paper C (samplerob) studies: prepare (R, subsets, class distributions), the scikit-learn
+"""Paper samplerob studies: prepare (R, subsets, class distributions), the scikit-learn
 models, ResNet-56's best-epoch selection, the subset_eval analysis and the Keras optimizers."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +15,23 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from robustbench_runner.analysis.checkpoint import AnalysisContext
-from robustbench_runner.analysis.sample_robustness import sample_robustness
-from robustbench_runner.analysis.subset_eval import SubsetEval, balanced_class_weights, subset_rows
-from robustbench_runner.analysis.subsets import load_subset
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.base import ArraySplit, DataBundle
 from robustbench_runner.errors import UserError
-from robustbench_runner.samplerob import neighbors
-from robustbench_runner.samplerob.cli import int_list
-from robustbench_runner.samplerob.keras_optim import KerasKernelL2Adam, KerasRMSprop
-from robustbench_runner.samplerob.prepare import compose_data_config, prepare
-from robustbench_runner.samplerob.select_best import select_best
+from robustbench_runner.papers.samplerob import neighbors
+from robustbench_runner.papers.samplerob.cli import int_list
+from robustbench_runner.papers.samplerob.keras_optim import KerasKernelL2Adam, KerasRMSprop
+from robustbench_runner.papers.samplerob.prepare import compose_data_config, prepare
+from robustbench_runner.papers.samplerob.sample_robustness import sample_robustness
+from robustbench_runner.papers.samplerob.select_best import select_best
+from robustbench_runner.papers.samplerob.subset_eval import (
+    SubsetEval,
+    balanced_class_weights,
+    subset_rows,
+)
+from robustbench_runner.papers.samplerob.subsets import load_subset
 
+from rbr_testing import REPO  # noqa: E402
 DIGITS = ["dataset=digits", "data.image_size=8"]
 
 
@@ -182,6 +188,30 @@ def test_int_list_parses_ranges_and_lists():
 
     with pytest.raises(argparse.ArgumentTypeError):
         int_list("3-1")
+
+
+def test_cli_is_the_rbr_samplerob_script_and_runs_as_a_module(tmp_path):
+    """pyproject's ``rbr-samplerob`` names cli.main; ``python -m robustbench_runner.papers.samplerob``
+    parses the same commands and reports a user error in one line with status 2."""
+    import subprocess
+    import sys
+
+    import tomllib
+
+    from robustbench_runner.papers.samplerob import cli
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module, func = scripts["rbr-samplerob"].split(":")
+    assert (module, func) == (cli.__name__, "main") and callable(cli.main)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    helped = subprocess.run([sys.executable, "-m", "robustbench_runner.papers.samplerob", "--help"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    assert all(c in helped.stdout for c in ("prepare", "neighbors", "select-best"))
+    bad = subprocess.run([sys.executable, "-m", "robustbench_runner.papers.samplerob", "select-best", str(tmp_path / "none")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("rbr-samplerob: error: "), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
 # -- ResNet-56 best epoch --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Paper C (samplerob) table builders on synthetic run folders with the real file layout."""
+"""Paper samplerob table builders on synthetic run folders with the real file layout."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from robustbench_runner.errors import UserError
+from robustbench_runner.papers.samplerob import tables as sr
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables.build import Context, build
 from robustbench_runner.tables.collect import find_runs, load_metrics
-from robustbench_runner.tables.papers import samplerob as sr
 from robustbench_runner.tables.spec import TABLE_DIR, all_specs
 
 SPEC_IDS = {f"samplerob/table{i}" for i in range(1, 11)} | {"samplerob/minmax"}
@@ -62,15 +62,18 @@ def nn_cfg(
     return {"scale_name": scale, "train": {"epochs": epochs}, "samplerob": sr_cfg}
 
 
-def test_every_paper_c_table_has_a_spec():
+def test_every_samplerob_table_has_a_spec():
     assert set(all_specs(TABLE_DIR / "samplerob")) == SPEC_IDS
 
 
-def test_by_scale_and_mixed_scales():
-    assert sr.by_scale({"paper": 10, "smoke": 2}, "smoke") == 2
-    assert sr.by_scale(3, "paper") == 3
-    with pytest.raises(UserError):
-        sr.by_scale({"paper": 10}, "smoke")
+def test_trim_follows_the_seeds_of_the_runs_and_mixed_scales():
+    five, three = (pd.DataFrame({"seed": list(range(n)) * 2}) for n in (5, 3))
+    assert sr.trim_and_expect({"trim_share": 0.4}, five) == (2, 5)
+    assert sr.trim_and_expect({"trim_share": 0.4}, three) == (1, 3)
+    assert sr.trim_and_expect({"trim_share": 0.4}, pd.DataFrame({"seed": range(25)})) == (10, 25)  # paper C.3
+    assert sr.trim_and_expect({"trim": 0, "runs": 1}, five) == (0, 1)
+    with pytest.raises(UserError, match="not one per scale"):
+        sr.trim_and_expect({"trim": {"paper": 10, "smoke": 2}}, five)
     with pytest.raises(UserError, match="several size presets"):
         sr.scale_of(pd.DataFrame({"scale_name": ["paper", "smoke"]}))
 
@@ -129,11 +132,14 @@ def test_table2_trimmed_mean_of_the_middle_run_with_epoch_row(tmp_path):
 
 
 def test_table2_leaves_cells_with_too_few_runs_empty(tmp_path):
-    _small_cnn_runs(tmp_path, seeds=4)
+    """5 seeds in the table's runs: trim 2 at each end, 5 expected; x_L40 has only 4 runs."""
+    _small_cnn_runs(tmp_path, train_subsets=("x",), seeds=5)
+    _small_cnn_runs(tmp_path, train_subsets=("x_L40",), seeds=4)
     res = build(spec("samplerob/table2"), context(tmp_path))
     t = res.table.set_index(sr.ROW_LABEL)
-    assert math.isnan(t.loc["t", "x loss"]) and t.loc["t", "x n"] == 4
-    assert res.sources.set_index([sr.ROW_LABEL, "column"]).loc[("t", "x"), "missing"] == 1
+    assert t.loc["t", "x loss"] == pytest.approx(3.0)
+    assert math.isnan(t.loc["t", "x_L40 loss"]) and t.loc["t", "x_L40 n"] == 4
+    assert res.sources.set_index([sr.ROW_LABEL, "column"]).loc[("t", "x_L40"), "missing"] == 1
 
 
 def test_table2_trims_ten_each_side_at_paper_scale(tmp_path):

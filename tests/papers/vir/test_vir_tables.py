@@ -1,4 +1,4 @@
-"""Paper E (VIR, paper E): table and figure builders on a synthetic folder of runs (real file
+"""Paper vir (VIR): table and figure builders on a synthetic folder of runs (real file
 layout), the experiment configs at both scales, and the Makefile target."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from omegaconf import OmegaConf
 
 from rbr_testing import REPO, compose_cfg
 from robustbench_runner.config import validate
+from robustbench_runner.papers.vir.tables import class_accuracy
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
-from robustbench_runner.tables.papers.vir import class_accuracy
 from robustbench_runner.tables.render import write_table
 from robustbench_runner.tables.spec import load_spec, select_specs
 

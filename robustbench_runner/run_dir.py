@@ -1,0 +1,170 @@
+"""The run-directory protocol: which folder a run owns and how it claims, guards, wipes and
+finishes it.
+
+- where: :func:`run_dir_of` (``<output_root>/runs|evals/<run_name>``; the names themselves
+  come from :func:`.config.train_run_name` / :func:`.config.resolve_run_name`, the one place
+  their format is spelled);
+- claim (:func:`claim_run_dir`, under :func:`.io.run_lock`): a folder that holds another
+  config (``run.json``, a checkpoint's or ``metrics.csv``'s config hash,
+  :func:`stored_config`) is refused unless it has no results yet; a non-empty folder that is
+  not a run directory is refused; ``overwrite=true`` deletes only what the run's manifest lists
+  (:func:`wipe_run_dir`); a finished run (``DONE``) is a no-op;
+- finish: :func:`write_done` is the one writer of ``DONE``; a failed command that computed
+  nothing leaves no half-made run (:func:`forget_if_empty`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import __version__
+from .build import to_yaml
+from .checkpoints import grid_checkpoints, newest_checkpoint
+from .config import config_diff, run_group, semantic_dict
+from .errors import UserError
+from .io import LOCK, MANIFEST, atomic_write_text, read_manifest, wipe_recorded
+from .results import RunFiles
+
+#: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
+#: Hydra's own ``.hydra/`` (when ``hydra.output_subdir`` is set).
+NOT_CONTENT = {LOCK, ".hydra"}
+
+GUARD_FIX = "add tag=<name> to start a separate run, or overwrite=true to delete this one and start again"
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    """The directory a single (non-sweep) run of ``cfg`` writes into: the ``hydra.run.dir``
+    of ``conf/config.yaml``, ``<output_root>/<runs|evals>/<run_name>``."""
+    return Path(str(cfg.output_root)) / run_group(str(cfg.mode)) / str(cfg.run_name)
+
+
+def write_done(files: RunFiles, chash: str) -> None:
+    """Mark the run finished: ``DONE`` (atomically), with the time and the config hash. The
+    only writer of that file (``tests/test_run_dir.py`` checks the package for others)."""
+    atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
+
+
+def is_run_dir(files: RunFiles) -> bool:
+    """A folder rbr-run wrote (it has a manifest or a run.json)."""
+    return (files.dir / MANIFEST).exists() or files.info.exists()
+
+
+def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
+    """Refuse a directory that holds another config (or that is not a run directory and not
+    empty); returns True when the run is finished."""
+    if not is_run_dir(files):
+        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in files.dir.iterdir() if p.name not in NOT_CONTENT)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise UserError(
+                f"{files.dir} is not empty ({shown}) and is not an rbr-run run directory, so no run will write into it",
+                fix="point hydra.run.dir (or output_root) at a new or empty folder",
+            )
+    else:
+        stored = stored_config(files)
+        other = {h for h in stored["hashes"] if h != chash}
+        if cfg.overwrite:
+            wipe_run_dir(files)
+        elif other:
+            if has_results(files):
+                diff = config_diff(stored["config"], semantic_dict(cfg)) if stored["config"] else []
+                shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+                shown = shown or f"config hash {', '.join(sorted(other))} in {stored['source']}, not {chash}"
+                raise UserError(f"{files.dir} holds a run with a different config ({shown})", fix=GUARD_FIX)
+            wipe_run_dir(files)
+        elif files.done.exists():
+            return True
+    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg), **(extra or {})}
+    atomic_write_text(files.config, to_yaml(cfg))
+    atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
+    return False
+
+
+def read_info(files: RunFiles) -> dict:
+    """``run.json``; a damaged one is a one-line error naming it (the checkpoints and
+    ``metrics.csv`` still carry the config hash, so deleting it is safe)."""
+    try:
+        info = json.loads(files.info.read_text())
+        if not isinstance(info, dict):
+            raise ValueError(f"holds a {type(info).__name__}, not an object")
+        return info
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(
+            f"{files.info} is damaged ({type(e).__name__}: {' '.join(str(e).split())[:120]})",
+            fix=f"delete {files.info} and rerun: the config hash stored in the run's checkpoints and metrics.csv still guards the run",
+        ) from e
+
+
+def stored_config(files: RunFiles) -> dict:
+    """The config hashes a run directory already holds: ``run.json``'s (or, when it is
+    missing, the newest loadable checkpoint's) and every ``config_hash`` of
+    ``metrics.csv``; with the semantic config they came from, for the error message."""
+    hashes: set[str] = set()
+    config, source = None, None
+    if files.info.exists():
+        info = read_info(files)
+        hashes.add(str(info.get("config_hash")))
+        config, source = info.get("config") or None, files.info
+    else:
+        found = newest_checkpoint(files, [files.ckpt("last"), *reversed(grid_checkpoints(files))])
+        if found is not None:
+            path, payload = found
+            hashes.add(str(payload.get("config_hash")))
+            config, source = semantic_dict(OmegaConf.create(payload["config"])), path
+    if files.metrics.exists():
+        try:
+            in_metrics = {str(h) for h in files.read_metrics()["config_hash"].dropna().unique()}
+        except Exception:  # noqa: BLE001 - a damaged metrics.csv is reported where it is read
+            in_metrics = set()
+        if in_metrics - hashes:
+            source = source or files.metrics
+        hashes |= in_metrics
+    return {"hashes": hashes, "config": config, "source": source}
+
+
+def has_results(files: RunFiles) -> bool:
+    """Whether the run computed anything (a directory whose run stopped before its first
+    checkpoint or metric, e.g. on a config error, may be claimed by another config)."""
+    has_ckpt = files.ckpt_dir.is_dir() and any(files.ckpt_dir.glob("*.pt"))
+    return files.metrics.exists() or has_ckpt
+
+
+#: What a run directory written before manifests existed may hold (``overwrite=true`` on
+#: such a directory deletes these names only).
+LEGACY_FILES = ("DONE", "config.yaml", "run.json", "metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv")
+
+
+def legacy_entries(files: RunFiles) -> list[str]:
+    out = [n for n in LEGACY_FILES if (files.dir / n).exists()]
+    if files.ckpt_dir.is_dir() and not files.ckpt_dir.is_symlink():
+        out += [f"ckpt/{p.name}" for p in files.ckpt_dir.iterdir() if re.fullmatch(r"(epoch_\d+|last|best)\.pt", p.name)]
+    if files.eval_dir.is_dir() and not files.eval_dir.is_symlink():
+        for d in files.eval_dir.iterdir():
+            if d.is_dir() and not d.is_symlink():
+                out += [f"eval/{d.name}/{p.name}" for p in d.glob("*.pt")]
+    return out
+
+
+def wipe_run_dir(files: RunFiles) -> None:
+    """Delete what the run wrote (its manifest; for an older run directory without one, the
+    fixed names of the run layout), ``DONE`` first; never a user's file, never through a
+    symlink (a symlinked ``ckpt/`` is unlinked, not entered)."""
+    entries = read_manifest(files.dir) if (files.dir / MANIFEST).exists() else legacy_entries(files)
+    wipe_recorded(files.dir, entries, first=("DONE",), last=("run.json",))
+
+
+def forget_if_empty(files: RunFiles) -> None:
+    """After a failed command: a run directory in which nothing was computed (only its
+    config, run.json or model summary were written) is removed again, so failed commands
+    leave no half-made runs (and :func:`run_lock` then drops the ``.lock``)."""
+    if not (files.dir / MANIFEST).exists() or has_results(files) or files.done.exists():
+        return
+    entries = read_manifest(files.dir)
+    present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
+    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"} and present <= set(entries):
+        wipe_recorded(files.dir, entries, first=(), last=("run.json",))

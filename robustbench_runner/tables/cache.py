@@ -1,0 +1,255 @@
+"""The per-sweep cache of ``rbr-tables``: every run of a folder in one file, updated incrementally.
+
+``<sweep>/.rbr-tables-cache/runs.parquet`` holds, for each run folder under ``<sweep>``, the
+rows of its ``metrics.csv`` (one table, the runs one after another, in the dtypes the
+checked reader gives) and, in the file's metadata (JSON), its folder relative to
+``<sweep>``, its parsed ``config.yaml`` and ``run.json``, whether it is ``DONE``, its row
+range, and the ``(mtime_ns, size)`` of every file its :class:`~.runs.Run` is built from
+(:data:`~.runs.SOURCES`). A call re-reads only the runs whose stamps differ (or that are new),
+drops the runs that are gone, and rewrites the file atomically (temp file + ``os.replace``)
+when anything changed. Parquet because ``pyarrow`` is installed and keeps each column's
+dtype and every float bit; data only, never pickle.
+
+What is not cached (read from its files on every call, as without the cache): a run whose
+files cannot be read (it stays skipped with its reason), a run whose ``metrics.csv`` had a
+torn last row (so its warning shows every time), a run whose config or ``run.json`` does
+not survive JSON unchanged (non-string keys, NaN), and a run whose metrics columns or
+dtypes differ from the cache's. A cache that cannot be read, or was written by another
+version, is ignored with one warning line and rebuilt; a folder that cannot be written
+works without a cache (one note line). The tool never deletes a file: it replaces only its
+own ``runs.parquet``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import UserError
+from ..io import atomic_write_bytes
+from .runs import Loaded, Run, RunSet, _stamp, read_run, remember
+
+CACHE_DIR = ".rbr-tables-cache"
+CACHE_FILE = "runs.parquet"
+VERSION = 1
+FORMAT = "rbr-tables-cache"  # the metadata key, and the "format" field inside it
+_PLAIN_DTYPES = {"int64", "float64", "bool", "str"}  # dtypes parquet gives back exactly
+
+
+def cache_path(root: str | Path) -> Path:
+    return Path(root) / CACHE_DIR / CACHE_FILE
+
+
+def _say(msg: str) -> None:
+    print(f"[rbr-tables] {msg}", file=sys.stderr)
+
+
+def _signature(df: pd.DataFrame) -> list[list[str]] | None:
+    """``[[column, dtype], ...]`` of a metrics frame, or None when a dtype is not one
+    parquet returns unchanged (e.g. ``object``)."""
+    sig = [[str(c), str(t)] for c, t in df.dtypes.items()]
+    if any(t not in _PLAIN_DTYPES for _, t in sig) or any(not isinstance(c, str) for c in df.columns):
+        return None
+    return sig
+
+
+def _json_exact(value: dict) -> bool:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def _stamp_json(stamp: tuple) -> list:
+    return [list(s) if s is not None else None for s in stamp]
+
+
+def _stamp_tuple(stamp: list) -> tuple:
+    return tuple(tuple(s) if s is not None else None for s in stamp)
+
+
+class SweepCache:
+    """The cache file of one folder: :meth:`load` what it holds, :meth:`save` a new state."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.path = cache_path(root)
+
+    def load(self) -> tuple[dict[str, dict], pd.DataFrame | None, list | None]:
+        """``(entries by relative folder, all cached metrics rows, their signature)``; empty
+        when there is no cache, and (with one warning line) when it cannot be used."""
+        if not self.path.exists():
+            return {}, None, None
+        try:
+            table = pq.read_table(self.path, page_checksum_verification=True)
+            meta = json.loads((table.schema.metadata or {})[FORMAT.encode()])
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError("not an rbr-tables cache")
+            if meta.get("version") != VERSION:
+                _say(f"WARNING: ignoring {self.path}: written by cache version {meta.get('version')!r}, this is {VERSION}; rebuilding it")
+                return {}, None, None
+            rows = table.to_pandas()
+            entries, sig = meta["runs"], meta["signature"]
+            if sig is not None and [[c, str(t)] for c, t in rows.dtypes.items()] != sig:
+                raise ValueError("its columns do not match its header")
+            end = 0
+            for rel, e in entries.items():
+                start, n = e["rows"]
+                if not isinstance(rel, str) or start != end or n < 0 or not isinstance(e["config"], dict) or not isinstance(e["info"], dict):
+                    raise ValueError(f"entry {rel!r} is inconsistent")
+                end = start + n
+                _stamp_tuple(e["stamp"])
+            if end != len(rows):
+                raise ValueError("its row ranges do not cover its rows")
+            return entries, rows, sig
+        except Exception as e:  # damaged, truncated, hand-edited, not parquet, ...
+            _say(f"WARNING: ignoring unreadable cache {self.path} ({' '.join(str(e).split())[:120]}); rebuilding it")
+            return {}, None, None
+
+    def save(self, entries: dict[str, dict], rows: pd.DataFrame, sig: list | None) -> bool:
+        """Write the cache atomically; False (with one note line) when the folder cannot be
+        written, in which case the tool goes on without one."""
+        meta = {"format": FORMAT, "version": VERSION, "signature": sig, "runs": entries}
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), FORMAT.encode(): json.dumps(meta).encode()})
+        buf = io.BytesIO()
+        pq.write_table(table, buf, write_page_checksum=True)
+        try:
+            atomic_write_bytes(self.path, buf.getvalue())
+        except (OSError, UserError) as e:
+            reason = e.one_line() if isinstance(e, UserError) else (e.strerror or str(e))
+            _say(f"note: cannot write the cache {self.path} ({reason}); going on without it")
+            return False
+        return True
+
+
+def _cached_run(root: Path, rel: str, e: dict, rows: pd.DataFrame) -> Run:
+    start, n = e["rows"]
+    metrics = rows.iloc[start : start + n].reset_index(drop=True) if e["has_metrics"] else pd.DataFrame()
+    return Run(root / rel, e["done"], e["config"], e["has_config"], e["info"], metrics)
+
+
+def _entry(loaded: Loaded, start: int) -> dict:
+    r = loaded.run
+    return {"stamp": _stamp_json(loaded.stamp), "done": r.done, "has_config": r.has_config, "config": r.config,
+            "info": r.info, "has_metrics": len(r.metrics.columns) > 0, "rows": [start, len(r.metrics)]}  # fmt: skip
+
+
+def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], list[tuple[Path, str]], pd.DataFrame | None]:
+    """The runs of one cached folder, in ``run_dirs`` order (None for the skipped ones),
+    the skipped ones with their reasons, and the metrics rows of all these runs
+    concatenated (None when a run with rows is not in the cache)."""
+    cache = SweepCache(root)
+    old, old_rows, sig = cache.load()
+    out: list[Run | None] = []
+    skipped: list[tuple[Path, str]] = []
+    new_entries: dict[str, dict] = {}
+    pieces: list[pd.DataFrame] = []  # the new cache's rows, in entry order
+    n_rows, changed, uncached_rows = 0, False, False
+    pending: tuple[int, int] | None = None  # a run of consecutive cached rows, copied as one slice
+
+    def flush() -> None:
+        nonlocal pending
+        if pending is not None:
+            pieces.append(old_rows.iloc[pending[0] : pending[1]])
+            pending = None
+
+    for d in run_dirs:
+        rel = d.relative_to(root).as_posix()
+        e = old.get(rel)
+        stamp = _stamp(d)
+        if e is not None and _stamp_tuple(e["stamp"]) == stamp:
+            run = _cached_run(root, rel, e, old_rows)
+            remember(run, stamp)
+            out.append(run)
+            start, n = e["rows"]
+            new_entries[rel] = {**e, "rows": [n_rows, n]}
+            n_rows += n
+            if n:
+                if pending is not None and pending[1] == start:
+                    pending = (pending[0], start + n)
+                else:
+                    flush()
+                    pending = (start, start + n)
+            continue
+        try:
+            loaded = read_run(d)
+        except UserError as err:
+            skipped.append((d, err.one_line()))
+            out.append(None)
+            changed |= e is not None
+            continue
+        remember(loaded.run, loaded.stamp)
+        out.append(loaded.run)
+        r = loaded.run
+        run_sig = _signature(r.metrics) if len(r.metrics.columns) else None
+        if sig is None and run_sig is not None:
+            sig = run_sig
+        has_rows_file = len(r.metrics.columns) > 0
+        cacheable = (
+            not loaded.torn
+            and _json_exact(r.config)
+            and _json_exact(r.info)
+            and (not has_rows_file or (run_sig is not None and run_sig == sig))
+        )
+        changed |= cacheable or e is not None
+        uncached_rows |= not cacheable and not r.metrics.empty
+        if cacheable:
+            flush()
+            new_entries[rel] = _entry(loaded, n_rows)
+            if has_rows_file:
+                pieces.append(r.metrics)
+            n_rows += len(r.metrics)
+    flush()
+    changed |= bool(set(old) - set(new_entries))
+    rows = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame({c: pd.Series(dtype=t) for c, t in (sig or [])})
+    if changed:
+        cache.save(new_entries, rows, sig)
+    return out, skipped, None if uncached_rows else rows
+
+
+def load_runs_cached(run_dirs: Iterable[str | Path], roots: Iterable[str | Path]) -> RunSet:
+    """:func:`~.runs.load_runs` through the cache of each folder in ``roots`` (the folders
+    given to ``rbr-tables``): a run is cached in the first root that holds it; runs under
+    no root that is a folder are read as without a cache. The result is the same
+    :class:`RunSet` (runs in ``run_dirs`` order, the same skipped runs and reasons)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    folders = [Path(r) for r in dict.fromkeys(str(r) for r in roots) if Path(r).is_dir()]
+    groups: dict[Path, list[Path]] = {}
+    owner: dict[Path, Path | None] = {}
+    for d in run_dirs:
+        root = next((f for f in folders if d != f and d.is_relative_to(f)), None)
+        owner[d] = root
+        if root is not None:
+            groups.setdefault(root, []).append(d)
+    got: dict[Path, Run | None] = {}
+    reasons: dict[Path, str] = {}
+    rows = None
+    for root, dirs in groups.items():
+        runs, skipped, rows = _load_under(root, dirs)
+        got.update(zip(dirs, runs, strict=True))
+        reasons.update(skipped)
+    runs_out: list[Run] = []
+    skipped_out: list[tuple[Path, str]] = []
+    for d in run_dirs:
+        if owner[d] is None:
+            try:
+                loaded = read_run(d)
+            except UserError as err:
+                skipped_out.append((d, err.one_line()))
+                continue
+            remember(loaded.run, loaded.stamp)
+            runs_out.append(loaded.run)
+        elif got[d] is None:
+            skipped_out.append((d, reasons[d]))
+        else:
+            runs_out.append(got[d])
+    whole = len(groups) == 1 and all(owner[d] is not None for d in run_dirs)  # one cache holds every row
+    return RunSet(runs_out, skipped_out, rows=rows if whole else None)
