@@ -12,7 +12,7 @@ attack on all points.
 Per attack: seconds of both, robust accuracy of both and the time ratio (all points s / ours
 s). Ours draws random starts for the clean-correct points only, so the two runs start PGD/CW
 from different points and their robust accuracies agree within noise (from the same start,
-best iterate is never higher than last iterate: tests/test_attacks.py). The model is a run directory's
+best iterate is never higher than last iterate: tests/attacks/test_attacks.py). The model is a run directory's
 ``ckpt/last.pt`` (``--run``; default: the PGD-AT run of ``scripts/bench_peers.py``, trained
 through the pipeline if missing).
 

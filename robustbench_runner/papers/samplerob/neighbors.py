@@ -21,7 +21,7 @@ seed``; the tables average the middle runs (appendix C.3, "the same second sessi
 for the small CNN"). The forests for 1..T trees come from one forest of T trees: scikit-learn
 draws the trees' seeds one after another from ``random_state``, so the first k trees of that
 forest are exactly the forest ``n_estimators=k`` would grow, and its prediction is their mean
-(tests/test_samplerob_neighbors.py checks this).
+(tests/papers/samplerob/test_samplerob_studies.py checks this).
 
 Each run is a run-like folder ``<out>/<dataset>-<model>-<weights|criterion>-s<seed>-<subset>``
 (``rundir.StudyRun``) whose ``metrics.csv`` holds, per hyperparameter value h, rows with
