@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         for target in (10_000, 100_000):
             if target > n:
                 print(f"linear extrapolation from {n} runs (not measured): {target} runs ~ {sec * target / n:.0f} s")
-        print(f"\nwith the sweep cache (x no-cache: over the --no-cache call of the same size; tables identical to it):")
+        print("\nwith the sweep cache (x no-cache: over the --no-cache call of the same size; tables identical to it):")
         print(f"{'runs':>7}  {'mode':<9}{'seconds':>9}{'peak MiB':>10}{'x no-cache s':>13}{'x no-cache MiB':>15}{'cache MiB':>10}")
         print("\n".join(cached))
     finally:

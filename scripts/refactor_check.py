@@ -83,7 +83,7 @@ def _sweep_choices(overrides: list[str]) -> list[list[str]]:
 
     parser = OverridesParser.create()
     choices = []
-    for text, ov in zip(overrides, parser.parse_overrides(overrides)):
+    for text, ov in zip(overrides, parser.parse_overrides(overrides), strict=True):
         if ov.is_sweep_override():
             key = ov.get_key_element()
             choices.append([f"{key}={v}" for v in ov.sweep_string_iterator()])

@@ -270,8 +270,8 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def prs_section(out: Path) -> tuple[list[str], dict]:
     import numpy as np
 
-    from robustbench_runner.stats import ols_slope
     from robustbench_runner.papers.prs.tables import checkpoint_table
+    from robustbench_runner.stats import ols_slope
 
     df = load(out, "prs")
     train = df[~df.run.astype(str).str.endswith("-t7")]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
-from rbr_testing import REPO
+from rbr_testing import REPO, compose_cfg
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.gaussian_mixture import load_gaussian_mixture, to_raw
 from robustbench_runner.data.tabular import load_diabetes
@@ -59,7 +58,7 @@ def test_gaussian_mixture_raw_storage_is_the_unmapped_data():
 
 
 def test_gaussian_mixture_config_eps_and_model_normalization_undo_the_map():
-    cfg = OmegaConf.load(CONF_DIR / "gaussian_mixture.yaml")
+    cfg = compose_cfg(["dataset=gaussian_mixture"]).data  # the file + conf/dataset/_base.yaml
     h = float(cfg.half_width)
     assert h == pytest.approx(cfg.range_sds * cfg.K * cfg.sigma)
     assert float(cfg.eps) == pytest.approx(cfg.eps_raw / (2 * h))

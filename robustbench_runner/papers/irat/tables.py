@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .margins import MARGINS_CSV, pearson_r
 from ...tables.build import Context, TableResult, aggregate, apply_where, select_checkpoint
 from ...tables.filters import keep_defaults
 from ...tables.format import mean_std_text, pyplot, save, wrapped
 from ...tables.registry import register_builder
 from ...tables.runs import with_config
 from ...tables.spec import TableSpec
+from .margins import MARGINS_CSV, pearson_r
 
 # -- run filter (shared with papers/vir/tables.py) ------------------------------------------
 

@@ -377,7 +377,10 @@ def test_makefile_target_runs_every_sweep_then_the_tables():
     runs = [ln for ln in lines if "experiment=" in ln]
     assert [ln.split("experiment=")[1].split()[0] for ln in runs] == ["irat/main", "irat/main", "irat/ablation_tau", "irat/ablation_sim"]
     # shared warm-up (docs/warmup.md): the Standard runs keep their state after epoch 75, the rest branch there
-    assert "+experiment/irat/scheme=standard warmup.save_at=[75]" in runs[0]
+    assert "+experiment/irat/scheme=standard warmup=irat" in runs[0]
+    for scale, save_at in (("paper", [75]), ("smoke", [1])):  # conf/warmup/irat.yaml + its smoke overlay
+        cfg = compose_cfg(["experiment=irat/main", "+experiment/irat/scheme=standard", "warmup=irat", f"scale={scale}"])
+        assert list(cfg.warmup.save_at) == save_at
     assert all("warmup.from=${output_root}/sweeps/${sweep_name}" in ln for ln in runs[1:])
     assert all("scale=paper" in ln and "hydra/launcher=slurm" in ln and "data.root=/data" in ln for ln in lines[:3])
     plain = subprocess.run(["make", "-n", "reproduce-irat", "SCALE=paper", "WARMUP=none"], cwd=REPO, capture_output=True, text=True)

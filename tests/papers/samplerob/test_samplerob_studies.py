@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from rbr_testing import REPO  # noqa: E402
 from robustbench_runner.analysis.checkpoint import AnalysisContext
 from robustbench_runner.data import load_dataset
 from robustbench_runner.data.base import ArraySplit, DataBundle
@@ -31,7 +32,6 @@ from robustbench_runner.papers.samplerob.subset_eval import (
 )
 from robustbench_runner.papers.samplerob.subsets import load_subset
 
-from rbr_testing import REPO  # noqa: E402
 DIGITS = ["dataset=digits", "data.image_size=8"]
 
 
