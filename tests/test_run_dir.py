@@ -1,6 +1,6 @@
 """The run-directory protocol (``robustbench_runner/run_dir.py``) on its own: ``DONE`` has one
 writer, run names and run directories have one spelling, and what :func:`claim_run_dir`
-accepts, refuses and wipes (the end-to-end runs are in test_pipeline.py / test_run_safety.py)."""
+accepts, refuses and wipes (the end-to-end runs are in test_execute.py / test_run_safety.py)."""
 
 from __future__ import annotations
 
