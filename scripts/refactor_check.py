@@ -15,6 +15,13 @@ Two kinds of evidence, each a snapshot taken in a source tree (run with that tre
     PYTHONPATH=NEW python scripts/refactor_check.py snapshot --tree NEW --out /tmp/after
     python scripts/refactor_check.py compare /tmp/before /tmp/after
 
+Issue 14 (the paper layer's redesign) moved modules, so its resolved configs differ in those
+``_target_`` strings and in the config hashes that follow; its check reads::
+
+    python scripts/refactor_check.py compare --ignore-hash \
+        --renames-file scripts/refactor_check_issue14_renames.txt BEFORE/configs AFTER/configs
+    python scripts/refactor_check.py compare --slugs BEFORE/tables AFTER/tables
+
 ``compare`` prints each difference (a unified diff, first lines) and exits 1 if there is any.
 The tree's own path is written as ``<repo>`` so two checkouts compare equal.
 """
@@ -188,7 +195,17 @@ def letters_to_slugs(text: str) -> str:
     return re.sub(r"(?i:\bpaper[_-]([a-e]))(?![a-z0-9])", lambda m: LETTER_SLUGS[m.group(1).upper()], text)
 
 
-def compare(a: Path, b: Path, max_lines: int = 30, slugs: bool = False) -> int:
+def _normalized(text: str, renames: list[tuple[str, str]], ignore_hash: bool) -> str:
+    for old, new in renames:
+        text = text.replace(old, new)
+    if ignore_hash:
+        text = re.sub(r"^# config_hash: \w+\n", "", text, flags=re.M)
+    return text
+
+
+def compare(
+    a: Path, b: Path, max_lines: int = 30, slugs: bool = False, renames: list[tuple[str, str]] = (), ignore_hash: bool = False
+) -> int:
     files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
     problems = 0
@@ -205,7 +222,12 @@ def compare(a: Path, b: Path, max_lines: int = 30, slugs: bool = False) -> int:
         if ta == tb:
             same += 1
             continue
-        if slugs and letters_to_slugs(ta.decode(errors="replace")) == tb.decode(errors="replace"):
+        text_a, text_b = ta.decode(errors="replace"), tb.decode(errors="replace")
+        if slugs:
+            text_a = letters_to_slugs(text_a)
+        if renames or ignore_hash:
+            text_a, text_b = _normalized(text_a, renames, ignore_hash), _normalized(text_b, [], ignore_hash)
+        if (slugs or renames or ignore_hash) and text_a == text_b:
             renamed += 1
             continue
         problems += 1
@@ -222,10 +244,16 @@ def compare(a: Path, b: Path, max_lines: int = 30, slugs: bool = False) -> int:
     print(
         f"compared {len(files_a & files_b)} files present in both ({', '.join(f'{k}: {v}' for k, v in sorted(by_kind.items()))}); "
         f"{same} identical"
-        + (f", {renamed} identical once the paper letters of {a} read as slugs" if slugs else "")
+        + (f", {renamed} identical once normalized ({', '.join(_what(slugs, renames, ignore_hash))})" if (slugs or renames or ignore_hash) else "")
         + f", {problems} differences"
     )
     return 1 if problems else 0
+
+
+def _what(slugs: bool, renames, ignore_hash: bool) -> list[str]:
+    out = ["paper letters read as slugs"] if slugs else []
+    out += [f"{len(renames)} renamed strings"] if renames else []
+    return out + (["config_hash lines left out"] if ignore_hash else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,9 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
     cmp_.add_argument("--slugs", action="store_true", help="also accept files that differ only in paper letters -> slugs")
+    cmp_.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="a moved module or renamed command: OLD in A reads as NEW")
+    cmp_.add_argument("--renames-file", type=Path, help="OLD=NEW lines, as --rename (e.g. scripts/refactor_check_issue14_renames.txt)")
+    cmp_.add_argument("--ignore-hash", action="store_true", help="leave the config_hash lines out (they follow from any renamed _target_)")
     args = ap.parse_args(argv)
     if args.cmd == "compare":
-        return compare(args.a, args.b, slugs=args.slugs)
+        lines = args.rename + (args.renames_file.read_text().splitlines() if args.renames_file else [])
+        renames = [tuple(r.split("=", 1)) for r in lines if r.strip()]
+        return compare(args.a, args.b, slugs=args.slugs, renames=renames, ignore_hash=args.ignore_hash)
     if args.out.exists() and any(args.out.iterdir()):
         print(f"error: {args.out} is not empty (choose a new folder)", file=sys.stderr)
         return 2
