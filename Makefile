@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make test` runs the fast suite in TEST_WORKERS processes (pytest-xdist; tests/conftest.py gives
+# each one torch thread): 2 fills a 2-core CI machine. TEST_WORKERS=auto: one per core; 0: serial.
+TEST_WORKERS ?= 2
 
 # Paper reproductions (targets in mk/<paper>.mk): SCALE=smoke|paper, LAUNCHER=local|joblib|slurm|submitit_local.
 SCALE ?= smoke
@@ -55,7 +58,7 @@ demo: $(STAMP) ## run the default experiment (CNN-6 on scikit-learn's digits, CP
 	@echo "outputs: outputs/runs/digits-cnn6-standard-s0 (metrics.csv, train_log.csv, ckpt/)"
 
 test: $(STAMP) ## run the fast test suite (CPU; slow and GPU tests deselected)
-	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-slow: $(STAMP) ## run the slow tests too (launchers, larger runs)
 	$(BIN)/python -m pytest -q -m "not gpu" $(PYTEST_ARGS)
