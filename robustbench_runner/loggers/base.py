@@ -13,6 +13,7 @@ Tracker run ids live in ``<run dir>/trackers.json`` (a resumed run reopens the s
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +52,8 @@ class RunInfo:
         atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
-class Backend:
-    """One tracker. Subclasses open (or reopen) their run in ``__init__`` and fill
+class Backend(ABC):
+    """One tracker (an abstract interface: each backend implements both methods). Subclasses open (or reopen) their run in ``__init__`` and fill
     :attr:`seen` with the ``(key, step)`` pairs their store already holds."""
 
     name = "tracker"
@@ -62,11 +63,13 @@ class Backend:
         self.settings, self.run = dict(settings or {}), run
         self.seen: set[tuple[str, int]] = set()
 
+    @abstractmethod
     def log_points(self, points: list[Point]) -> None:
-        raise NotImplementedError
+        """Send the points the store does not hold yet."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Flush and close the tracker's run."""
 
     @classmethod
     def missing(cls, package: str) -> UserError:
