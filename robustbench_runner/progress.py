@@ -169,11 +169,11 @@ class LogBar:
         self.n += int(n)
         self._maybe_print()
 
-    def set_postfix(self, *a, **kw) -> None:  # tqdm compatibility
-        pass
+    def set_postfix(self, *a, **kw) -> None:
+        """tqdm's API, accepted on purpose and ignored: log lines show counts and rates only."""
 
     def set_description(self, *a, **kw) -> None:
-        pass
+        """tqdm's API, accepted on purpose and ignored: the description is fixed at creation."""
 
     def close(self, final: bool = True) -> None:
         if self.closed:
