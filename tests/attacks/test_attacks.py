@@ -202,6 +202,34 @@ def test_pgd_best_iterate_never_beats_last_iterate(tiny, knobs):
     assert (last - x).abs().max() <= eps + 1e-6
 
 
+@pytest.mark.parametrize("compact_at", [0.0, 0.125, 0.5, 1.0])
+def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at):
+    """``compact_at`` changes only when fooled points leave the working batch, never the
+    answer: each point's prediction is that of the first iterate of its own full-batch walk
+    (same start) that fools it, else its label."""
+    model, x, y = tiny
+    eps, steps = 0.08, 10
+    ref_attack = create_attack("pgd", model, eps=eps, steps=steps, seed=3)
+    xa = ref_attack._start(x, eps)
+    expected, open_ = y.clone(), torch.ones_like(y, dtype=torch.bool)
+    for step in range(steps + 1):
+        with torch.no_grad():
+            p = model(xa).argmax(1)
+        new = open_ & (p != y)
+        expected[new], open_ = p[new], open_ & ~new
+        if step < steps:
+            _, grad = ref_attack._loss_and_grad(xa, y, None)
+            xa = torch.min(torch.max(xa + ref_attack.alpha(eps) * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    assert 0 < int((expected != y).sum()) < len(y)  # some points fall, some survive: compaction is exercised
+    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at).predictions(x, y)[eps]
+    assert torch.equal(got, expected)
+
+
+def test_pgd_compact_at_outside_0_1_is_a_user_error(tiny):
+    with pytest.raises(UserError, match="compact_at"):
+        create_attack("pgd", tiny[0], eps=0.1, compact_at=1.5)
+
+
 def test_pgd_predictions_record_the_fooling_label(tiny):
     model, x, y = tiny
     preds = create_attack("pgd", model, eps=0.2, steps=10).predictions(x, y)[0.2]
