@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from .errors import UserError
 
@@ -138,6 +137,8 @@ def clean_message(text: str, limit: int = 160) -> str:
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
     """``torch.save`` through a temp file + rename (a kill never leaves a torn checkpoint)."""
+    import torch  # here, not at the top: rbr-tables imports this module and never needs torch
+
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -152,6 +153,8 @@ def load_checkpoint(path: str | Path, map_location="cpu", fix: str | None = None
     ``fix``: what to do about a damaged file. Callers pass it for the run's own files (where
     deleting and rerunning is the remedy and they know what the rerun then does); a file the
     user passed gets advice that never suggests deleting it."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist", fix="check the path")

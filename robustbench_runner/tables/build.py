@@ -150,17 +150,17 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
     row_levels = [listed_then_seen(spec, f, list(dict.fromkeys(per_run[f])) if len(per_run) else []) for f in spec.rows]
     row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
     records, pretty_records, source_records = [], [], []
+    cells = cell_positions(per_run, keys)
+    values = per_run["value"].to_numpy(dtype=float) if len(per_run) else np.array([], dtype=float)
+    run_dirs = per_run["run_dir"].to_numpy(dtype=object) if len(per_run) else np.array([], dtype=object)
     for row in row_index:
         row = row if isinstance(row, tuple) else (row,)
-        sel = per_run
-        for f, v in zip(spec.rows, row, strict=True):
-            sel = sel[sel[f].astype(str) == str(v)]
         rec = {f: label_value(spec, f, v) for f, v in zip(spec.rows, row, strict=True)}
         prec = dict(rec)
         any_value = False
         for col in col_levels:
-            cell = sel[sel[COL].astype(str) == str(col)]
-            agg = aggregate(cell["value"].to_numpy(dtype=float) * spec.scale, spec.aggregate, spec.trim)
+            pos = cells.get((*map(str, row), str(col)), [])
+            agg = aggregate(values[pos] * spec.scale, spec.aggregate, spec.trim)
             label = label_value(spec, COL, col) if not spec.column_by else label_value(spec, spec.column_by[0], col) if len(spec.column_by) == 1 else col
             label = str(label)
             if spec.aggregate == "mean_std":
@@ -171,11 +171,23 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
             prec[label] = mean_std_text(agg, spec.digits, with_std=spec.aggregate == "mean_std")
             any_value |= agg["n"] > 0
             missing = max(spec.expect - agg["n"], 0) if spec.expect else None
-            source_records.append({**{f: v for f, v in zip(spec.rows, row, strict=True)}, "column": label, "n": agg["n"], "missing": missing, "runs": ";".join(sorted(cell["run_dir"]))})
+            source_records.append({**{f: v for f, v in zip(spec.rows, row, strict=True)}, "column": label, "n": agg["n"], "missing": missing, "runs": ";".join(sorted(run_dirs[pos]))})
         if any_value or spec.order or not spec.rows:
             records.append(rec)
             pretty_records.append(prec)
     return TableResult(pd.DataFrame(records), pd.DataFrame(pretty_records), pd.DataFrame(source_records))
+
+
+def cell_positions(df: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]:
+    """The row positions of ``df`` per cell, by the cell's ``keys`` values as text, in row
+    order: ``df.iloc[cells[(str(v1), ...)]]`` is ``df`` filtered by ``df[k].astype(str) ==
+    str(v)`` for each key, in one pass (filtering per cell was quadratic in the runs). A
+    missing value matches no text, as with the filter."""
+    if df.empty:
+        return {}
+    text = [df[k].astype(str).rename(k) for k in keys]
+    groups = df.groupby(text, sort=False, dropna=False).indices
+    return {(k if isinstance(k, tuple) else (k,)): v for k, v in groups.items()}
 
 
 def pool_check(spec: TableSpec, per_run: pd.DataFrame, keys: list[str], runs: RunSet) -> list[str]:
@@ -185,19 +197,27 @@ def pool_check(spec: TableSpec, per_run: pd.DataFrame, keys: list[str], runs: Ru
     compared. ``spec.mixed: refuse`` raises instead of returning keys."""
     ignore = tuple(spec.seed_keys) + tuple(spec.pooled) + DERIVED_KEYS
     by_dir = runs.by_dir()
-    variant = per_run["run_dir"].map(lambda d: by_dir[d].variant(ignore) if d in by_dir else None)
+    variants = {d: by_dir[d].variant(ignore) if d in by_dir else None for d in per_run["run_dir"].unique()}
+    variant = per_run["run_dir"].map(variants)
     counts = per_run.assign(__variant__=variant).groupby(keys, dropna=False)["__variant__"].nunique()
     mixed = counts[counts > 1]
     if mixed.empty:
         return []
     found: list[str] = []
+    cells = cell_positions(per_run, keys)
+    seen: dict[frozenset, list[str]] = {}  # differing keys by the set of variants compared
     for cell in mixed.index:
         cell = cell if isinstance(cell, tuple) else (cell,)
-        sel = per_run
-        for f, v in zip(keys, cell, strict=True):
-            sel = sel[sel[f].astype(str) == str(v)]
-        members = [by_dir[d] for d in dict.fromkeys(sel["run_dir"]) if d in by_dir]
-        found += [k for k in differing_keys(members, ignore) if k not in found]
+        sel = per_run.iloc[cells.get(tuple(map(str, cell)), [])]
+        # one run per variant: runs of one variant have the same config outside ``ignore``
+        reps: dict = {}
+        for d in dict.fromkeys(sel["run_dir"]):
+            if d in by_dir:
+                reps.setdefault(variants[d], by_dir[d])
+        key = frozenset(reps)
+        if key not in seen:
+            seen[key] = differing_keys(list(reps.values()), ignore)
+        found += [k for k in seen[key] if k not in found]
     if spec.mixed == "refuse":
         cell = mixed.index[0]
         raise UserError(
@@ -217,8 +237,9 @@ def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: li
 
     extra = [f"cfg.{k}" for k in split if f"cfg.{k}" not in spec.rows]
     metrics = metrics.copy()
+    dirs = metrics["run_dir"].unique()
     for k in split:
-        metrics[f"cfg.{k}"] = metrics["run_dir"].map(lambda d, k=k: shown(d, k))
+        metrics[f"cfg.{k}"] = metrics["run_dir"].map({d: shown(d, k) for d in dirs})
     result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
     spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
     return result

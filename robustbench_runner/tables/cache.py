@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from ..errors import UserError
 from ..io import atomic_write_bytes
-from .runs import Loaded, Run, RunSet, _stamp, read_run, remember
+from .runs import Loaded, Run, RunSet, _stamp, read_runs, remember
 
 CACHE_DIR = ".rbr-tables-cache"
 CACHE_FILE = "runs.parquet"
@@ -132,8 +132,9 @@ class SweepCache:
 
 def _cached_run(root: Path, rel: str, e: dict, rows: pd.DataFrame) -> Run:
     start, n = e["rows"]
-    metrics = rows.iloc[start : start + n].reset_index(drop=True) if e["has_metrics"] else pd.DataFrame()
-    return Run(root / rel, e["done"], e["config"], e["has_config"], e["info"], metrics)
+    if not e["has_metrics"]:
+        return Run(root / rel, e["done"], e["config"], e["has_config"], e["info"], pd.DataFrame())
+    return Run(root / rel, e["done"], e["config"], e["has_config"], e["info"], rows, (start, n))
 
 
 def _entry(loaded: Loaded, start: int) -> dict:
@@ -161,11 +162,14 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
             pieces.append(old_rows.iloc[pending[0] : pending[1]])
             pending = None
 
-    for d in run_dirs:
-        rel = d.relative_to(root).as_posix()
+    stamps = [_stamp(d) for d in run_dirs]
+    rels = [d.relative_to(root).as_posix() for d in run_dirs]
+    stale = [i for i, rel in enumerate(rels) if rel not in old or _stamp_tuple(old[rel]["stamp"]) != stamps[i]]
+    fresh = dict(zip(stale, read_runs([run_dirs[i] for i in stale]), strict=True))  # read together
+    for i, d in enumerate(run_dirs):
+        rel, stamp = rels[i], stamps[i]
         e = old.get(rel)
-        stamp = _stamp(d)
-        if e is not None and _stamp_tuple(e["stamp"]) == stamp:
+        if i not in fresh:
             run = _cached_run(root, rel, e, old_rows)
             remember(run, stamp)
             out.append(run)
@@ -179,10 +183,9 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
                     flush()
                     pending = (start, start + n)
             continue
-        try:
-            loaded = read_run(d)
-        except UserError as err:
-            skipped.append((d, err.one_line()))
+        loaded = fresh[i]
+        if isinstance(loaded, UserError):
+            skipped.append((d, loaded.one_line()))
             out.append(None)
             changed |= e is not None
             continue
@@ -238,12 +241,13 @@ def load_runs_cached(run_dirs: Iterable[str | Path], roots: Iterable[str | Path]
         reasons.update(skipped)
     runs_out: list[Run] = []
     skipped_out: list[tuple[Path, str]] = []
+    loose = [d for d in run_dirs if owner[d] is None]
+    loose_read = dict(zip(loose, read_runs(loose), strict=True))
     for d in run_dirs:
         if owner[d] is None:
-            try:
-                loaded = read_run(d)
-            except UserError as err:
-                skipped_out.append((d, err.one_line()))
+            loaded = loose_read[d]
+            if isinstance(loaded, UserError):
+                skipped_out.append((d, loaded.one_line()))
                 continue
             remember(loaded.run, loaded.stamp)
             runs_out.append(loaded.run)

@@ -21,7 +21,6 @@ import os
 import sys
 from pathlib import Path
 
-from ..data.standin import STANDIN_NOTE
 from ..errors import UserError
 from .build import Context, build
 from .cache import CACHE_DIR, CACHE_FILE, load_runs_cached
@@ -69,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[{PROG}] {len(run_dirs)} runs ({sum(r.done for r in runs.runs)} finished{skipped}) under {', '.join(args.dirs)}")
     standin = standin_runs(ok_dirs, runs)
     if standin:
+        from ..data.standin import STANDIN_NOTE  # here: it imports torch and scikit-learn
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
     unread = f" (+{len(runs.skipped)} unreadable runs skipped)" if runs.skipped else ""
     for spec in specs:

@@ -66,7 +66,8 @@ def listed_then_seen(spec: TableSpec, field: str, observed) -> list:
     """Every value ``spec.order[field]`` lists (seen or not), then the other observed ones
     sorted; the values as given (a pivot's row and column levels)."""
     wanted = list(spec.order.get(field, []))
-    rest = [v for v in observed if str(v) not in {str(w) for w in wanted}]
+    listed = {str(w) for w in wanted}
+    rest = [v for v in observed if str(v) not in listed]
     return wanted + _sorted(rest)
 
 

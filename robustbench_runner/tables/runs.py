@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from omegaconf._utils import get_yaml_loader
 
 from ..config import VOLATILE_KEYS
 from ..errors import UserError
-from ..results import SCHEMAS, read_result_csv
+from ..results import SCHEMAS, ResultCsv, cut, read_result_csvs
 
 
 class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -47,8 +47,67 @@ _ConfigLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolver
 
 def read_config(path: Path) -> dict:
     """A run's ``config.yaml`` as plain containers (interpolations left as their text)."""
-    with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_ConfigLoader) or {}  # an empty file is an empty config
+    text = Path(path).read_text(encoding="utf-8")
+    parsed = _by_entries(text)
+    if parsed is None:
+        parsed = yaml.load(text, Loader=_ConfigLoader)
+    return parsed or {}  # an empty file is an empty config
+
+
+# Top-level entries already parsed, by their text: the configs of one sweep repeat most of
+# their entries (model:, data:, attacks: ...) word for word, so each is parsed once.
+_ENTRIES: dict[str, tuple[Any, Any]] = {}
+_ENTRIES_MAX = 100_000
+# what could tie one top-level entry to another (anchors, aliases, tags, merge keys) or make
+# a document of several: texts with any of these are parsed whole
+_LINKED = re.compile(r"^(?:%|---|\.\.\.)|(?:^|[\s\[{,])[&*!]\S|<<", re.M)
+
+
+def _by_entries(text: str) -> dict | None:
+    """``text`` parsed one top-level entry at a time through :data:`_ENTRIES`, or None where
+    that might not give what parsing it whole gives (then the caller parses it whole).
+
+    An entry is a line starting in column 0 and the lines after it that start with a
+    space, a tab, ``-``, ``#`` or are blank (its block value, its block sequence, comments):
+    in block YAML without anchors, aliases, tags, merge keys or directives such an entry
+    means the same alone as in its document. Each entry must parse to a one-key mapping,
+    else the text is parsed whole; a key given twice keeps its first place and its last
+    value, as whole-document parsing does. The values are copied out, so no two runs share
+    a container."""
+    if _LINKED.search(text):
+        return None
+    entries: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line[:1] in (" ", "\t", "-", "#", "\n", "\r"):
+            if not entries:
+                return None  # a leading comment, blank or indented line: parse whole
+            entries[-1] += line
+        else:
+            entries.append(line)
+    out: dict = {}
+    for entry in entries:
+        hit = _ENTRIES.get(entry)
+        if hit is None:
+            try:
+                one = yaml.load(entry, Loader=_ConfigLoader)
+            except yaml.YAMLError:
+                return None  # an entry that needs its neighbours (or a damaged file): parse whole
+            if not isinstance(one, dict) or len(one) != 1:
+                return None
+            if len(_ENTRIES) >= _ENTRIES_MAX:
+                _ENTRIES.clear()
+            hit = _ENTRIES[entry] = next(iter(one.items()))
+        key, value = hit
+        out[key] = _copied(value)
+    return out
+
+
+def _copied(value):
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 def select(config: dict, key: str):
@@ -71,7 +130,21 @@ class Run:
     config: dict  # the resolved config.yaml as plain containers ({} when the run has none)
     has_config: bool
     info: dict  # run.json ({} when absent)
-    metrics: pd.DataFrame  # empty when the run has written none yet
+    # the frame that holds this run's metrics.csv rows: its own (span None; an empty frame
+    # when it has written none yet), or one shared by the runs read together or cached
+    # together, of which this run's rows are span = (start, n)
+    rows: pd.DataFrame
+    span: tuple[int, int] | None = None
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """This run's ``metrics.csv`` rows, indexed from 0 (empty when it has none)."""
+        return cut(self.rows, self.span)
+
+    @property
+    def n_metrics(self) -> int:
+        """``len(self.metrics)``, without cutting the rows out."""
+        return self.span[1] if self.span is not None else len(self.rows)
 
     @property
     def parent(self) -> dict | None:
@@ -98,19 +171,22 @@ class Run:
         seed = select(self.config, "seed")
         token = re.compile(rf"-s{re.escape(str(seed))}(?=$|[-/_.])") if seed is not None else None
         out: dict[str, Any] = {}
-
-        def walk(node, prefix: str) -> None:
-            if prefix.rstrip(".") in VOLATILE_KEYS:
-                return
-            if isinstance(node, dict) and node:
-                for k, v in node.items():
-                    walk(v, f"{prefix}{k}.")
-                return
-            if isinstance(node, str) and token is not None:
-                node = token.sub("-s<seed>", node)
-            out[prefix.rstrip(".")] = json.dumps(node, sort_keys=True, default=str)
-
-        walk(raw, "")
+        if not isinstance(raw, dict) or not raw:
+            _flatten(raw, "", token, out)
+            return out
+        # one top-level entry at a time, each flattened once per sweep: the runs of a sweep
+        # share most entries (repr tells the values apart, types included), and flattening
+        # was most of rbr-tables' pooling check over 10,000 runs
+        for k, v in raw.items():
+            memo_key = (repr(k), repr(v), repr(seed))
+            part = _FLAT_ENTRIES.get(memo_key)
+            if part is None:
+                part = {}
+                _flatten(v, f"{k}.", token, part)
+                if len(_FLAT_ENTRIES) >= _ENTRIES_MAX:
+                    _FLAT_ENTRIES.clear()
+                _FLAT_ENTRIES[memo_key] = part
+            out.update(part)
         return out
 
     def variant(self, ignore: tuple[str, ...]) -> str | None:
@@ -125,7 +201,25 @@ class Run:
         return cache[ignore]
 
 
-def _covered(key: str, prefixes: Iterable[str]) -> bool:
+_LEAF_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(v, sort_keys=True, default=str), one encoder
+_FLAT_ENTRIES: dict[tuple, dict[str, str]] = {}  # Run.flat of one top-level entry, by (key, value, seed) reprs
+
+
+def _flatten(node, prefix: str, token: re.Pattern | None, out: dict[str, str]) -> None:
+    """``out[dotted key] = JSON text`` for every leaf under ``node`` (see :attr:`Run.flat`)."""
+    if prefix.rstrip(".") in VOLATILE_KEYS:
+        return
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            _flatten(v, f"{prefix}{k}.", token, out)
+        return
+    if isinstance(node, str) and token is not None:
+        node = token.sub("-s<seed>", node)
+    out[prefix.rstrip(".")] = _LEAF_JSON(node)
+
+
+@lru_cache(maxsize=1 << 16)  # the same few hundred keys in every run of a sweep
+def _covered(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
@@ -163,7 +257,7 @@ class RunSet:
         runs; otherwise (mixed columns, ``None`` or container values) the frame is built
         per run as before, so the result never depends on which path was taken."""
         keys = list(dict.fromkeys(config_keys))
-        with_rows = [r for r in self.runs if not r.metrics.empty]
+        with_rows = [r for r in self.runs if r.n_metrics]
         if not with_rows:
             return pd.DataFrame()
         fast = _concat_once(with_rows, keys, self.rows.copy() if self.rows is not None else None)
@@ -177,8 +271,9 @@ def _concat_once(runs: list[Run], keys: list[str], rows: pd.DataFrame | None = N
     """The fast path of :meth:`RunSet.metrics` (None where it would not give the same
     frame); ``rows``: the runs' metrics already concatenated (from the sweep cache)."""
     if rows is None:
-        sig = list(runs[0].metrics.dtypes.items())
-        if any(list(r.metrics.dtypes.items()) != sig for r in runs[1:]):
+        parents = list({id(r.rows): r.rows for r in runs}.values())  # a slice has its parent's dtypes
+        sig = list(parents[0].dtypes.items())
+        if any(list(p.dtypes.items()) != sig for p in parents[1:]):
             return None
     values = {k: [r.value(k) for r in runs] for k in keys}
     kinds = {}
@@ -188,13 +283,34 @@ def _concat_once(runs: list[Run], keys: list[str], rows: pd.DataFrame | None = N
             return None  # containers, or two kinds of number: the concat decides the dtype
         # one plain type: its dtype; that type and None: object (how concat merges them)
         kinds[k] = _PLAIN[next(iter(types))] if len(types) == 1 else "object"
-    counts = np.fromiter((len(r.metrics) for r in runs), dtype=np.int64, count=len(runs))
-    df = rows if rows is not None else pd.concat([r.metrics for r in runs], ignore_index=True)
+    counts = np.fromiter((r.n_metrics for r in runs), dtype=np.int64, count=len(runs))
+    df = rows if rows is not None else pd.concat(_pieces(runs), ignore_index=True)
     df["run_dir"] = pd.Series(np.repeat(np.array([str(r.dir) for r in runs], dtype=object), counts), dtype="str")
     df["done"] = np.repeat(np.array([r.done for r in runs], dtype=bool), counts)
     for k in keys:
         df[f"cfg.{k}"] = pd.Series(np.repeat(np.array(values[k], dtype=object), counts), dtype=kinds[k])
     return df
+
+
+def _pieces(runs: list[Run]) -> list[pd.DataFrame]:
+    """The runs' metrics rows in order as few frames: consecutive spans of one shared frame
+    are one slice (their concat is the concat of the runs' own frames)."""
+    out: list[pd.DataFrame] = []
+    parent, start, end = None, 0, 0
+    for r in runs:
+        if r.span is not None and r.rows is parent and r.span[0] == end:
+            end += r.span[1]
+            continue
+        if parent is not None:
+            out.append(parent.iloc[start:end])
+            parent = None
+        if r.span is None:
+            out.append(r.rows)
+        else:
+            parent, start, end = r.rows, r.span[0], r.span[0] + r.span[1]
+    if parent is not None:
+        out.append(parent.iloc[start:end])
+    return out
 
 
 def _concat_per_run(runs: list[Run], keys: list[str]) -> pd.DataFrame:
@@ -240,18 +356,43 @@ class Loaded:
 def read_run(run_dir: str | Path) -> Loaded:
     """Read one run folder from its files (no cache); raises :class:`UserError` naming the
     file when one cannot be read."""
-    d = Path(run_dir)
-    stamp = _stamp(d)
-    metrics_path, cfg_path, info_path = d / "metrics.csv", d / "config.yaml", d / "run.json"
-    torn = False
-    if metrics_path.exists():
-        got = read_result_csv(metrics_path, SCHEMAS["metrics.csv"])
-        metrics, torn = got.frame, got.torn is not None
-    else:
-        metrics = pd.DataFrame()
+    got = read_runs([run_dir])[0]
+    if isinstance(got, UserError):
+        raise got
+    return got
+
+
+READ_CHUNK = 2000  # run folders whose metrics.csv are parsed together (bounds the joint text)
+
+
+def read_runs(run_dirs: Iterable[str | Path]) -> list[Loaded | UserError]:
+    """:func:`read_run` of many folders: each one's :class:`Loaded`, or the
+    :class:`UserError` naming the file that could not be read, in order. Their
+    ``metrics.csv`` are parsed together (:func:`~robustbench_runner.results.read_result_csvs`:
+    the same frames, one ``read_csv`` per chunk of :data:`READ_CHUNK` runs)."""
+    dirs = [Path(d) for d in run_dirs]
+    out: list[Loaded | UserError] = []
+    for lo in range(0, len(dirs), READ_CHUNK):
+        chunk = dirs[lo : lo + READ_CHUNK]
+        stamps = [_stamp(d) for d in chunk]  # before reading: a file changed meanwhile is re-read next time
+        has = [i for i, d in enumerate(chunk) if (d / "metrics.csv").exists()]
+        parsed = dict(zip(has, read_result_csvs([chunk[i] / "metrics.csv" for i in has], SCHEMAS["metrics.csv"]), strict=True))
+        for i, d in enumerate(chunk):
+            try:
+                out.append(_assemble(d, stamps[i], parsed.get(i)))
+            except UserError as e:
+                out.append(e)
+    return out
+
+
+def _assemble(d: Path, stamp: tuple, got: ResultCsv | UserError | None) -> Loaded:
+    if isinstance(got, UserError):
+        raise got
+    rows, span, torn = (got.rows, got.span, got.torn is not None) if got is not None else (pd.DataFrame(), None, False)
+    cfg_path = d / "config.yaml"
     cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
-    info = _read_mapping(info_path, lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
-    return Loaded(Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, metrics), stamp, torn)
+    info = _read_mapping(d / "run.json", lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
+    return Loaded(Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, rows, span), stamp, torn)
 
 
 def remember(run: Run, stamp: tuple) -> None:
@@ -291,13 +432,25 @@ def _first_line(e: Exception) -> str:
 
 
 def load_runs(run_dirs: Iterable[str | Path]) -> RunSet:
-    """Every readable run; the others are skipped with their reason."""
-    runs, skipped = [], []
-    for d in run_dirs:
-        try:
-            runs.append(load_run(d))
-        except UserError as e:
-            skipped.append((Path(d), e.one_line()))
+    """Every readable run (through the per-process cache of :func:`load_run`; the runs not
+    in it are read together, :func:`read_runs`); the others are skipped with their reason."""
+    dirs = [Path(d) for d in run_dirs]
+    got: list[Run | UserError | None] = [None] * len(dirs)
+    todo = []
+    for i, d in enumerate(dirs):
+        hit = _CACHE.get(str(d))
+        if hit is not None and hit[0] == _stamp(d):
+            got[i] = hit[1]
+        else:
+            todo.append(i)
+    for i, loaded in zip(todo, read_runs([dirs[i] for i in todo]), strict=True):
+        if isinstance(loaded, Loaded):
+            remember(loaded.run, loaded.stamp)
+            got[i] = loaded.run
+        else:
+            got[i] = loaded
+    runs = [g for g in got if isinstance(g, Run)]
+    skipped = [(d, g.one_line()) for d, g in zip(dirs, got, strict=True) if isinstance(g, UserError)]
     return RunSet(runs, skipped)
 
 

@@ -86,7 +86,7 @@ def test_tables_are_identical_with_and_without_the_cache(sweep, tmp_path, capsys
 
 def test_a_warm_load_reads_no_run_file(sweep, monkeypatch):
     first = _cached(sweep)
-    monkeypatch.setattr(cache_mod, "read_run", lambda d: pytest.fail(f"re-read {d}"))
+    monkeypatch.setattr(cache_mod, "read_runs", lambda ds: pytest.fail(f"re-read {ds}") if list(ds) else [])
     assert _cached(sweep) == first == _fresh(sweep)
 
 
@@ -95,8 +95,8 @@ def test_a_changed_run_is_reread_and_only_it(sweep, monkeypatch):
     changed = _write_run(sweep, 4, value=0.25)  # new numbers in one run's metrics.csv
     os.utime(changed / "metrics.csv", ns=(1, 1))  # a stamp the cache cannot hold by chance
     reread = []
-    real = cache_mod.read_run
-    monkeypatch.setattr(cache_mod, "read_run", lambda d: reread.append(Path(d).name) or real(d))
+    real = cache_mod.read_runs
+    monkeypatch.setattr(cache_mod, "read_runs", lambda ds: reread.extend(Path(d).name for d in ds) or real(ds))
     got = _cached(sweep)
     assert reread == [changed.name]
     assert got == _fresh(sweep)
