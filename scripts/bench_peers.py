@@ -58,6 +58,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # .venv-bench sees the main site-packages through a .pth, but not
+    sys.path.insert(0, str(REPO))  # the editable install's own .pth: import this checkout directly
 BENCH_VENV = REPO / ".venv-bench"
 # adv-lib 0.2.8 needs visdom at import (for its optional VisdomLogger callback); visdom ships
 # only as an sdist whose setup.py imports pkg_resources, so it is not installed here.

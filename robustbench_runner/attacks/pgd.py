@@ -5,6 +5,13 @@ x_{t+1} = Proj_{B(x, eps) ∩ [0,1]}(x_t + alpha * sign(grad_x L(f(x_t), y)))
 - ``loss``: ``ce`` | ``cw`` (margin, ``kappa``) | ``dlr`` | ``kl`` (TRADES) - attacks/losses.py;
 - ``start``: ``uniform`` U(-eps, eps) | ``normal`` x + ``normal_std`` * N(0, 1) (the training
   attacks of TRADES, MART and MAIL; the two are not interchangeable) | ``none``;
+- ``clamp_start``: whether the start is projected onto the ball and [0, 1] before the first
+  gradient. ``true``: Madry et al. 2018, Rice et al. 2020 and GAIRAT's ``GA_PGD`` with a
+  uniform start; ``false``: the first gradient is taken at the raw start, as in TRADES'
+  ``trades.py``, MART, MAIL's ``at_loss.py``/``mail_loss.py`` (training) and MAIL's
+  ``_pgd_whitebox`` (evaluation), and GAIRAT's ``GA_PGD`` with the normal start; every
+  step is projected either way. With ``false`` a raw start is no valid adversarial input,
+  so ``iterate: best`` judges the iterates after the first step only;
 - ``restarts``: independent random starts; a point counts as fooled if any restart fools it;
 - ``step_size``: alpha; null = 2.5 * eps / steps (Madry et al. 2018), so the walk can cross
   the ball; paper suites set their paper's step (e.g. 2/255, 0.003, 1/255).
@@ -60,6 +67,7 @@ class PGD(Attack):
         iterate: str = "best",
         points: str = "robust",
         compact_at: float = 0.125,
+        clamp_start: bool = True,
     ):
         super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points, points=points)
         self.iterate = check_choice(iterate, ITERATES, f"attack {self.name}: iterate")
@@ -82,6 +90,7 @@ class PGD(Attack):
         self.restarts = int(restarts)
         _require(0 <= compact_at <= 1, f"PGD compact_at must be in [0, 1], got {compact_at}", "use compact_at: 0.125")
         self.compact_at = float(compact_at)
+        self.clamp_start = bool(clamp_start)
 
     def alpha(self, eps: float) -> float:
         """Step size; when not given, 2.5 * eps / steps (Madry et al. 2018)."""
@@ -94,9 +103,11 @@ class PGD(Attack):
         gen = self._gen(x.device)
         if self.start == "uniform":
             noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
-            return project_linf(x + eps * noise, x, eps)
-        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        return project_linf(x + self.normal_std * noise, x, eps)
+            start = x + eps * noise
+        else:
+            noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+            start = x + self.normal_std * noise
+        return project_linf(start, x, eps) if self.clamp_start else start
 
     def _clean_logits(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.loss_name != "kl":
@@ -194,7 +205,8 @@ class PGD(Attack):
                 else:
                     logits = self.model(xa)
                 p = logits.argmax(dim=1)
-                fooled = live & (p != ya)
+                judged = step > 0 or self.clamp_start  # a raw (unprojected) start is not a valid input
+                fooled = live & (p != ya) if judged else torch.zeros_like(live)
                 if fooled.any():
                     hit = pos[fooled]
                     preds[hit] = p[fooled]

@@ -202,27 +202,62 @@ def test_pgd_best_iterate_never_beats_last_iterate(tiny, knobs):
     assert (last - x).abs().max() <= eps + 1e-6
 
 
-@pytest.mark.parametrize("compact_at", [0.0, 0.125, 0.5, 1.0])
-def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at):
+@pytest.mark.parametrize(("compact_at", "clamp_start"), [(0.0, True), (0.125, True), (0.5, True), (1.0, True), (0.125, False)])
+def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at, clamp_start):
     """``compact_at`` changes only when fooled points leave the working batch, never the
     answer: each point's prediction is that of the first iterate of its own full-batch walk
-    (same start) that fools it, else its label."""
+    (same start) that fools it, else its label. With ``clamp_start: false`` the raw start is
+    not judged, only the projected iterates after it."""
     model, x, y = tiny
     eps, steps = 0.08, 10
-    ref_attack = create_attack("pgd", model, eps=eps, steps=steps, seed=3)
+    ref_attack = create_attack("pgd", model, eps=eps, steps=steps, seed=3, clamp_start=clamp_start)
     xa = ref_attack._start(x, eps)
     expected, open_ = y.clone(), torch.ones_like(y, dtype=torch.bool)
     for step in range(steps + 1):
         with torch.no_grad():
             p = model(xa).argmax(1)
-        new = open_ & (p != y)
+        new = open_ & (p != y) & (step > 0 or clamp_start)
         expected[new], open_ = p[new], open_ & ~new
         if step < steps:
             _, grad = ref_attack._loss_and_grad(xa, y, None)
             xa = torch.min(torch.max(xa + ref_attack.alpha(eps) * grad.sign(), x - eps), x + eps).clamp(0, 1)
     assert 0 < int((expected != y).sum()) < len(y)  # some points fall, some survive: compaction is exercised
-    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at).predictions(x, y)[eps]
+    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at, clamp_start=clamp_start).predictions(x, y)[eps]
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("start", ["normal", "uniform"])
+@pytest.mark.parametrize("clamp_start", [True, False])
+def test_pgd_start_clamping_follows_the_official_loops(tiny, start, clamp_start):
+    """``perturb`` is step for step the training loop of the official code it names:
+    ``clamp_start: false`` is TRADES' ``trades.py`` / MAIL's ``at_loss.py`` (x + 0.001 randn,
+    or MAIL's ``_pgd_whitebox`` x + U(-eps, eps), fed to the first gradient as it is, then
+    step, project onto the ball, clip to [0, 1]); ``true`` is Madry et al. / GAIRAT's Madry
+    branch (the start clipped first)."""
+    model, x, y = tiny
+    eps, alpha, steps = 0.1, 0.025, 5
+    x = x.clone()
+    x[..., 0, :] = 0.0  # a row of pixels at the border of [0, 1], where clipping the start changes it
+    knobs = {"eps": eps, "steps": steps, "step_size": alpha, "start": start, "clamp_start": clamp_start, "seed": 4}
+    raw = create_attack("pgd", model, **{**knobs, "clamp_start": False})._start(x, eps)  # the same draw
+    assert (raw < 0).any()
+
+    def official(x_adv):
+        for _ in range(steps):
+            x_adv = x_adv.detach().requires_grad_(True)
+            with torch.enable_grad():
+                loss = torch.nn.functional.cross_entropy(model(x_adv), y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach() + alpha * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+        return x_adv
+
+    want, other = official(raw.clamp(0.0, 1.0)), official(raw)
+    if not clamp_start:
+        want, other = other, want
+    assert not torch.allclose(want, other, atol=1e-6, rtol=0)  # the two protocols differ here
+    got = create_attack("pgd", model, **knobs).perturb(x, y, eps)
+    assert torch.allclose(got, want, atol=1e-6, rtol=0)
 
 
 def test_pgd_compact_at_outside_0_1_is_a_user_error(tiny):
@@ -431,8 +466,12 @@ def test_suites_compose_with_paper_labels(tiny, resolvers, suite):
         assert by_name["PGD-100"].step_size == 1 / 255 and by_name["CW"].steps == 20
         assert by_name["CW"].loss_name == "cw" and by_name["CW"].step_size == 1 / 255
         assert by_name["PGD-100"].iterate == by_name["CW"].iterate == "last"  # MAIL/GAIRAT eval code
+        assert by_name["PGD-100"].clamp_start is by_name["CW"].clamp_start is False  # MAIL's _pgd_whitebox
     if suite == "irat":
         assert by_name["PGD-100"].iterate == by_name["CW-PGD"].iterate == "last"
+        assert by_name["PGD-100"].clamp_start is by_name["CW-PGD"].clamp_start is False
+    if suite == "prs":
+        assert by_name["PGD-20"].clamp_start is True
     if suite == "auc":
         assert by_name["FGSM"].points == "all"
     if suite == "vir_blackbox":

@@ -98,8 +98,8 @@ def test_every_scheme_of_a_paper_crafts_its_training_attack_the_same_way(paper):
     every = paper_schemes(paper)
     some = [every[0], "mail", "wmmr" if paper == "irat" else "mart"]  # compositions cost ~1 s each
     for train_attack, names, want in [
-        (None, every, ("eval", "normal")),
-        ("madry", some, ("train", "uniform")),
+        (None, every, ("eval", "normal", False)),
+        ("madry", some, ("train", "uniform", True)),
     ]:
         extra = [f"train_attack={train_attack}"] if train_attack else []
         seen = {}
@@ -109,27 +109,29 @@ def test_every_scheme_of_a_paper_crafts_its_training_attack_the_same_way(paper):
             seen[name] = (
                 s.attack_bn_mode,
                 a.start,
+                a.clamp_start,
                 a.eps,
                 a.steps,
                 a.step_size,
                 a.restarts,
                 a["_target_"],
             )
-        assert {v[:2] for v in seen.values()} == {want}, seen
-        assert len({v[2:] for v in seen.values()}) == 1, seen  # same PGD-10, eps, step
+        assert {v[:3] for v in seen.values()} == {want}, seen
+        assert len({v[3:] for v in seen.values()}) == 1, seen  # same PGD-10, eps, step
 
 
 def test_generic_defaults_keep_their_own_protocol():
     """Without an experiment, pgd_at stays Madry-style and mail stays MAIL-style."""
     pgd_at, mail = compose_cfg(["scheme=pgd_at"]).scheme, compose_cfg(["scheme=mail"]).scheme
-    assert (pgd_at.attack_bn_mode, pgd_at.attack.start) == ("train", "uniform")
-    assert (mail.attack_bn_mode, mail.attack.start, mail.attack.normal_std) == (
+    assert (pgd_at.attack_bn_mode, pgd_at.attack.start, pgd_at.attack.clamp_start) == ("train", "uniform", True)
+    assert (mail.attack_bn_mode, mail.attack.start, mail.attack.normal_std, mail.attack.clamp_start) == (
         "eval",
         "normal",
         0.001,
+        False,  # at_loss.py / mail_loss.py: the first gradient at the raw x + 0.001 randn
     )
     forced = compose_cfg(["scheme=pgd_at", "train_attack=mail"]).scheme
-    assert (forced.attack_bn_mode, forced.attack.start) == ("eval", "normal")
+    assert (forced.attack_bn_mode, forced.attack.start, forced.attack.clamp_start) == ("eval", "normal", False)
 
 
 def test_vir_at_with_unit_weights_is_pgd_at_step_for_step():
