@@ -47,6 +47,7 @@ import io
 import math
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -303,7 +304,7 @@ def noise(p: float, n: int) -> float:
 def bench_model(label, model, x, y, peers, args, device, writer):
     table, skips = build_suite(model, peers, args, device)
     print(f"\n== {label}: {len(x)} clean-correct test points ({args.aa_n} for AutoAttack), eps {args.eps:g}, "
-          f"batch {args.batch}, device {device}", flush=True)  # fmt: skip
+          f"batch {args.batch}, device {device}, seconds: median of {args.repeat} round(s)", flush=True)  # fmt: skip
     print(f"{'attack':<12}{'library':<14}{'seconds':>9}{'robust acc':>12}{'x ours':>8}  note")
     verdicts = []
     for attack, libs in table.items():
@@ -315,15 +316,27 @@ def bench_model(label, model, x, y, peers, args, device, writer):
             for lib, fn in libs.items():  # so no library pays first-call costs inside its timing
                 with contextlib.suppress(Exception), torch.no_grad() if lib == "ours" else contextlib.nullcontext():
                     fn(xa[:4], ya[:4])
-        for lib, fn in libs.items():
-            torch.manual_seed(args.seed)
-            try:
-                with torch.no_grad() if lib == "ours" else contextlib.nullcontext():  # the engine's own context
-                    sec, preds = timed(lambda fn=fn, xa=xa, ya=ya: fn(xa, ya), device)
-            except Exception as e:  # a peer failing on this model: report, go on
-                print(f"{attack:<12}{lib:<14}{'':>9}{'':>12}{'':>8}  FAILED {type(e).__name__}: {str(e)[:90]}", flush=True)
-                continue
-            results[lib] = (sec, (preds[args.eps].to(ya.device) == ya).float().mean().item())
+        # --repeat rounds, each library once per round, the order rotated from round to round
+        # (no library always first); a library's seconds are the median of its rounds
+        times: dict[str, list[float]] = {}
+        failed: set[str] = set()
+        names = list(libs)
+        for rnd in range(args.repeat):
+            for lib in names[rnd % len(names) :] + names[: rnd % len(names)]:
+                if lib in failed:
+                    continue
+                torch.manual_seed(args.seed)
+                try:
+                    with torch.no_grad() if lib == "ours" else contextlib.nullcontext():  # the engine's own context
+                        sec, preds = timed(lambda fn=libs[lib], xa=xa, ya=ya: fn(xa, ya), device)
+                except Exception as e:  # a peer failing on this model: report, go on
+                    print(f"{attack:<12}{lib:<14}{'':>9}{'':>12}{'':>8}  FAILED {type(e).__name__}: {str(e)[:90]}", flush=True)
+                    failed.add(lib)
+                    continue
+                times.setdefault(lib, []).append(sec)
+                if lib not in results:
+                    results[lib] = (sec, (preds[args.eps].to(ya.device) == ya).float().mean().item())
+        results = {lib: (statistics.median(times[lib]), acc) for lib, (_, acc) in results.items()}
         t_ours, a_ours = results.get("ours", (float("nan"), float("nan")))
         peer_accs = [a for lib, (_, a) in results.items() if lib not in ("ours", "pyautoattack")]
         strongest = min(peer_accs, default=float("nan"))
@@ -377,6 +390,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=1, help="timed rounds per attack (order rotated; median seconds)")
     p.add_argument("--root", default=str(REPO / "outputs" / "bench_peers"), help="where the two training runs go")
     p.add_argument("--csv", default=None)
     p.add_argument("--profile", default=None, help="attack label to profile (ours), e.g. APGD-CE")

@@ -9,8 +9,10 @@ attack on all points.
   last iterate; AutoAttack as ``run_standard_evaluation_individual`` (each of its four
   attacks on all points) and MDE as each of its four components on all points.
 
-Per attack: seconds of both, robust accuracy of both and the time ratio (all points s / ours
-s). Ours draws random starts for the clean-correct points only, so the two runs start PGD/CW
+Per attack: seconds of both, robust accuracy of both, the time ratio (all points s / ours s),
+and the images that went through the model in each (every forward call, backward passes
+included in those calls' forwards: the work, free of this machine's timing noise) with
+their ratio. Ours draws random starts for the clean-correct points only, so the two runs start PGD/CW
 from different points and their robust accuracies agree within noise (from the same start,
 best iterate is never higher than last iterate: tests/attacks/test_attacks.py). The model is a run directory's
 ``ckpt/last.pt`` (``--run``; default: the PGD-AT run of ``scripts/bench_peers.py``, trained
@@ -26,6 +28,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -100,6 +103,7 @@ def main(argv=None) -> int:
                    help="paper vir's eps (8/255), which its absolute step sizes (1/255) are set for")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeat", type=int, default=1, help="timed rounds per attack (orders alternating; median seconds)")
     p.add_argument("--tiny", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
@@ -118,9 +122,13 @@ def main(argv=None) -> int:
     x, y = x_all[: args.n], y_all[: args.n]
     attacks = suite(model, args.eps, args.tiny)
     print(f"paper vir suite on {args.run} ckpt/last.pt: {len(x)} test points, eps {args.eps:g}, batch {args.batch}, "
-          f"threads {torch.get_num_threads()}{' (tiny: smoke-size attacks)' if args.tiny else ''}", flush=True)  # fmt: skip
-    print(f"{'attack':<10}{'ours s':>9}{'all-points s':>14}{'ratio':>8}{'robust ours':>13}{'robust all':>12}")
+          f"threads {torch.get_num_threads()}, seconds: median of {args.repeat} round(s){' (tiny: smoke-size attacks)' if args.tiny else ''}", flush=True)  # fmt: skip
+    print(f"{'attack':<10}{'ours s':>9}{'all-points s':>14}{'ratio':>8}{'robust ours':>13}{'robust all':>12}"
+          f"{'rows ours':>12}{'rows all':>11}{'ratio':>8}")  # fmt: skip
     tot_o = tot_a = 0.0
+    tot_ro = tot_ra = 0
+    rows: list[int] = []  # the batch size of every forward call: the work, free of timing noise
+    model.register_forward_hook(lambda _m, inp, _out: rows.append(inp[0].shape[0]))
     with frozen_eval(model):
         t0 = time.perf_counter()
         clean = batched_predict(model, x, args.batch)
@@ -128,19 +136,32 @@ def main(argv=None) -> int:
         tot_o += t_clean
         for attack in attacks.values():
             eps = attack.eps_list[0] if len(attack.eps_list) == 1 else args.eps
-            t0 = time.perf_counter()
-            ours = attack_predictions(model, attack, x, y, clean, batch_size=args.batch)
-            t_o = time.perf_counter() - t0
-            attack.reset_rng(x.device)
-            torch.manual_seed(0)
-            t0 = time.perf_counter()
-            naive = all_points(attack, x, y, args.batch)
-            t_a = time.perf_counter() - t0
+            # --repeat rounds, the two orders alternating; seconds are the medians
+            t_os, t_as = [], []
+            for rnd in range(args.repeat):
+                for which in ("ours", "all") if rnd % 2 == 0 else ("all", "ours"):
+                    rows.clear()
+                    if which == "ours":
+                        t0 = time.perf_counter()
+                        ours = attack_predictions(model, attack, x, y, clean, batch_size=args.batch)
+                        t_os.append(time.perf_counter() - t0)
+                        r_ours = sum(rows)
+                    else:
+                        attack.reset_rng(x.device)
+                        torch.manual_seed(0)
+                        t0 = time.perf_counter()
+                        naive = all_points(attack, x, y, args.batch)
+                        t_as.append(time.perf_counter() - t0)
+                        r_all = sum(rows)
+            t_o, t_a = statistics.median(t_os), statistics.median(t_as)
             tot_o, tot_a = tot_o + t_o, tot_a + t_a
+            tot_ro, tot_ra = tot_ro + r_ours, tot_ra + r_all
             r_o = (ours[eps] == y).float().mean().item()
             r_a = (naive[attack.eps_list[0]] == y).float().mean().item()
-            print(f"{attack.name:<10}{t_o:>9.2f}{t_a:>14.2f}{t_a / t_o:>7.2f}x{r_o:>13.3f}{r_a:>12.3f}", flush=True)
-    print(f"{'suite':<10}{tot_o:>9.2f}{tot_a:>14.2f}{tot_a / tot_o:>7.2f}x   (ours includes {t_clean:.2f} s of clean predictions)")
+            print(f"{attack.name:<10}{t_o:>9.2f}{t_a:>14.2f}{t_a / t_o:>7.2f}x{r_o:>13.3f}{r_a:>12.3f}"
+                  f"{r_ours:>12,}{r_all:>11,}{r_all / max(r_ours, 1):>7.2f}x", flush=True)  # fmt: skip
+    print(f"{'suite':<10}{tot_o:>9.2f}{tot_a:>14.2f}{tot_a / tot_o:>7.2f}x{'':>25}{tot_ro:>12,}{tot_ra:>11,}{tot_ra / max(tot_ro, 1):>7.2f}x"
+          f"   (ours includes {t_clean:.2f} s of clean predictions; rows: images through the model, all forward calls)")  # fmt: skip
     return 0
 
 

@@ -140,7 +140,7 @@ def _cached_run(root: Path, rel: str, e: dict, rows: pd.DataFrame) -> Run:
 def _entry(loaded: Loaded, start: int) -> dict:
     r = loaded.run
     return {"stamp": _stamp_json(loaded.stamp), "done": r.done, "has_config": r.has_config, "config": r.config,
-            "info": r.info, "has_metrics": len(r.metrics.columns) > 0, "rows": [start, len(r.metrics)]}  # fmt: skip
+            "info": r.info, "has_metrics": len(r.rows.columns) > 0, "rows": [start, r.n_metrics]}  # fmt: skip
 
 
 def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], list[tuple[Path, str]], pd.DataFrame | None]:
@@ -154,13 +154,24 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
     new_entries: dict[str, dict] = {}
     pieces: list[pd.DataFrame] = []  # the new cache's rows, in entry order
     n_rows, changed, uncached_rows = 0, False, False
-    pending: tuple[int, int] | None = None  # a run of consecutive cached rows, copied as one slice
+    # consecutive rows of one frame (the old cache's, or one the fresh runs were read
+    # into together), copied as one slice: (frame, start, end)
+    pending: tuple[pd.DataFrame, int, int] | None = None
+    sigs: dict[int, list | None] = {}  # the signature of each frame fresh runs were read into
 
     def flush() -> None:
         nonlocal pending
         if pending is not None:
-            pieces.append(old_rows.iloc[pending[0] : pending[1]])
+            pieces.append(pending[0].iloc[pending[1] : pending[2]])
             pending = None
+
+    def take(frame: pd.DataFrame, start: int, n: int) -> None:
+        nonlocal pending
+        if pending is not None and pending[0] is frame and pending[2] == start:
+            pending = (frame, pending[1], start + n)
+        else:
+            flush()
+            pending = (frame, start, start + n)
 
     stamps = [_stamp(d) for d in run_dirs]
     rels = [d.relative_to(root).as_posix() for d in run_dirs]
@@ -177,11 +188,7 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
             new_entries[rel] = {**e, "rows": [n_rows, n]}
             n_rows += n
             if n:
-                if pending is not None and pending[1] == start:
-                    pending = (pending[0], start + n)
-                else:
-                    flush()
-                    pending = (start, start + n)
+                take(old_rows, start, n)
             continue
         loaded = fresh[i]
         if isinstance(loaded, UserError):
@@ -192,10 +199,12 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
         remember(loaded.run, loaded.stamp)
         out.append(loaded.run)
         r = loaded.run
-        run_sig = _signature(r.metrics) if len(r.metrics.columns) else None
+        has_rows_file = len(r.rows.columns) > 0
+        if has_rows_file and id(r.rows) not in sigs:
+            sigs[id(r.rows)] = _signature(r.rows)  # a run's rows have the dtypes of the frame they are in
+        run_sig = sigs[id(r.rows)] if has_rows_file else None
         if sig is None and run_sig is not None:
             sig = run_sig
-        has_rows_file = len(r.metrics.columns) > 0
         cacheable = (
             not loaded.torn
             and _json_exact(r.config)
@@ -203,13 +212,16 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
             and (not has_rows_file or (run_sig is not None and run_sig == sig))
         )
         changed |= cacheable or e is not None
-        uncached_rows |= not cacheable and not r.metrics.empty
+        uncached_rows |= not cacheable and r.n_metrics > 0
         if cacheable:
-            flush()
             new_entries[rel] = _entry(loaded, n_rows)
-            if has_rows_file:
-                pieces.append(r.metrics)
-            n_rows += len(r.metrics)
+            if r.n_metrics:
+                if r.span is not None:
+                    take(r.rows, r.span[0], r.n_metrics)
+                else:
+                    flush()
+                    pieces.append(r.rows)
+            n_rows += r.n_metrics
     flush()
     changed |= bool(set(old) - set(new_entries))
     rows = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame({c: pd.Series(dtype=t) for c, t in (sig or [])})
