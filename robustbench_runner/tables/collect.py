@@ -75,6 +75,7 @@ def load_csv_from_runs(run_dirs: list[Path], name: str) -> pd.DataFrame:
             except UserError as e:
                 print(f"[rbr-tables] WARNING: skipped {p}: {e.one_line()}", file=sys.stderr)
                 continue
-            df["run_dir"] = str(d)
-            frames.append(df)
+            # one column joined at once: inserting into a wide frame (fig. 2's 104-column
+            # weights_log.csv reads as one block per column) warns "highly fragmented"
+            frames.append(pd.concat([df, pd.DataFrame({"run_dir": str(d)}, index=df.index)], axis=1))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -216,3 +216,26 @@ def test_specs_read_as_omegaconf_reads_them(tmp_path):
     p.write_text("- a\n")
     with pytest.raises(UserError, match="does not hold a mapping"):
         load_spec(p)
+
+
+def test_wide_per_run_csvs_concatenate_without_fragmentation_warnings(tmp_path):
+    """paper vir's fig. 2 reads 104-column weights_log.csv files: joining ``run_dir`` must
+    not warn (pandas' PerformanceWarning "highly fragmented") and must give the same frame."""
+    import warnings
+
+    from robustbench_runner.tables.collect import load_csv_from_runs
+
+    cols = ["epoch"] + [f"w{i}" for i in range(120)]
+    dirs = []
+    for r in range(3):
+        d = tmp_path / f"run{r}"
+        d.mkdir()
+        lines = [",".join(cols)] + [",".join([str(e)] + [f"{0.5 + r + i / 1000:.3f}" for i in range(120)]) for e in (1, 2)]
+        (d / "weights_log.csv").write_text("\n".join(lines) + "\n")
+        dirs.append(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = load_csv_from_runs(dirs, "weights_log.csv")
+    assert list(got.columns) == [*cols, "run_dir"] and len(got) == 6
+    assert list(got["run_dir"]) == [str(d) for d in dirs for _ in (1, 2)]
+    assert got["epoch"].dtype == "int64" and got["w119"].iloc[-1] == pytest.approx(2.619)
