@@ -22,7 +22,15 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
-from .files import LIMITS, BadFile, is_regular_file, open_regular, read_bytes, read_text, source_stamp
+from .files import (
+    LIMITS,
+    BadFile,
+    is_regular_file,
+    open_regular,
+    read_bytes,
+    read_text,
+    source_stamp,
+)
 from .jsons import load_json, parse_json
 from .pickles import load_data_pickle
 from .yamls import load_yaml, parse_yaml
