@@ -53,9 +53,9 @@ iteration skipped.
 
 from __future__ import annotations
 
-import torch
-
 import sys
+
+import torch
 
 from ..errors import UserError
 from .base import ITERATES, Attack, check_choice, is_out_of_memory, project_linf
