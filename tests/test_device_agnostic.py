@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fake_device import FAKE, CrossDevice, FakeAccelerator
 from sklearn.datasets import load_digits
 from torch import nn
 
-from fake_device import FAKE, CrossDevice, FakeAccelerator
 from robustbench_runner.attacks import create_attack
 from robustbench_runner.evaluate import attack_predictions, predict, run_suite
 

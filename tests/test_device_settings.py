@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from robustbench_runner import run as rbr_run
-from robustbench_runner.seeding import CUBLAS_WORKSPACE, autotune_allowed, cudnn_autotune, set_deterministic
+from robustbench_runner.seeding import (
+    CUBLAS_WORKSPACE,
+    autotune_allowed,
+    cudnn_autotune,
+    set_deterministic,
+)
 
 
 def test_rbr_run_sets_the_cublas_workspace_before_any_job(monkeypatch):

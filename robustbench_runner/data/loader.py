@@ -60,16 +60,24 @@ def batch_indices(
 class BatchGatherDataset(Dataset):
     """A map-style dataset whose items are whole batches: ``ds[index_tensor]`` returns the
     stored rows and labels (the DataLoader runs with ``batch_size=None``, so workers do one
-    vectorized gather per batch instead of collating single samples)."""
+    vectorized gather per batch instead of collating single samples).
+
+    For a plain :class:`ArraySplit` it holds the split's tensors, not the split: the split
+    keeps its DataLoader (``ArraySplit.loaders``), and a reference back would make a cycle
+    that the garbage collector may then free inside a forked worker."""
 
     def __init__(self, split: ArraySplit):
-        self.split = split
+        plain = type(split).gather is ArraySplit.gather
+        self.x = split.x if plain else None
+        self.split = None if plain else split  # a split with its own gather (fusion's blends)
+        self.y = split.y
 
     def __len__(self) -> int:
-        return len(self.split)
+        return len(self.y)
 
     def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split.gather(index), self.split.y[index]
+        x = self.x[index] if self.split is None else self.split.gather(index)
+        return x, self.y[index]
 
 
 def _tensor_source(split: ArraySplit, chunks: list[torch.Tensor], pin: bool = False):
@@ -99,8 +107,8 @@ class EpochSampler:
 def _dataloader_source(split: ArraySplit, chunks, num_workers: int, pin_memory: bool):
     if split.device.type != "cpu":
         raise ValueError("the dataloader path reads CPU tensors; use loader=tensor for a split on the GPU")
-    kept = getattr(split, "loaders", None)  # a split type without the cache gets a loader per pass
-    kept = {} if kept is None else kept
+    kept = getattr(split, "loaders", None) if type(split).gather is ArraySplit.gather else None
+    kept = {} if kept is None else kept  # a split with its own gather gets a loader per pass
     key = (num_workers, bool(pin_memory))
     if key not in kept:  # one DataLoader per split and setting, kept across epochs
         sampler = EpochSampler()
