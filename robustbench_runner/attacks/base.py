@@ -228,3 +228,15 @@ def is_out_of_memory(e: BaseException) -> bool:
     """Whether ``e`` is an out-of-memory error of the device (CUDA's, or another backend's
     RuntimeError saying so)."""
     return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+#: steps between two host reads of an iterative attack's live points on an accelerator (each
+#: read waits for the device); on a CPU there is nothing to wait for: every step
+ACCELERATOR_CHECK_EVERY = 4
+
+
+def check_interval(check_every: int | None, device: torch.device) -> int:
+    """``check_every`` of an iterative attack, or its default for ``device`` (None)."""
+    if check_every is not None:
+        return int(check_every)
+    return 1 if device.type == "cpu" else ACCELERATOR_CHECK_EVERY

@@ -34,7 +34,9 @@ Two ways to run it:
   batch at which ``best`` drops them from it (:meth:`_best_at`);
 - ``check_every`` (speed only, not the answer): ``best`` records fooled points on the device
   at every step and reads the count of live points on the host only every ``check_every``
-  steps (to stop early or compact), so a GPU is not drained by a host sync at every step.
+  steps (to stop early or compact), so a GPU is not drained by a host sync at every step;
+  null: every step on a CPU (no sync to save; fooled points leave sooner), every
+  :data:`~.base.ACCELERATOR_CHECK_EVERY` steps on other devices.
 
 Random starts are per point (``randomness``, :mod:`.randomness`): restart r of a point
 starts from a function of (seed, "pgd", the point, r), whatever batch it is in and on any
@@ -47,7 +49,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .base import ITERATES, Attack, check_choice, project_linf
+from .base import ITERATES, Attack, check_choice, check_interval, project_linf
 from .losses import LOSSES, fp32_objective
 from .registry import register_attack
 
@@ -77,7 +79,7 @@ class PGD(Attack):
         points: str = "robust",
         compact_at: float = 0.125,
         clamp_start: bool = True,
-        check_every: int = 4,
+        check_every: int | None = None,
     ):
         super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points, points=points)
         self.iterate = check_choice(iterate, ITERATES, f"attack {self.name}: iterate")
@@ -101,8 +103,8 @@ class PGD(Attack):
         _require(0 <= compact_at <= 1, f"PGD compact_at must be in [0, 1], got {compact_at}", "use compact_at: 0.125")
         self.compact_at = float(compact_at)
         self.clamp_start = bool(clamp_start)
-        _require(int(check_every) >= 1, f"PGD check_every must be >= 1, got {check_every}", "use check_every: 4")
-        self.check_every = int(check_every)
+        _require(check_every is None or int(check_every) >= 1, f"PGD check_every must be >= 1 or null, got {check_every}", "use check_every: null")
+        self.check_every = None if check_every is None else int(check_every)
 
     def alpha(self, eps: float) -> float:
         """Step size; when not given, 2.5 * eps / steps (Madry et al. 2018)."""
@@ -216,6 +218,7 @@ class PGD(Attack):
         robust = torch.ones_like(y, dtype=torch.bool)
         alpha = self.alpha(eps)
         keys = self.keys(x, y)
+        every = check_interval(self.check_every, x.device)
         for restart in range(self.restarts):
             idx = robust.nonzero().squeeze(1)
             if idx.numel() == 0:
@@ -238,7 +241,7 @@ class PGD(Attack):
                 if step == self.steps:
                     break
                 xa = project_linf(xa + alpha * grad.sign(), x0, eps)
-                if (step + 1) % self.check_every == 0:  # the host looks: stop, or compact
+                if (step + 1) % every == 0:  # the host looks: stop, or compact
                     dead = len(live) - int(live.sum())
                     if dead == len(live):
                         break

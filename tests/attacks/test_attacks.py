@@ -202,12 +202,15 @@ def test_pgd_best_iterate_never_beats_last_iterate(tiny, knobs):
     assert (last - x).abs().max() <= eps + 1e-6
 
 
-@pytest.mark.parametrize(("compact_at", "clamp_start"), [(0.0, True), (0.125, True), (0.5, True), (1.0, True), (0.125, False)])
-def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at, clamp_start):
-    """``compact_at`` changes only when fooled points leave the working batch, never the
-    answer: each point's prediction is that of the first iterate of its own full-batch walk
-    (same start) that fools it, else its label. With ``clamp_start: false`` the raw start is
-    not judged, only the projected iterates after it."""
+@pytest.mark.parametrize(
+    ("compact_at", "clamp_start", "check_every"),
+    [(0.0, True, None), (0.125, True, None), (0.125, True, 4), (0.5, True, 3), (1.0, True, None), (0.125, False, 4)],
+)
+def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at, clamp_start, check_every):
+    """``compact_at`` and ``check_every`` change only when fooled points leave the working
+    batch (and when the host looks), never the answer: each point's prediction is that of the
+    first iterate of its own full-batch walk (same start) that fools it, else its label. With
+    ``clamp_start: false`` the raw start is not judged, only the projected iterates after it."""
     model, x, y = tiny
     eps, steps = 0.08, 10
     ref_attack = create_attack("pgd", model, eps=eps, steps=steps, seed=3, clamp_start=clamp_start)
@@ -222,7 +225,8 @@ def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(t
             _, grad = ref_attack._loss_and_grad(xa, y, None)
             xa = torch.min(torch.max(xa + ref_attack.alpha(eps) * grad.sign(), x - eps), x + eps).clamp(0, 1)
     assert 0 < int((expected != y).sum()) < len(y)  # some points fall, some survive: compaction is exercised
-    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at, clamp_start=clamp_start).predictions(x, y)[eps]
+    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at, clamp_start=clamp_start,
+                        check_every=check_every).predictions(x, y)[eps]  # fmt: skip
     assert torch.equal(got, expected)
 
 
