@@ -83,6 +83,29 @@ def test_same_predictions_for_three_batch_sizes_and_after_an_oom_retry(tiny, key
     assert torch.equal(after_oom, runs[24])
 
 
+def test_spsa_halves_its_query_batch_on_out_of_memory_and_gets_the_same_answer(tiny, capsys):
+    """SPSA stacks the probes of many points into forward passes of up to ``batch_size`` rows;
+    on out-of-memory it halves them (down to what fits) and redoes the estimate: the
+    per-point directions make the answer that of an unconstrained run."""
+    model, x, y = tiny
+
+    class OOMOver(nn.Module):
+        def forward(self, inp):
+            if len(inp) > 40:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return model(inp)
+
+    kw = {"eps": EPS, "seed": 5, "iterations": 4, "samples": 16, "lr": 0.03, "batch_size": 256}
+    free = create_attack("spsa", model, **kw).predictions(x[:8], y[:8])[EPS]
+    capsys.readouterr()
+    tight = create_attack("spsa", OOMOver(), **kw)
+    got = tight.predictions(x[:8], y[:8])[EPS]
+    assert torch.equal(got, free)
+    assert tight._rows == 32 and tight.batch_size == 256  # 256 -> 128 -> 64 -> 32 rows; the config's value kept
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and "out of memory with 256 query rows per forward pass; retrying with 128" in lines[0]
+
+
 def test_other_seed_other_starts_and_per_point_starts_do_not_move_with_the_batch(tiny):
     model, x, y = tiny
     a, b = (create_attack("pgd", model, eps=EPS, seed=s) for s in (5, 6))
