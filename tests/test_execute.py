@@ -72,7 +72,7 @@ def test_run_json_records_device_and_precision(reference):
     assert rt["device"] == str(torch.device(TEST_DEVICE if TEST_DEVICE != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")))
     assert rt["device_name"] and rt["torch"] == torch.__version__
     assert rt["deterministic"] is True and rt["eval_tf32"] is True and rt["amp"] is False
-    assert set(rt["fp32_precision"]) == {"cuda.matmul", "cudnn.conv"}
+    assert set(rt["fp32_precision"]) == {"cuda.matmul", "cudnn.conv", "cudnn.rnn"}
     assert ("threads" in rt) == (rt["device"] == "cpu") and "earlier_runtimes" not in info
 
 

@@ -11,9 +11,13 @@ matmuls may (``torch.backends.cuda.matmul.fp32_precision``). Two settings here:
 - :func:`tf32`: ``eval.tf32`` of the evaluation (``conf/eval/default.yaml``): ``true``
   allows TF32 in both, ``false`` is :func:`full_fp32`.
 
-Both save the backends' settings and restore them afterwards, also on error. Only the
-per-backend ``fp32_precision`` API is used (mixing it with the legacy ``allow_tf32`` flags
-makes torch refuse to read them). CPUs are not affected (no TF32 in these backends).
+Both save the backends' settings and restore them afterwards, also on error. They switch
+TF32 through torch's ``allow_tf32`` flags (``torch.backends.cuda.matmul`` and
+``torch.backends.cudnn``), which keep torch's own TF32 state consistent (in torch 2.14,
+``fp32_precision = "ieee"`` written to cuDNN leaves the flags unreadable, and
+``torch.set_float32_matmul_precision`` would also switch oneDNN's CPU matmuls); the settings
+are saved and restored as the per-backend ``fp32_precision`` strings, which torch can always
+read back. CPUs are not affected (no TF32 in these backends).
 
 :func:`emulate_tf32` rounds what a TF32 kernel rounds (the inputs and weights of every
 convolution and linear layer, and the gradient each one receives in the backward pass) on
@@ -29,7 +33,7 @@ import torch
 from torch import nn
 
 #: the per-backend float32 precision switches of torch (>= 2.9) that TF32 concerns
-_BACKENDS = ("cuda.matmul", "cudnn.conv")
+_BACKENDS = ("cuda.matmul", "cudnn.conv", "cudnn.rnn")
 
 
 def _backend(path: str):
@@ -40,36 +44,69 @@ def _backend(path: str):
 
 
 def precision_settings() -> dict[str, str]:
-    """The current ``fp32_precision`` of the CUDA matmul and cuDNN convolution backends
-    (``none`` = torch's default, ``tf32``, ``ieee``), e.g. for run.json."""
+    """The current ``fp32_precision`` of the CUDA matmul and cuDNN convolution and RNN
+    backends (``none``, ``tf32``, ``ieee``), e.g. for run.json."""
     return {path: str(b.fp32_precision) for path in _BACKENDS if (b := _backend(path)) is not None}
 
 
+def tf32_allowed() -> dict[str, bool]:
+    """Whether TF32 is allowed now in CUDA matmuls and in cuDNN (torch's ``allow_tf32``)."""
+    return {"cuda.matmul": bool(torch.backends.cuda.matmul.allow_tf32), "cudnn": bool(torch.backends.cudnn.allow_tf32)}
+
+
 @contextlib.contextmanager
-def fp32_precision(value: str) -> Iterator[None]:
-    """Set the CUDA matmul and cuDNN convolution float32 precision to ``value`` (``ieee`` or
-    ``tf32``) for the block; the previous settings are restored afterwards."""
-    if value not in ("ieee", "tf32"):
-        raise ValueError(f"fp32 precision must be ieee or tf32, got {value!r}")
-    backends = [b for path in _BACKENDS if (b := _backend(path)) is not None]
-    saved = [b.fp32_precision for b in backends]
+def tf32(enabled: bool) -> Iterator[None]:
+    """``eval.tf32``: TF32 allowed (``True``) or not (IEEE float32) in CUDA matmuls and cuDNN
+    for the block; the previous settings are restored afterwards, also on error."""
+    saved = _save()
     try:
-        for b in backends:
-            b.fp32_precision = value
+        torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+        torch.backends.cudnn.allow_tf32 = bool(enabled)
         yield
     finally:
-        for b, old in zip(backends, saved, strict=True):
-            b.fp32_precision = old
+        _restore(saved)
+
+
+def _legacy(read) -> bool | None:
+    try:
+        return bool(read())
+    except RuntimeError:  # set through the per-backend API: torch no longer reads the flag
+        return None
+
+
+def _save() -> dict:
+    return {
+        "matmul": _legacy(lambda: torch.backends.cuda.matmul.allow_tf32),
+        "cudnn": _legacy(lambda: torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "strings": {path: b.fp32_precision for path in (*_BACKENDS, "mkldnn.matmul") if (b := _backend(path)) is not None},
+    }
+
+
+def _restore(saved: dict) -> None:
+    """Back to the saved state through the API it was readable with (torch tracks which API set
+    a flag, and refuses to read a flag set through the other one)."""
+    strings = saved["strings"]
+    if saved["matmul"] is not None:
+        torch.backends.cuda.matmul.allow_tf32 = saved["matmul"]
+        if _backend("cuda.matmul") is not None and torch.backends.cuda.matmul.fp32_precision != strings["cuda.matmul"]:
+            torch.backends.cuda.matmul.fp32_precision = strings["cuda.matmul"]  # e.g. torch's initial "none"
+    else:
+        torch.set_float32_matmul_precision(saved["float32_matmul_precision"])
+        for path in ("cuda.matmul", "mkldnn.matmul"):
+            if path in strings:
+                _backend(path).fp32_precision = strings[path]
+    if saved["cudnn"] is not None:
+        torch.backends.cudnn.allow_tf32 = saved["cudnn"]
+    else:
+        for path in ("cudnn.conv", "cudnn.rnn"):
+            if path in strings:
+                _backend(path).fp32_precision = strings[path]
 
 
 def full_fp32() -> contextlib.AbstractContextManager:
-    """TF32 off (IEEE float32) for CUDA matmuls and cuDNN convolutions in the block."""
-    return fp32_precision("ieee")
-
-
-def tf32(enabled: bool) -> contextlib.AbstractContextManager:
-    """``eval.tf32``: TF32 allowed in CUDA matmuls and cuDNN convolutions (``True``) or not."""
-    return fp32_precision("tf32" if enabled else "ieee")
+    """TF32 off (IEEE float32) for CUDA matmuls and cuDNN in the block (SPSA)."""
+    return tf32(False)
 
 
 # -- CPU emulation of TF32 ------------------------------------------------------------------

@@ -18,9 +18,10 @@ from robustbench_runner.attacks import create_attack
 from robustbench_runner.attacks.losses import LOSSES
 from robustbench_runner.attacks.precision import (
     emulate_tf32,
-    fp32_precision,
     precision_settings,
     round_tf32,
+    tf32,
+    tf32_allowed,
 )
 from robustbench_runner.evaluate import attack_predictions, predict
 
@@ -46,17 +47,16 @@ def digits_mlp():
 # -- the settings --------------------------------------------------------------------------
 
 
-def test_fp32_precision_sets_and_restores_the_backends_also_on_error():
-    before = precision_settings()
-    assert set(before) == {"cuda.matmul", "cudnn.conv"}
-    with fp32_precision("ieee"):
-        assert set(precision_settings().values()) == {"ieee"}
-    with pytest.raises(RuntimeError, match="boom"), fp32_precision("tf32"):
-        assert set(precision_settings().values()) == {"tf32"}
+def test_tf32_switch_sets_and_restores_the_backends_also_on_error():
+    before, allowed = precision_settings(), tf32_allowed()
+    assert set(before) == {"cuda.matmul", "cudnn.conv", "cudnn.rnn"}
+    with tf32(False):
+        assert tf32_allowed() == {"cuda.matmul": False, "cudnn": False}
+        assert torch.backends.mkldnn.matmul.fp32_precision in ("none", "ieee")  # CPU matmuls untouched
+    with pytest.raises(RuntimeError, match="boom"), tf32(True):
+        assert tf32_allowed() == {"cuda.matmul": True, "cudnn": True}
         raise RuntimeError("boom")
-    assert precision_settings() == before
-    with pytest.raises(ValueError):
-        fp32_precision("bf16").__enter__()
+    assert precision_settings() == before and tf32_allowed() == allowed
 
 
 def test_spsa_runs_with_tf32_off_and_restores_it(digits_mlp):
@@ -65,14 +65,14 @@ def test_spsa_runs_with_tf32_off_and_restores_it(digits_mlp):
 
     class Spy(nn.Module):
         def forward(self, inp):
-            seen.append(precision_settings())
+            seen.append(tf32_allowed())
             return model(inp)
 
     before = precision_settings()
-    with fp32_precision("tf32"):  # what eval.tf32=true sets around the attacks
+    with tf32(True):  # what eval.tf32=true sets around the attacks
         create_attack("spsa", Spy(), eps=0.1, iterations=2, samples=8).predictions(x[:8], y[:8])
-        assert set(precision_settings().values()) == {"tf32"}  # restored after SPSA
-    assert seen and all(set(s.values()) == {"ieee"} for s in seen)
+        assert tf32_allowed() == {"cuda.matmul": True, "cudnn": True}  # restored after SPSA
+    assert seen and all(s == {"cuda.matmul": False, "cudnn": False} for s in seen)
     assert precision_settings() == before
 
 
