@@ -11,6 +11,8 @@ PYTEST_ARGS ?=
 # `make test` runs the fast suite in TEST_WORKERS processes (pytest-xdist; tests/conftest.py gives
 # each one torch thread): 2 fills a 2-core CI machine. TEST_WORKERS=auto: one per core; 0: serial.
 TEST_WORKERS ?= 2
+# the end-to-end tests `make test-gpu` runs again with RBR_TEST_DEVICE=cuda (device=cuda in tests/rbr_testing.TINY)
+GPU_E2E_TESTS := tests/test_execute.py tests/test_run_safety.py tests/test_warmup.py
 
 # Paper reproductions (targets in mk/<paper>.mk): SCALE=smoke|paper, LAUNCHER=local|joblib|slurm|submitit_local.
 SCALE ?= smoke
@@ -63,8 +65,9 @@ test: $(STAMP) ## run the fast test suite (CPU; slow and GPU tests deselected)
 test-slow: $(STAMP) ## run the slow tests too (launchers, larger runs)
 	$(BIN)/python -m pytest -q -m "not gpu" $(PYTEST_ARGS)
 
-test-gpu: $(STAMP) ## run the GPU tests, then scripts/gpu_check.sh (needs CUDA; < 8 min; writes gpu_check.csv)
+test-gpu: $(STAMP) ## GPU tests, the end-to-end tests on CUDA, then scripts/gpu_check.sh (needs CUDA; writes gpu_check.csv)
 	$(BIN)/python -m pytest -q -m gpu $(PYTEST_ARGS)
+	RBR_TEST_DEVICE=cuda $(BIN)/python -m pytest -q -m "not slow and not gpu" $(GPU_E2E_TESTS) $(PYTEST_ARGS)
 	PYTHON=$(BIN)/python scripts/gpu_check.sh
 
 lint: $(STAMP) ## ruff

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from . import progress
 from .analysis.checkpoint import AnalysisContext
+from .attacks.precision import tf32 as tf32_precision
 from .build import build_analyses, build_attack, build_attacks
 from .data.base import ArraySplit, DataBundle
 from .data.splits import limit
@@ -93,7 +94,8 @@ class CheckpointEvaluator:
         bs = int(self.cfg.eval.batch_size)
         with preserved_rng():
             if CLEAN not in done_attacks:
-                pred = predict(self.model, self.full.float_x(), bs, self.device)
+                with tf32_precision(eval_tf32(self.cfg)):  # as the attacks' clean predictions
+                    pred = predict(self.model, self.full.float_x(), bs, self.device)
                 acc = fraction(pred == y_full)
                 self.files.add_metrics(self.ident, epoch, label, self.split_name, [{"attack": CLEAN, "eps": 0.0, "metric": "acc", "value": acc, "n": len(y_full)}])
             self.analyze(label, epoch, done_attacks)
@@ -110,7 +112,7 @@ class CheckpointEvaluator:
 
             clean_sub, results = run_suite(
                 self.model, xs, ys, self.attacks, batch_size=bs, device=self.device,
-                state_dir=self.files.eval_dir / label, on_attack_done=write,
+                state_dir=self.files.eval_dir / label, on_attack_done=write, tf32=eval_tf32(self.cfg),
             )  # fmt: skip
             # clean accuracy on the attacked points too (eval-protocol, issue 12 item 9)
             self.files.add_metrics(self.ident, epoch, label, self.split_name, attacked_clean_rows(clean_sub, ys) + worst_case_rows(results, ys))
@@ -125,6 +127,12 @@ class CheckpointEvaluator:
         for analysis in todo:
             rows = [{"attack": analysis.name, **r} for r in analysis.rows(ctx)]
             self.files.add_metrics(self.ident, epoch, label, self.split_name, rows)
+
+
+def eval_tf32(cfg: DictConfig) -> bool:
+    """``eval.tf32``: whether evaluation may use TF32 in CUDA matmuls and cuDNN convolutions
+    (SPSA never does: :mod:`.attacks.precision`)."""
+    return bool(cfg.eval.get("tf32", False))
 
 
 def identity(cfg: DictConfig, run_name: str, chash: str) -> RunIdentity:
@@ -144,8 +152,8 @@ class BestSelector:
     attack on the selection split (paper irat: best PGD-20 accuracy on validation data; some
     papers selected on the test set: ``select.split=test``). Ties keep the earlier epoch."""
 
-    def __init__(self, select_cfg: DictConfig, bundle: DataBundle, model: torch.nn.Module, device):
-        self.model, self.device = model, device
+    def __init__(self, select_cfg: DictConfig, bundle: DataBundle, model: torch.nn.Module, device, tf32: bool = False):
+        self.model, self.device, self.tf32 = model, device, bool(tf32)
         self.split = str(select_cfg.split)
         sub = limit(bundle.split(self.split), select_cfg.n_eval, int(select_cfg.subset_seed))
         self.x, self.y = sub.float_x(), sub.y
@@ -157,7 +165,7 @@ class BestSelector:
     def score(self, state_dict: dict) -> float:
         self.model.load_state_dict(state_dict)
         with preserved_rng():
-            clean, results = run_suite(self.model, self.x, self.y, self.attacks, batch_size=self.batch_size, device=self.device)
+            clean, results = run_suite(self.model, self.x, self.y, self.attacks, batch_size=self.batch_size, device=self.device, tf32=self.tf32)
         if not results:
             return fraction(clean == self.y)
         (preds,) = results.values()

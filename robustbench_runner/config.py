@@ -105,6 +105,10 @@ register_resolvers()
 
 #: Keys that do not change what a run computes (where it runs, how it reports, where data
 #: lives, attack batch size): excluded from the config hash that guards a run directory.
+#: ``device`` and ``eval.batch_size`` qualify because every random number an attack draws
+#: for a point is a function of (seed, attack, point, draw) on a CPU generator
+#: (attacks/randomness.py): another batch size computes the same numbers; another device the
+#: same draws, rounded differently (README, "Bit-identical results"; run.json's ``runtime``).
 VOLATILE_KEYS = (
     "device",
     "verbose",

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from . import runtime
 from .build import build_model, model_dims
 from .checkpoint_eval import CheckpointEvaluator, identity
 from .checkpoints import checkpoint_paths
@@ -79,7 +80,8 @@ class EvalRun:
                 OmegaConf.update(cfg, key, OmegaConf.select(self.cfg, key), merge=False, force_add=True)
                 print(f"[rbr] mode=eval: {key}={OmegaConf.select(cfg, key)} (command line) replaces the checkpoint's value")
         chash = config_hash(cfg)
-        if claim_run_dir(self.files, cfg, chash):
+        extra = runtime.record(self.files, runtime.runtime_info(cfg, self.device), chash)  # device, precision
+        if claim_run_dir(self.files, cfg, chash, extra=extra):
             print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
             print_summary(self.files)
             return

@@ -18,7 +18,13 @@ Rules:
 - sweeps (an attack with several eps) also get the normalized AUC R (paper auc eq. 1) and
   the raw AUC (paper prs appendix);
 - parameters do not require grad during attacks; an out-of-memory error halves the batch
-  and retries;
+  and retries (the attacks' per-point randomness makes the retry give the same numbers);
+- device-agnostic: the points, labels and every bookkeeping tensor stay on the CPU; only
+  each batch goes to ``device`` and its predictions come back, so no tensor of one device
+  is ever written into another's; results are CPU tensors;
+- precision (``tf32``, ``eval.tf32``): whether the attacks may use TF32 on NVIDIA GPUs
+  (:func:`.attacks.precision.tf32`; SPSA turns it off for itself); cuDNN autotuning is off
+  while attacking (every compaction of a working batch is a new shape to tune);
 - per-attack results can be cached in ``state_dir`` (one small file per attack), so an
   interrupted evaluation resumes without recomputing finished attacks.
 
@@ -42,12 +48,13 @@ import torch
 from torch import nn
 
 from . import progress
-from .attacks.base import Attack
+from .attacks.base import Attack, is_out_of_memory
+from .attacks.precision import tf32 as tf32_precision
 from .errors import NonFiniteOutputs, UserError
 from .faults import crash_point
 from .io import atomic_write_bytes, load_checkpoint
 from .metrics import normalized_auc, raw_auc
-from .seeding import preserved_rng
+from .seeding import cudnn_autotune, preserved_rng
 
 CLEAN = "clean"
 #: clean accuracy on exactly the points given to the attacks (the ``eval.n_eval`` subset)
@@ -71,10 +78,6 @@ def frozen_eval(model: nn.Module):
         model.train(was_training)
 
 
-def _is_oom(e: BaseException) -> bool:
-    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
-
-
 def batched(fn, n: int, batch_size: int, desc: str | None = None):
     """Call ``fn(start, stop)`` over ``range(n)`` in batches; on out-of-memory halve the batch
     size and retry the same batch. Returns the list of results and the batch size used."""
@@ -87,7 +90,7 @@ def batched(fn, n: int, batch_size: int, desc: str | None = None):
             try:
                 results.append(fn(start, stop))
             except RuntimeError as e:
-                if not _is_oom(e) or bs == 1:
+                if not is_out_of_memory(e) or bs == 1:
                     raise
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
@@ -131,10 +134,13 @@ def attack_predictions(
     batch_size: int = 250,
     device=None,
 ) -> dict[float, torch.Tensor]:
-    """Predictions under ``attack`` for every point. ``attack.points == "robust"``: clean
-    predictions for points that were misclassified when clean, the attack's output
-    predictions for the others; ``"all"``: the attack's output predictions for every point."""
+    """Predictions under ``attack`` for every point, as CPU tensors. ``attack.points ==
+    "robust"``: clean predictions for points that were misclassified when clean, the attack's
+    output predictions for the others; ``"all"``: the attack's output predictions for every
+    point. ``x``, ``y`` and ``clean_pred`` may live on any device: the bookkeeping is done on
+    the CPU, each batch is moved to ``device`` and its predictions back."""
     device = device or next(model.parameters()).device
+    y, clean_pred = y.cpu(), clean_pred.cpu()
     if getattr(attack, "points", "robust") == "all":
         correct = torch.arange(len(y))
     else:
@@ -142,12 +148,12 @@ def attack_predictions(
     out = {eps: clean_pred.clone() for eps in attack.eps_list}
     if correct.numel() == 0:
         return out
-    xc, yc = x[correct], y[correct]
+    xc, yc = x[correct.to(x.device)], y[correct]
     attack.reset_rng(device)
 
     def run(a, b):
         with preserved_rng():
-            preds = attack.predictions(xc[a:b].to(device), yc[a:b].to(device))
+            preds = attack.predictions(xc[a:b].to(device, non_blocking=True), yc[a:b].to(device, non_blocking=True))
         crash_point("attack_batch")
         preds = {eps: p.cpu() for eps, p in preds.items()}
         progress.count_robust(preds, yc[a:b], n_all=len(y))  # robust acc so far, for log lines
@@ -175,12 +181,15 @@ def run_suite(
     device=None,
     state_dir: str | Path | None = None,
     on_attack_done=None,
+    tf32: bool | None = None,
 ) -> tuple[torch.Tensor, dict[str, dict[float, torch.Tensor]]]:
     """Clean predictions and, per attack label, ``{eps: predictions}`` for every point.
 
     With ``state_dir``, each finished attack is saved as ``<state_dir>/<key>.pt`` and reused
     (if its fingerprint matches) when the suite is run again. ``on_attack_done(label, preds)``
-    is called after each attack (the pipeline writes its CSV rows there).
+    is called after each attack (the pipeline writes its CSV rows there). ``tf32``: allow
+    TF32 in CUDA matmuls and cuDNN convolutions (True) or not (False) while evaluating
+    (``eval.tf32``); None leaves the backends as they are.
     """
     attacks = _as_dict(attacks)
     labels = [a.name for a in attacks.values()]
@@ -189,7 +198,8 @@ def run_suite(
     device = device or next(model.parameters()).device
     x, y = x.cpu(), y.cpu()
     results: dict[str, dict[float, torch.Tensor]] = {}
-    with frozen_eval(model):
+    precision = contextlib.nullcontext() if tf32 is None else tf32_precision(bool(tf32))
+    with frozen_eval(model), precision, cudnn_autotune(False):
         clean_pred = predict(model, x, batch_size, device)
         for key, attack in attacks.items():
             path = Path(state_dir) / f"{key}.pt" if state_dir else None
@@ -291,14 +301,15 @@ def evaluate(
     include_clean: bool = True,
     worst_case: bool = True,
     state_dir: str | Path | None = None,
+    tf32: bool | None = None,
 ) -> pd.DataFrame:
     """Robust accuracy of ``model`` on ``(x, y)`` under each attack of the suite.
 
     Returns a long DataFrame with columns ``attack, eps, metric, value, n``: ``acc`` per attack
     and eps, ``auc_norm``/``auc_raw`` for eps sweeps, ``clean`` accuracy and the ``worst-case``
-    over the suite per eps.
+    over the suite per eps. ``tf32``: as in :func:`run_suite`.
     """
-    clean_pred, results = run_suite(model, x, y, attacks, batch_size=batch_size, device=device, state_dir=state_dir)
+    clean_pred, results = run_suite(model, x, y, attacks, batch_size=batch_size, device=device, state_dir=state_dir, tf32=tf32)
     y = y.cpu()
     rows = []
     if include_clean:

@@ -34,6 +34,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 from . import config as _config  # noqa: F401  (registers the resolvers)
 from .errors import UserError
 from .paths import conf_dir
+from .seeding import CUBLAS_WORKSPACE
 
 CONF_DIR = str(conf_dir())
 PROG = "rbr-run"
@@ -216,6 +217,8 @@ def _errors_to_caller():
 
 def main() -> None:
     global _VERBOSE
+    # before any job can initialise cuBLAS (also the later jobs of a -m sweep run in this process)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     _VERBOSE = _verbose(sys.argv[1:])
     _SWEEP.update(jobs=0, failed=[])
     try:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -35,13 +36,57 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     return g
 
 
+#: cuBLAS workspace setting that deterministic cuBLAS needs; read once, when cuBLAS is
+#: initialised in the process (the first CUDA matmul), so it is set before any job runs
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def configure_cublas_workspace() -> None:
+    """Set ``CUBLAS_WORKSPACE_CONFIG`` (unless the user set it) before cuBLAS is initialised:
+    ``rbr-run`` calls this first thing, so every job of a ``-m`` sweep run in one process
+    sees it, whichever job touches CUDA first."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+
+
 def set_deterministic(enabled: bool) -> None:
-    """Deterministic kernels (bit-identical metrics on CPU; on CUDA as far as torch allows)."""
+    """Deterministic kernels (bit-identical metrics on CPU; on CUDA as far as torch allows).
+
+    cuDNN autotuning stays off here; training turns it on for its epochs when not
+    deterministic (:func:`autotune_allowed`, :func:`cudnn_autotune`), where batch shapes are
+    stable, and evaluation keeps it off (compaction makes a new shape almost every step)."""
+    global _AUTOTUNE
     if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if "CUBLAS_WORKSPACE_CONFIG" not in os.environ and torch.cuda.is_available() and torch.cuda.is_initialized():
+            print(
+                "[rbr] warning: CUDA was initialised before CUBLAS_WORKSPACE_CONFIG was set: cuBLAS may not be "
+                f"deterministic in this process (set CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE} before starting)",
+                file=sys.stderr,
+                flush=True,
+            )
+        configure_cublas_workspace()
     torch.use_deterministic_algorithms(enabled, warn_only=True)
     torch.backends.cudnn.deterministic = enabled
-    torch.backends.cudnn.benchmark = not enabled
+    torch.backends.cudnn.benchmark = False
+    _AUTOTUNE = not enabled
+
+
+_AUTOTUNE = False
+
+
+def autotune_allowed() -> bool:
+    """Whether the last :func:`set_deterministic` allows cuDNN autotuning (``deterministic: false``)."""
+    return _AUTOTUNE
+
+
+@contextlib.contextmanager
+def cudnn_autotune(enabled: bool):
+    """``torch.backends.cudnn.benchmark`` set to ``enabled`` for the block, then restored."""
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
 
 
 def get_rng_state() -> dict:

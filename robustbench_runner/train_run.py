@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import progress, warmup
+from . import progress, runtime, warmup
 from .build import build_model, build_optimizer, build_scheme, model_dims
-from .checkpoint_eval import BestSelector, CheckpointEvaluator, identity
+from .checkpoint_eval import BestSelector, CheckpointEvaluator, eval_tf32, identity
 from .checkpoints import (
     CKPT_FORMAT,
     checkpoint_epoch,
@@ -100,6 +100,7 @@ class TrainRun:
             with contextlib.suppress(UserError):
                 if read_info(files).get("warmup"):
                     extra["warmup"] = read_info(files)["warmup"]
+        extra.update(runtime.record(files, runtime.runtime_info(cfg, self.device), self.chash))  # device, precision
         if claim_run_dir(files, cfg, self.chash, extra=extra or None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
             print_summary(files)
@@ -127,7 +128,7 @@ class TrainRun:
         ident = identity(cfg, files.dir.name, self.chash)
         eval_model = copy.deepcopy(model)
         evaluator = CheckpointEvaluator(cfg, files, bundle, eval_model, self.device, ident)
-        selector = BestSelector(cfg.select, bundle, eval_model, self.device) if cfg.get("select") else None
+        selector = BestSelector(cfg.select, bundle, eval_model, self.device, eval_tf32(cfg)) if cfg.get("select") else None
 
         if not files.ckpt("last").exists() and not has_results(files):  # shared warm-up (docs/warmup.md)
             branch = warmup.find_branch(cfg, files.dir)

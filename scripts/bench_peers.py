@@ -35,6 +35,12 @@ of the runner)::
 
 ``--profile LABEL`` runs our implementation of one attack under cProfile and prints the top
 functions (where the time goes when we are slower).
+
+A library call that fails is printed as a FAILED row (and written to the CSV's ``failed``
+column); the other libraries still run; no speed-up is printed against a time that was not
+measured (ours failed: '-'); the script then exits 1 naming every failure, so
+``gpu_check.sh`` fails loudly. ``RBR_BENCH_FAIL=<attack>/<library>`` makes that call fail
+(tests of the failure path).
 """
 
 from __future__ import annotations
@@ -301,7 +307,21 @@ def noise(p: float, n: int) -> float:
     return 2 * math.sqrt(max(p * (1 - p), 0.25 / n) / n) + 1 / n
 
 
-def bench_model(label, model, x, y, peers, args, device, writer):
+def injected(attack: str, lib: str) -> None:
+    """``RBR_BENCH_FAIL=<attack>/<library>``: make that call fail (tests of the failure path)."""
+    if os.environ.get("RBR_BENCH_FAIL") == f"{attack}/{lib}":
+        raise RuntimeError("injected failure (RBR_BENCH_FAIL)")
+
+
+def ratio(sec: float, t_ours: float) -> str:
+    """The library's time over ours, or '-' when either was not measured."""
+    return f"{sec / t_ours:.2f}x" if math.isfinite(sec) and math.isfinite(t_ours) and t_ours > 0 else "-"
+
+
+def bench_model(label, model, x, y, peers, args, device, writer, failures=None):
+    """Benchmark one model; appends ``(model, attack, library, reason)`` to ``failures`` for
+    every call that failed."""
+    failures = [] if failures is None else failures
     table, skips = build_suite(model, peers, args, device)
     print(f"\n== {label}: {len(x)} clean-correct test points ({args.aa_n} for AutoAttack), eps {args.eps:g}, "
           f"batch {args.batch}, device {device}, seconds: median of {args.repeat} round(s)", flush=True)  # fmt: skip
@@ -327,16 +347,21 @@ def bench_model(label, model, x, y, peers, args, device, writer):
                     continue
                 torch.manual_seed(args.seed)
                 try:
+                    injected(attack, lib)
                     with torch.no_grad() if lib == "ours" else contextlib.nullcontext():  # the engine's own context
                         sec, preds = timed(lambda fn=libs[lib], xa=xa, ya=ya: fn(xa, ya), device)
-                except Exception as e:  # a peer failing on this model: report, go on
-                    print(f"{attack:<12}{lib:<14}{'':>9}{'':>12}{'':>8}  FAILED {type(e).__name__}: {str(e)[:90]}", flush=True)
+                except Exception as e:  # a library failing on this model: report, go on, exit 1 at the end
+                    reason = f"{type(e).__name__}: {' '.join(str(e).split())[:150]}"
+                    print(f"{attack:<12}{lib:<14}{'-':>9}{'-':>12}{'-':>8}  FAILED {reason}", flush=True)
+                    writer.writerow([label, attack, lib, len(ya), "", "", "", "", reason])
+                    failures.append((label, attack, lib, reason))
                     failed.add(lib)
                     continue
                 times.setdefault(lib, []).append(sec)
                 if lib not in results:
                     results[lib] = (sec, (preds[args.eps].to(ya.device) == ya).float().mean().item())
         results = {lib: (statistics.median(times[lib]), acc) for lib, (_, acc) in results.items()}
+        measured = "ours" in results
         t_ours, a_ours = results.get("ours", (float("nan"), float("nan")))
         peer_accs = [a for lib, (_, a) in results.items() if lib not in ("ours", "pyautoattack")]
         strongest = min(peer_accs, default=float("nan"))
@@ -347,14 +372,18 @@ def bench_model(label, model, x, y, peers, args, device, writer):
             if lib == "ours":
                 note = (f"strongest peer {strongest:.3f}: ours no weaker={no_weaker}; "
                         f"fastest peer {fastest:.2f} s: ours {'no slower' if t_ours <= fastest else 'SLOWER'}") if peer_accs else ""
+            elif not measured:
+                note = "no speed-up: ours failed"
             note = note or CAVEATS.get((attack, lib), "")
-            print(f"{attack:<12}{lib:<14}{sec:>9.2f}{accuracy:>12.3f}{sec / t_ours:>7.2f}x  {note}", flush=True)
-            writer.writerow([label, attack, lib, len(ya), f"{sec:.4f}", f"{accuracy:.4f}", f"{sec / t_ours:.3f}", ""])
+            print(f"{attack:<12}{lib:<14}{sec:>9.2f}{accuracy:>12.3f}{ratio(sec, t_ours):>8}  {note}", flush=True)
+            vs_ours = f"{sec / t_ours:.3f}" if measured else ""  # never a number that was not measured
+            writer.writerow([label, attack, lib, len(ya), f"{sec:.4f}", f"{accuracy:.4f}", vs_ours, "", ""])
         for lib in ["torchattacks", "ART", "adv-lib", "foolbox"]:
             if (attack, lib) in skips:
                 print(f"{attack:<12}{lib:<14}{'-':>9}{'-':>12}{'-':>8}  skipped: {skips[(attack, lib)]}")
-                writer.writerow([label, attack, lib, len(ya), "", "", "", skips[(attack, lib)]])
-        verdicts.append((attack, no_weaker, t_ours <= fastest if peer_accs else True))
+                writer.writerow([label, attack, lib, len(ya), "", "", "", skips[(attack, lib)], ""])
+        if measured:
+            verdicts.append((attack, no_weaker, t_ours <= fastest if peer_accs else True))
     return verdicts
 
 
@@ -419,8 +448,8 @@ def main(argv=None) -> int:
     args.shape = tuple(x_all.shape[1:])
     out = open(args.csv, "w", newline="") if args.csv else io.StringIO()  # noqa: SIM115
     writer = csv.writer(out)
-    writer.writerow(["model", "attack", "library", "n", "seconds", "robust_acc", "time_vs_ours", "skipped"])
-    summary = []
+    writer.writerow(["model", "attack", "library", "n", "seconds", "robust_acc", "time_vs_ours", "skipped", "failed"])
+    summary, failures = [], []
     for label in args.models.split(","):
         model = models[label].to(device)
         with torch.no_grad():
@@ -428,7 +457,7 @@ def main(argv=None) -> int:
         print(f"{label}: clean accuracy {len(correct) / len(y_all):.3f} on {len(y_all)} test points")
         idx = correct[: args.n]
         x, y = x_all[idx].to(device), y_all[idx].to(device)
-        summary += [(label, *v) for v in bench_model(label, model, x, y, peers, args, device, writer)]
+        summary += [(label, *v) for v in bench_model(label, model, x, y, peers, args, device, writer, failures)]
         if args.profile:
             profile_ours(model, x, y, args, args.profile)
     out.close()
@@ -437,7 +466,14 @@ def main(argv=None) -> int:
         print(f"  {label:<11}{attack:<12} no weaker: {no_weaker}   no slower than the fastest peer: {no_slower}")
     if args.csv:
         print(f"wrote {args.csv}")
-    return 0
+    return report_failures(failures)
+
+
+def report_failures(failures: list[tuple[str, str, str, str]]) -> int:
+    """Name every failed call on stderr; 1 when there was any (the GPU check fails), else 0."""
+    for label, attack, lib, reason in failures:
+        print(f"bench_peers: FAILED {label} / {attack} / {lib}: {reason}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -17,9 +17,14 @@ from robustbench_runner.run_dir import run_dir_of  # noqa: F401  (the run direct
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: The device of the end-to-end tests (``TINY``): ``RBR_TEST_DEVICE=cuda`` runs them on a GPU
+#: (``make test-gpu`` does); the default is the CPU, whatever the machine has.
+TEST_DEVICE = os.environ.get("RBR_TEST_DEVICE", "cpu")
+
 # A run that takes seconds: CNN-6 (with batch norm, so it learns in 40 steps) on 16x16
 # digits, 320 training images, 2 epochs, 40 attacked points.
 TINY = [
+    f"device={TEST_DEVICE}",
     "model.batch_norm=true",
     "data.limit_train=320",
     "data.limit_test=80",

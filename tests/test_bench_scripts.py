@@ -40,6 +40,17 @@ def test_bench_training_tiny_compares_official_style_loop():
     assert r[0] == 1.0  # the official-style loop is the unit
 
 
+def test_bench_engine_tiny_compares_each_change_with_the_code_it_replaced():
+    out = run_script("scripts/bench_engine.py", "--tiny")
+    rows = re.findall(r"^(.{66}) +([\d.]+) +([\d.]+) +([\d.]+)x  (True|False|-)$", out, re.M)
+    labels = [r[0].strip() for r in rows]
+    assert len(rows) == 8 and labels[0].startswith("PGD-20") and labels[-1].startswith("DataLoader")
+    assert all(float(r[3]) > 0 for r in rows)
+    # the sync and worker changes must not change what is computed
+    assert [r[4] for r in rows if r[0].startswith(("PGD-20", "MD"))] == ["True"] * 4
+    assert rows[-1][4] == "True"
+
+
 @pytest.mark.slow  # trains two models through rbr-run (~30 s on a quiet 2-core machine)
 def test_bench_peers_and_suite_tiny(tmp_path):
     csv_path = tmp_path / "peers.csv"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rbr_testing import TINY, cli, run_inprocess
+from rbr_testing import TEST_DEVICE, TINY, cli, run_inprocess
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import read_csv
 from robustbench_runner.results import METRIC_COLUMNS, METRIC_KEY
@@ -64,6 +64,16 @@ def test_identity_columns(reference):
     assert (m.config_hash == info["config_hash"]).all()
     assert (m.dataset == "digits").all() and (m.model == "cnn6").all() and (m.scheme == "standard").all()
     assert (m.seed == 0).all() and (m.batch_size == 16).all()
+
+
+def test_run_json_records_device_and_precision(reference):
+    info = json.loads((reference / "run.json").read_text())
+    rt = info["runtime"]
+    assert rt["device"] == str(torch.device(TEST_DEVICE if TEST_DEVICE != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")))
+    assert rt["device_name"] and rt["torch"] == torch.__version__
+    assert rt["deterministic"] is True and rt["eval_tf32"] is True and rt["amp"] is False
+    assert set(rt["fp32_precision"]) == {"cuda.matmul", "cudnn.conv", "cudnn.rnn"}
+    assert ("threads" in rt) == (rt["device"] == "cpu") and "earlier_runtimes" not in info
 
 
 def test_pgd_never_above_clean_and_worst_case_is_min(reference):

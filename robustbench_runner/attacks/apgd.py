@@ -6,14 +6,15 @@ Thin wrappers: each call builds the library attack with the config's settings an
 seed, runs it inside :func:`~.official.library_call` (global RNG restored, output
 silenced) and returns its adversarial examples. Defaults are those AutoAttack "standard"
 uses: 100 iterations, 1 restart, rho 0.75; APGD-T aims at the 9 most likely wrong classes.
+The library's random starts are drawn per point (:mod:`.library_rng`: the library's start
+formula through its ``x_init`` hook), so results do not depend on the batch.
 """
 
 from __future__ import annotations
 
-from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
-
 from ..errors import UserError
 from .base import Attack
+from .library_rng import PointKeyedAPGD, PointKeyedAPGDT
 from .official import library_call, num_classes, target_count
 from .registry import register_attack
 
@@ -35,6 +36,7 @@ class APGD(Attack):
     """Untargeted APGD; ``loss`` ce (APGD-CE) or dlr (APGD-DLR)."""
 
     default_name = "APGD-CE"
+    rng_tag = "apgd"
 
     def __init__(
         self,
@@ -63,11 +65,11 @@ class APGD(Attack):
     def perturb(self, x, y, eps):
         if eps == 0:
             return x.detach().clone()
-        attack = APGDAttack(
+        attack = PointKeyedAPGD(
             self.model, n_iter=self.n_iter, norm="Linf", n_restarts=self.n_restarts, eps=eps,
             seed=self.seed, loss=self.loss, eot_iter=self.eot_iter, rho=self.rho,
             verbose=self.verbose, device=x.device,
-        )
+        ).rbr_configure(self.seed, self.rng_tag)
         with library_call(self.verbose):
             return attack.perturb(x.detach(), y).detach()
 
@@ -77,6 +79,7 @@ class APGDT(Attack):
     """Targeted APGD on the targeted DLR loss, one run per target class."""
 
     default_name = "APGD-T"
+    rng_tag = "apgd_t"
 
     def __init__(
         self,
@@ -109,11 +112,11 @@ class APGDT(Attack):
                 f"{self.name} needs at least 4 classes (targeted DLR loss), the model has {classes}",
                 fix="drop APGD-T from the suite for this dataset",
             )
-        attack = APGDAttack_targeted(
+        attack = PointKeyedAPGDT(
             self.model, n_iter=self.n_iter, norm="Linf", n_restarts=self.n_restarts, eps=eps,
             seed=self.seed, eot_iter=self.eot_iter, rho=self.rho,
             n_target_classes=target_count(self.n_target_classes, classes, self.name),
             verbose=self.verbose, device=x.device,
-        )
+        ).rbr_configure(self.seed, self.rng_tag)
         with library_call(self.verbose):
             return attack.perturb(x.detach(), y).detach()

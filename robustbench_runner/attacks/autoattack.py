@@ -8,6 +8,11 @@ global RNG state afterwards and silences the library unless ``verbose``.
 :meth:`AutoAttackStandard.predictions` returns the labels ``run_standard_evaluation``
 itself computed on its adversarial outputs, so robust flags are exactly the library's.
 
+The random draws of its APGD, APGD-T and Square objects are per point
+(:func:`.library_rng.install`): a point's result does not depend on the batch it is in.
+FAB-T (one restart in ``standard``) draws nothing; ``version: plus`` runs untargeted FAB
+with 5 restarts, whose random restarts keep the library's per-call seeding (batch-dependent).
+
 No state file is passed (``state_path=None``): resuming from one is broken in
 pyautoattack 0.2.0 (``EvaluationState`` writes its attack set with ``str()``, so
 ``from_disk`` never matches it and raises; the resume branch also leaves ``y_adv``
@@ -26,6 +31,7 @@ from pyautoattack import AutoAttack
 
 from .. import progress
 from ..errors import UserError
+from . import library_rng
 from .base import Attack
 from .official import library_call
 from .registry import register_attack
@@ -81,6 +87,7 @@ class AutoAttackStandard(Attack):
                 self.model, norm="Linf", eps=eps, version=self.version, seed=self.seed, device=x.device
             )
             adversary.verbose = self.verbose or progress.log_lines()  # its lines feed progress.note
+            library_rng.install(adversary, self.seed)
             self._shrink(adversary)
             x_adv, y_adv = adversary.run_standard_evaluation(
                 x.detach(), y, batch_size=self.batch_size or len(x)

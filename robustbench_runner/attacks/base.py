@@ -5,10 +5,17 @@ Conventions:
 - L-inf threat model, ``eps`` in pixel units; outputs clamped to [0, 1] and to the eps ball;
 - the caller puts the model in the right mode (eval for evaluation) and makes parameters
   not require grad during evaluation; attacks only take gradients w.r.t. the input;
-- randomness comes from ``self.generator`` (reset by :meth:`reset_rng`), never from the
-  global RNG, so evaluation neither depends on nor disturbs the training RNG stream. The
-  wrappers of the official AutoAttack code are the exception: the library seeds the
-  global RNG with ``seed`` itself, and the wrappers restore the caller's state afterwards.
+- randomness never comes from the global RNG, so evaluation neither depends on nor
+  disturbs the training RNG stream. ``randomness`` says where it comes from
+  (:mod:`.randomness`): ``per-point-v1`` (evaluation, the default) - every random number
+  drawn for a point (its start, SPSA's directions...) is a function of (``seed``, attack,
+  the point, which draw), drawn on a CPU generator and moved to the device, so results do
+  not depend on the batch a point is in, on out-of-memory retries or on the device's
+  generator; ``stream`` (training attacks, set by the schemes) - one sequential CPU
+  generator, ``self.generator``, reseeded by :meth:`reset_rng`. The wrappers of the
+  official AutoAttack code follow the same rule through the library's own hooks
+  (:mod:`.library_rng`; where the library draws inline, it seeds the global RNG itself and
+  the wrappers restore the caller's state afterwards).
 
 An attack may carry several eps values (a sweep, e.g. FGSM at 9 eps): ``eps_list``.
 The evaluation engine calls :meth:`predictions`, which returns, per eps, the model's
@@ -36,12 +43,14 @@ best norm is <= eps).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ..errors import UserError
+from .randomness import PER_POINT, RANDOMNESS, STREAM, PointRandom, point_keys, unpack_signs
 
 #: which points an attack is run on (see the module docstring)
 POINTS = ("robust", "all")
@@ -69,6 +78,9 @@ class Attack:
     black_box: bool = False
     #: Default label; configs set a paper label through ``name``.
     default_name: str = "attack"
+    #: Names this attack's per-point random streams (:mod:`.randomness`): attacks with the
+    #: same tag and seed give a point the same start.
+    rng_tag: str = "attack"
 
     def __init__(
         self,
@@ -91,21 +103,59 @@ class Attack:
             )
         self.seed = int(seed)
         self.points = check_choice(points, POINTS, f"attack {self.name}: points")
+        self.randomness = PER_POINT
         self.generator: torch.Generator | None = None
         self.reset_rng()
 
     # -- randomness -----------------------------------------------------------------
     def reset_rng(self, device: torch.device | str | None = None) -> None:
-        """Re-create the private generator (on ``device``; CPU when None)."""
-        dev = torch.device(device) if device is not None else _model_device(self.model)
-        self.generator = torch.Generator(device=dev)
+        """Re-create the private sequential generator (``stream`` randomness). It is always a
+        CPU generator, whatever ``device`` (kept for callers): draws are moved to the data's
+        device, so they are the same numbers on every device."""
+        self.generator = torch.Generator()
         self.generator.manual_seed(self.seed)
 
-    def _gen(self, device: torch.device) -> torch.Generator:
-        if self.generator is None or self.generator.device.type != device.type:
-            self.reset_rng(device)
+    def _gen(self, device: torch.device | None = None) -> torch.Generator:
+        if self.generator is None:
+            self.reset_rng()
         assert self.generator is not None
         return self.generator
+
+    def use_stream(self) -> None:
+        """Draw from one sequential CPU stream (training attacks; see the module docstring)."""
+        self.randomness = STREAM
+
+    def keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """The points' keys for per-point draws (:func:`.randomness.point_keys`); None with
+        ``stream`` randomness (no key is needed)."""
+        check_choice(self.randomness, RANDOMNESS, f"attack {self.name}: randomness")
+        return None if self.randomness == STREAM else point_keys(x, y)
+
+    def draw(self, kind: str, like: torch.Tensor, keys: torch.Tensor | None, *counters: int, row_shape=None) -> torch.Tensor:
+        """Random rows for the points of ``like`` (one per row), on its device and dtype:
+        ``uniform`` U[0, 1), ``normal`` N(0, 1) or ``sign`` (Rademacher ±1); ``row_shape``
+        defaults to ``like``'s rows. Per point: a function of (seed, tag, key, ``counters``);
+        ``stream``: the next numbers of the sequential generator (one draw of the whole
+        batch, as the training code always drew)."""
+        shape = tuple(like.shape[1:]) if row_shape is None else tuple(row_shape)
+        n = len(like)
+        if self.randomness == STREAM:
+            gen = self._gen()
+            if kind == "uniform":
+                out = torch.rand((n, *shape), generator=gen, dtype=like.dtype)
+            elif kind == "normal":
+                out = torch.randn((n, *shape), generator=gen, dtype=like.dtype)
+            else:
+                out = torch.randint(0, 2, (n, *shape), generator=gen).to(like.dtype).mul_(2).sub_(1)
+            return out.to(like.device)
+        assert keys is not None and len(keys) == n, "per-point draws need one key per row"
+        rng = PointRandom(self.seed, self.rng_tag, pin=like.device.type == "cuda")
+        if kind == "sign":
+            size = math.prod(shape)
+            packed = rng.sign_bits(keys, size, *counters).to(like.device, non_blocking=True)
+            return unpack_signs(packed, size, like.dtype).view(n, *shape)
+        rows = rng.uniform(keys, shape, *counters) if kind == "uniform" else rng.normal(keys, shape, *counters)
+        return rows.to(like.device, non_blocking=True).to(like.dtype)
 
     # -- the interface ------------------------------------------------------------------
     @property
@@ -169,14 +219,24 @@ def eps_sweep(eps_max: float | Sequence[float], points: int) -> list[float]:
     return _as_eps_list(values)
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """Project onto the L-inf ball of radius eps around x, then onto [0, 1]."""
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an out-of-memory error of the device (CUDA's, or another backend's
+    RuntimeError saying so)."""
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+#: steps between two host reads of an iterative attack's live points on an accelerator (each
+#: read waits for the device); on a CPU there is nothing to wait for: every step
+ACCELERATOR_CHECK_EVERY = 4
+
+
+def check_interval(check_every: int | None, device: torch.device) -> int:
+    """``check_every`` of an iterative attack, or its default for ``device`` (None)."""
+    if check_every is not None:
+        return int(check_every)
+    return 1 if device.type == "cpu" else ACCELERATOR_CHECK_EVERY

@@ -6,6 +6,11 @@ is within ``eps``, so outputs stay in the eps ball. The network is given as is (
 white-box: it needs the gradients of the logit differences; it sees logits, never
 probabilities). Defaults are AutoAttack "standard"'s FAB-T: targeted, 1 restart, 100
 iterations, the 9 most likely wrong classes, alpha_max 0.1, eta 1.05, beta 0.9.
+
+Randomness: with one restart FAB draws nothing. Its later restarts start from a random
+point drawn inline in the library's ``attack_single_run`` (no hook to draw it per point), from
+the global RNG the library reseeds with ``seed`` per call: with ``n_restarts`` > 1 a point's
+result depends on the batch it is in (:mod:`.library_rng`).
 """
 
 from __future__ import annotations

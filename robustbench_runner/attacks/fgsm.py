@@ -14,7 +14,7 @@ import torch
 
 from ..errors import UserError
 from .base import Attack
-from .losses import LOSSES
+from .losses import LOSSES, fp32_objective
 from .registry import register_attack
 
 FGSM_LOSSES = ("ce", "cw", "dlr")
@@ -39,7 +39,7 @@ class FGSM(Attack):
         x = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             logits = self.model(x)
-            (grad,) = torch.autograd.grad(self.loss(logits, y).sum(), x)
+            (grad,) = torch.autograd.grad(fp32_objective(self.loss, logits, y).sum(), x)
         return logits.detach(), grad.sign()
 
     def perturb(self, x, y, eps):

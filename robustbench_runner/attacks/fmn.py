@@ -31,7 +31,7 @@ import torch
 
 from ..errors import UserError
 from .base import Attack
-from .losses import wrong_class_max
+from .losses import fp32_objective, wrong_class_max
 from .registry import register_attack
 
 
@@ -136,7 +136,7 @@ class FMN(Attack):
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             logits = self.model(x_adv)
-            loss = logits.gather(1, y[:, None]).squeeze(1) - wrong_class_max(logits, y)
+            loss = fp32_objective(lambda z, t: z.gather(1, t[:, None]).squeeze(1) - wrong_class_max(z, t), logits, y)
             (grad,) = torch.autograd.grad(-loss.sum(), x_adv)
         return logits.detach(), loss.detach(), grad
 

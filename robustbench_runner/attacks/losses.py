@@ -1,11 +1,43 @@
 """Per-sample attack losses (CE, the CW margin of Carlini & Wagner 2017, DLR of Croce &
 Hein 2020, TRADES KL of Zhang et al. 2019). Each returns a ``(B,)`` tensor to
-be *maximized* by the attacker."""
+be *maximized* by the attacker.
+
+Losses that drive an attack are computed in float32 with autocast off
+(:func:`fp32_objective`, :func:`no_autocast`), whatever precision the model ran in: under
+bf16 autocast, ``log_softmax`` of two nearly equal logit vectors rounds their KL to ~0
+(TRADES' KL-PGD then reached KL 0.30 instead of 4.89 on a trained CNN-6).
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
+
+
+@contextlib.contextmanager
+def no_autocast() -> Iterator[None]:
+    """Autocast off on CPU and CUDA for the block (restored afterwards)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.autocast("cpu", enabled=False))
+        if torch.cuda.is_available():
+            stack.enter_context(torch.autocast("cuda", enabled=False))
+        yield
+
+
+def as_fp32(t):
+    """A floating-point tensor as float32 (other values unchanged)."""
+    return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+
+def fp32_objective(fn, logits: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    """``fn(logits, *args, **kwargs)`` on float32 logits (and float32 tensor arguments, e.g. the
+    clean logits of the KL), with autocast off: the precision of an attack's objective does
+    not depend on the precision the model ran in."""
+    with no_autocast():
+        return fn(as_fp32(logits), *(as_fp32(a) for a in args), **{k: as_fp32(v) for k, v in kwargs.items()})
 
 
 def wrong_class_max(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

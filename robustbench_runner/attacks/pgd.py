@@ -31,7 +31,17 @@ Two ways to run it:
   it (tested). Points already fooled by an earlier restart are not attacked again; that
   does not change either answer (fooled by any restart = fooled).
 - ``compact_at`` (speed only, not the answer): the share of fooled points in the working
-  batch at which ``best`` drops them from it (:meth:`_best_at`).
+  batch at which ``best`` drops them from it (:meth:`_best_at`);
+- ``check_every`` (speed only, not the answer): ``best`` records fooled points on the device
+  at every step and reads the count of live points on the host only every ``check_every``
+  steps (to stop early or compact), so a GPU is not drained by a host sync at every step;
+  null: every step on a CPU (no sync to save; fooled points leave sooner), every
+  :data:`~.base.ACCELERATOR_CHECK_EVERY` steps on other devices.
+
+Random starts are per point (``randomness``, :mod:`.randomness`): restart r of a point
+starts from a function of (seed, "pgd", the point, r), whatever batch it is in and on any
+device; training attacks draw from one sequential CPU stream instead. The loss is
+computed in float32 with autocast off (:func:`.losses.fp32_objective`).
 """
 
 from __future__ import annotations
@@ -39,8 +49,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .base import ITERATES, Attack, check_choice, project_linf
-from .losses import LOSSES
+from .base import ITERATES, Attack, check_choice, check_interval, project_linf
+from .losses import LOSSES, fp32_objective
 from .registry import register_attack
 
 STARTS = ("uniform", "normal", "none")
@@ -49,6 +59,7 @@ STARTS = ("uniform", "normal", "none")
 @register_attack("pgd")
 class PGD(Attack):
     default_name = "PGD"
+    rng_tag = "pgd"
 
     def __init__(
         self,
@@ -68,6 +79,7 @@ class PGD(Attack):
         points: str = "robust",
         compact_at: float = 0.125,
         clamp_start: bool = True,
+        check_every: int | None = None,
     ):
         super().__init__(model, eps, name=name or f"PGD-{steps}", seed=seed, eps_points=eps_points, points=points)
         self.iterate = check_choice(iterate, ITERATES, f"attack {self.name}: iterate")
@@ -91,23 +103,38 @@ class PGD(Attack):
         _require(0 <= compact_at <= 1, f"PGD compact_at must be in [0, 1], got {compact_at}", "use compact_at: 0.125")
         self.compact_at = float(compact_at)
         self.clamp_start = bool(clamp_start)
+        _require(check_every is None or int(check_every) >= 1, f"PGD check_every must be >= 1 or null, got {check_every}", "use check_every: null")
+        self.check_every = None if check_every is None else int(check_every)
 
     def alpha(self, eps: float) -> float:
         """Step size; when not given, 2.5 * eps / steps (Madry et al. 2018)."""
         return self.step_size if self.step_size is not None else 2.5 * eps / self.steps
 
     # -- pieces ---------------------------------------------------------------------------
-    def _start(self, x: torch.Tensor, eps: float) -> torch.Tensor:
+    def _start(self, x: torch.Tensor, eps: float, y: torch.Tensor | None = None, restart: int = 0, keys=None) -> torch.Tensor:
+        """The start of ``restart`` for every point of ``x`` (per point: from (seed, the
+        point, restart), which needs ``y`` or precomputed ``keys``)."""
         if self.start == "none" or eps == 0:
             return x.clone()
-        gen = self._gen(x.device)
+        if keys is None and self.randomness != "stream":
+            if y is None:
+                raise ValueError("PGD._start needs the labels y for per-point random starts")
+            keys = self.keys(x, y)
         if self.start == "uniform":
-            noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+            noise = self.draw("uniform", x, keys, restart) * 2 - 1
             start = x + eps * noise
         else:
-            noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+            noise = self.draw("normal", x, keys, restart)
             start = x + self.normal_std * noise
         return project_linf(start, x, eps) if self.clamp_start else start
+
+    def _starts_of(self, x, y, idx, eps, restart, keys):
+        """The starts of restart ``restart`` for the points ``idx`` of the batch: per point, drawn
+        for those points only; with a stream, drawn for every point as :meth:`perturb` does
+        (so each point follows its :meth:`perturb` trajectory) and then indexed."""
+        if self.randomness == "stream":
+            return self._start(x, eps, y, restart)[idx]
+        return self._start(x[idx], eps, y[idx], restart, None if keys is None else keys[idx.cpu()])
 
     def _clean_logits(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.loss_name != "kl":
@@ -119,7 +146,7 @@ class PGD(Attack):
         x_adv = x_adv.detach().requires_grad_(True)
         with torch.enable_grad():
             logits = self.model(x_adv)
-            loss = self.loss_fn(logits, y, kappa=self.kappa, clean_logits=clean_logits)
+            loss = fp32_objective(self.loss_fn, logits, y, kappa=self.kappa, clean_logits=clean_logits)
             (grad,) = torch.autograd.grad(loss.sum(), x_adv)
         return logits.detach(), grad
 
@@ -129,8 +156,9 @@ class PGD(Attack):
         clean_logits = self._clean_logits(x)
         alpha = self.alpha(eps)
         best = None
-        for _restart in range(self.restarts):
-            x_adv = self._start(x, eps)
+        keys = self.keys(x, y) if self.restarts > 1 and self.start != "none" else None
+        for restart in range(self.restarts):
+            x_adv = self._start(x, eps, y, restart, keys)
             for _ in range(self.steps):
                 _, grad = self._loss_and_grad(x_adv, y, clean_logits)
                 x_adv = project_linf(x_adv + alpha * grad.sign(), x, eps)
@@ -159,14 +187,14 @@ class PGD(Attack):
         preds = self._predict(x)  # replaced below for every point a restart runs
         todo = torch.ones_like(y, dtype=torch.bool)  # not fooled by an earlier restart
         alpha = self.alpha(eps)
-        for _ in range(self.restarts):
+        keys = self.keys(x, y)
+        for restart in range(self.restarts):
             idx = todo.nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            start = self._start(x, eps)  # drawn for every point, as perturb does
             x0, y0 = x[idx], y[idx]
             clean_logits = self._clean_logits(x0)
-            x_adv = start[idx]
+            x_adv = self._starts_of(x, y, idx, eps, restart, keys)
             for _step in range(self.steps):
                 _, grad = self._loss_and_grad(x_adv, y0, clean_logits)
                 x_adv = project_linf(x_adv + alpha * grad.sign(), x0, eps)
@@ -178,48 +206,49 @@ class PGD(Attack):
     def _best_at(self, x, y, eps):
         """Best iterate with a shrinking working batch.
 
-        A point fooled at a step is recorded then; it stays in the working batch (its later
-        steps are wasted work that changes nothing) until the fooled points make up
-        ``compact_at`` of the batch, then the batch is compacted. Compacting at every step
-        (``compact_at: 0``) gathers and scatters the whole batch each time some point falls
-        and gives a new batch shape almost every step (each one a new kernel plan for
-        oneDNN/cuDNN, a recompile for ``torch.compile``): on a robust model, where few
-        points fall per step, that costs more than the wasted rows save."""
+        A point fooled at a step is recorded then, on the device (no host sync); it stays in
+        the working batch (its later steps are wasted work that changes nothing) until the
+        fooled points make up ``compact_at`` of the batch, then the batch is compacted.
+        Whether to stop or compact is read on the host every ``check_every`` steps only.
+        Compacting at every step (``compact_at: 0``) gathers and scatters the whole batch
+        each time some point falls and gives a new batch shape almost every step (each one
+        a new kernel plan for oneDNN/cuDNN, a recompile for ``torch.compile``): on a robust
+        model, where few points fall per step, that costs more than the wasted rows save."""
         preds = y.clone()  # clean-correct points: prediction = y until fooled
         robust = torch.ones_like(y, dtype=torch.bool)
         alpha = self.alpha(eps)
-        for _ in range(self.restarts):
+        keys = self.keys(x, y)
+        every = check_interval(self.check_every, x.device)
+        for restart in range(self.restarts):
             idx = robust.nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            # draw the start for every point, as perturb does: each point then follows
-            # exactly its perturb trajectory, so best iterate can only fool more points
-            start = self._start(x, eps)
             pos, x0, ya = idx, x[idx], y[idx]  # the working batch: global positions, clean points, labels
             cl = self._clean_logits(x0)
-            xa = start[idx]
+            xa = self._starts_of(x, y, idx, eps, restart, keys)
             live = torch.ones_like(ya, dtype=torch.bool)  # not fooled yet
             for step in range(self.steps + 1):
                 if step < self.steps:
                     logits, grad = self._loss_and_grad(xa, ya, cl)
                 else:
                     logits = self.model(xa)
-                p = logits.argmax(dim=1)
-                judged = step > 0 or self.clamp_start  # a raw (unprojected) start is not a valid input
-                fooled = live & (p != ya) if judged else torch.zeros_like(live)
-                if fooled.any():
-                    hit = pos[fooled]
-                    preds[hit] = p[fooled]
-                    robust[hit] = False
-                    live &= ~fooled
-                if step == self.steps or not live.any():
+                if step > 0 or self.clamp_start:  # a raw (unprojected) start is not a valid input
+                    p = logits.argmax(dim=1)
+                    fooled = live & (p != ya)
+                    preds[pos] = torch.where(fooled, p, preds[pos])  # gather/scatter: no host sync
+                    robust[pos] = robust[pos] & ~fooled
+                    live = live & ~fooled
+                if step == self.steps:
                     break
                 xa = project_linf(xa + alpha * grad.sign(), x0, eps)
-                dead = len(live) - int(live.sum())
-                if dead and dead >= self.compact_at * len(live):
-                    keep = live.nonzero().squeeze(1)
-                    pos, x0, ya, xa, live = pos[keep], x0[keep], ya[keep], xa[keep], live[keep]
-                    cl = cl[keep] if cl is not None else None
+                if (step + 1) % every == 0:  # the host looks: stop, or compact
+                    dead = len(live) - int(live.sum())
+                    if dead == len(live):
+                        break
+                    if dead and dead >= self.compact_at * len(live):
+                        keep = live.nonzero().squeeze(1)
+                        pos, x0, ya, xa, live = pos[keep], x0[keep], ya[keep], xa[keep], live[keep]
+                        cl = cl[keep] if cl is not None else None
         return preds
 
 

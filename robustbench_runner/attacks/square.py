@@ -4,15 +4,17 @@
 The library receives a :class:`~.blackbox.QueryModel`, i.e. logits computed under
 ``torch.no_grad()``: it cannot take gradients. Defaults are AutoAttack "standard"'s
 Square: 5000 queries, p_init 0.8, 1 restart, margin loss, no rescaled p schedule.
+Its random draws go through the library's ``random_choice``/``random_int`` hooks to
+per-point and per-restart generators (:mod:`.library_rng`), so results do not depend on
+the batch.
 """
 
 from __future__ import annotations
 
-from pyautoattack.square import SquareAttack
-
 from ..errors import UserError
 from .base import Attack
 from .blackbox import QueryModel
+from .library_rng import PointKeyedSquare
 from .official import library_call
 from .registry import register_attack
 
@@ -21,6 +23,7 @@ from .registry import register_attack
 class Square(Attack):
     black_box = True
     default_name = "Square"
+    rng_tag = "square"
 
     def __init__(
         self,
@@ -60,10 +63,10 @@ class Square(Attack):
             )
         if eps == 0:
             return x.detach().clone()
-        attack = SquareAttack(
+        attack = PointKeyedSquare(
             QueryModel(self.model), norm="Linf", n_queries=self.n_queries, eps=eps,
             p_init=self.p_init, n_restarts=self.n_restarts, seed=self.seed, verbose=self.verbose,
             targeted=False, loss=self.loss, resc_schedule=self.resc_schedule, device=x.device,
-        )
+        ).rbr_configure(self.seed, self.rng_tag)
         with library_call(self.verbose):
             return attack.perturb(x.detach(), y).detach()

@@ -22,10 +22,12 @@ import torch
 
 @dataclass
 class ArraySplit:
-    """One split held in memory: ``x`` (uint8 or float32) and ``y``."""
+    """One split held in memory: ``x`` (uint8 or float32) and ``y``. ``loaders`` keeps the
+    DataLoaders batching it (``data.loader=dataloader``) across epochs (persistent workers)."""
 
     x: torch.Tensor
     y: torch.Tensor
+    loaders: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
@@ -35,6 +37,11 @@ class ArraySplit:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["loaders"] = {}  # DataLoaders (and their worker processes) stay with the original
+        return state
 
     def subset(self, index: torch.Tensor) -> ArraySplit:
         index = torch.as_tensor(index, dtype=torch.long)
@@ -95,6 +102,12 @@ class LoaderOptions:
             raise UserError(f"data.loader={self.kind!r} is not a loader", fix="use data.loader=tensor or data.loader=dataloader")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise UserError(f"data.num_workers={self.num_workers!r} must be an integer >= 0", fix="set data.num_workers=N")
+        if self.on_gpu and self.kind == "dataloader":
+            raise UserError(
+                "data.on_gpu=true keeps the training split on the GPU, which data.loader=dataloader cannot read "
+                "(its workers gather CPU tensors)",
+                fix="use data.loader=tensor with data.on_gpu=true, or data.on_gpu=false with the DataLoader",
+            )
 
     def batch_kwargs(self) -> dict:
         return {"loader": self.kind, "num_workers": self.num_workers, "pin_memory": self.pin_memory}

@@ -90,6 +90,9 @@ class AdversarialScheme(Scheme):
                 f"scheme {self.name!r}: the training attack must have one eps, got {attack.eps_list}",
                 fix="set scheme.attack.eps to a single value",
             )
+        # Training attacks draw from one sequential CPU stream, reseeded per epoch (reseed):
+        # the batches are fixed by (seed, epoch), and the same draws land on any device.
+        attack.use_stream()
         self.attack = attack
         if self._seed is not None:
             self.reseed(self._seed)

@@ -36,7 +36,7 @@ def pgd_with_kappa(attack: PGD, x: torch.Tensor, y: torch.Tensor) -> tuple[torch
     alpha = attack.alpha(eps)
     x = x.detach()
     clean_logits = attack._clean_logits(x)
-    x_adv = attack._start(x, eps)
+    x_adv = attack._start(x, eps, y)
     kappa = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     for _ in range(attack.steps):
         logits, grad = attack._loss_and_grad(x_adv, y, clean_logits)

@@ -202,16 +202,19 @@ def test_pgd_best_iterate_never_beats_last_iterate(tiny, knobs):
     assert (last - x).abs().max() <= eps + 1e-6
 
 
-@pytest.mark.parametrize(("compact_at", "clamp_start"), [(0.0, True), (0.125, True), (0.5, True), (1.0, True), (0.125, False)])
-def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at, clamp_start):
-    """``compact_at`` changes only when fooled points leave the working batch, never the
-    answer: each point's prediction is that of the first iterate of its own full-batch walk
-    (same start) that fools it, else its label. With ``clamp_start: false`` the raw start is
-    not judged, only the projected iterates after it."""
+@pytest.mark.parametrize(
+    ("compact_at", "clamp_start", "check_every"),
+    [(0.0, True, None), (0.125, True, None), (0.125, True, 4), (0.5, True, 3), (1.0, True, None), (0.125, False, 4)],
+)
+def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(tiny, compact_at, clamp_start, check_every):
+    """``compact_at`` and ``check_every`` change only when fooled points leave the working
+    batch (and when the host looks), never the answer: each point's prediction is that of the
+    first iterate of its own full-batch walk (same start) that fools it, else its label. With
+    ``clamp_start: false`` the raw start is not judged, only the projected iterates after it."""
     model, x, y = tiny
     eps, steps = 0.08, 10
     ref_attack = create_attack("pgd", model, eps=eps, steps=steps, seed=3, clamp_start=clamp_start)
-    xa = ref_attack._start(x, eps)
+    xa = ref_attack._start(x, eps, y)
     expected, open_ = y.clone(), torch.ones_like(y, dtype=torch.bool)
     for step in range(steps + 1):
         with torch.no_grad():
@@ -222,7 +225,8 @@ def test_pgd_best_iterate_is_the_first_fooling_iterate_whatever_the_compaction(t
             _, grad = ref_attack._loss_and_grad(xa, y, None)
             xa = torch.min(torch.max(xa + ref_attack.alpha(eps) * grad.sign(), x - eps), x + eps).clamp(0, 1)
     assert 0 < int((expected != y).sum()) < len(y)  # some points fall, some survive: compaction is exercised
-    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at, clamp_start=clamp_start).predictions(x, y)[eps]
+    got = create_attack("pgd", model, eps=eps, steps=steps, seed=3, compact_at=compact_at, clamp_start=clamp_start,
+                        check_every=check_every).predictions(x, y)[eps]  # fmt: skip
     assert torch.equal(got, expected)
 
 
@@ -239,7 +243,7 @@ def test_pgd_start_clamping_follows_the_official_loops(tiny, start, clamp_start)
     x = x.clone()
     x[..., 0, :] = 0.0  # a row of pixels at the border of [0, 1], where clipping the start changes it
     knobs = {"eps": eps, "steps": steps, "step_size": alpha, "start": start, "clamp_start": clamp_start, "seed": 4}
-    raw = create_attack("pgd", model, **{**knobs, "clamp_start": False})._start(x, eps)  # the same draw
+    raw = create_attack("pgd", model, **{**knobs, "clamp_start": False})._start(x, eps, y)  # the same draw
     assert (raw < 0).any()
 
     def official(x_adv):
@@ -347,7 +351,7 @@ def test_spsa_gradient_estimate_matches_true_gradient(tiny):
         linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).requires_grad_(False)
     x, y = tiny[1][:4], tiny[2][:4]
     spsa = create_attack("spsa", linear, eps=0.1, samples=4000, batch_size=16000)
-    estimate = spsa._gradient_estimate(QueryModel(linear), x, y)
+    estimate = spsa._gradient_estimate(QueryModel(linear), x, y, spsa.keys(x, y), 1)
     xg = x.clone().requires_grad_(True)
     (true,) = torch.autograd.grad(margin(linear(xg), y).sum(), xg)
     cos = nn.functional.cosine_similarity(estimate.flatten(1), true.flatten(1), dim=1)
@@ -364,6 +368,12 @@ def same_rng(a, b) -> bool:
 
 
 def test_autoattack_wrapper_equals_library_and_keeps_rng(tiny, caplog):
+    """Our AutoAttack is the library's ``run_standard_evaluation`` with its APGD, APGD-T and
+    Square objects drawing per point (library_rng.install; that those change only the random
+    source is tested in test_attack_randomness.py); the global RNG is restored, the library
+    silenced."""
+    from robustbench_runner.attacks import library_rng
+
     model, x, y = tiny
     x, y, eps = x[:16], y[:16], 0.08
     caplog.set_level("DEBUG", logger="auto-attack")
@@ -376,13 +386,14 @@ def test_autoattack_wrapper_equals_library_and_keeps_rng(tiny, caplog):
     assert not [r for r in caplog.records if r.name == "auto-attack"]  # silenced
 
     adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=0, device="cpu")
+    library_rng.install(adversary, 0)
     _, direct = adversary.run_standard_evaluation(x, y, batch_size=len(x))
     assert not same_rng(before, rng_snapshot())  # the library does reseed the global RNG
     assert torch.equal(ours == y, direct == y)
     assert 0.0 < robust_acc(ours, y) < 1.0  # the comparison is not trivial
 
 
-def test_apgd_wrapper_equals_library_and_keeps_rng(tiny):
+def test_apgd_wrapper_keeps_rng_and_draws_per_point(tiny):
     from pyautoattack.autopgd_base import APGDAttack
 
     model, x, y = tiny
@@ -390,9 +401,10 @@ def test_apgd_wrapper_equals_library_and_keeps_rng(tiny):
     before = rng_snapshot()
     ours = create_attack("apgd", model, eps=eps, seed=7, n_iter=20).perturb(x, y, eps)
     assert same_rng(before, rng_snapshot())
+    assert (ours - x).abs().max() <= eps + 1e-6
     with torch.random.fork_rng():
         direct = APGDAttack(model, n_iter=20, norm="Linf", eps=eps, seed=7, loss="ce", device="cpu").perturb(x, y)
-    assert torch.equal(ours, direct)
+    assert not torch.equal(ours, direct)  # other starts than the library's batch-position draws
 
 
 def test_mde_is_a_cascade_starting_with_apgd_ce(tiny):

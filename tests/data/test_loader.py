@@ -111,6 +111,38 @@ def test_dataloader_path_yields_the_same_batches(workers):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
+def test_dataloader_is_kept_across_epochs_with_persistent_workers():
+    """data.loader=dataloader: the split keeps one DataLoader (persistent workers: the same
+    worker processes serve every epoch), and each epoch still yields exactly the tensor
+    path's batches in that epoch's order."""
+    split = image_split()
+    pids = []
+    for epoch in (1, 2):
+        ref = collect(split, shuffle=True, generator=torch.Generator().manual_seed(epoch))
+        got = collect(split, shuffle=True, generator=torch.Generator().manual_seed(epoch), loader="dataloader", num_workers=1, pin_memory=False)
+        assert len(got) == len(ref) and all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(ref, got, strict=True))
+        ((loader, _sampler),) = split.loaders.values()
+        assert loader.persistent_workers
+        pids.append([w.pid for w in loader._iterator._workers])
+    assert pids[0] == pids[1] and len(pids[0]) == 1  # the same worker process, started once
+    assert split.__getstate__()["loaders"] == {}  # a pickled split never carries the workers
+
+
+def test_lookahead_stages_the_next_batch_before_handing_out_this_one():
+    from robustbench_runner.data.loader import lookahead
+
+    log = []
+
+    def stage(i):
+        log.append(f"stage {i}")
+        return i
+
+    for i in lookahead(range(3), stage):
+        log.append(f"use {i}")
+    assert log == ["stage 0", "stage 1", "use 0", "stage 2", "use 1", "use 2"]
+    assert list(lookahead([], stage)) == []
+
+
 def test_unknown_loader_rejected():
     with pytest.raises(ValueError, match="loader"):
         list(batches(image_split(), 8, loader="magic"))
@@ -126,11 +158,24 @@ def test_batch_indices_partition():
 def test_loader_options_come_from_config_common_keys():
     for key in ("loader", "num_workers", "pin_memory", "on_gpu"):
         assert key in COMMON_KEYS
-    b = load_dataset({"_target_": "robustbench_runner.data.digits.load_digits", "name": "digits", "loader": "dataloader", "num_workers": 2, "pin_memory": False, "on_gpu": True})
-    assert b.loader == LoaderOptions(kind="dataloader", num_workers=2, pin_memory=False, on_gpu=True)
+    b = load_dataset({"_target_": "robustbench_runner.data.digits.load_digits", "name": "digits", "loader": "dataloader", "num_workers": 2, "pin_memory": False, "on_gpu": False})
+    assert b.loader == LoaderOptions(kind="dataloader", num_workers=2, pin_memory=False, on_gpu=False)
     assert b.loader_kwargs() == {"loader": "dataloader", "num_workers": 2, "pin_memory": False}
+    b = load_dataset({"_target_": "robustbench_runner.data.digits.load_digits", "name": "digits", "on_gpu": True})
     b.place("cpu")  # on_gpu only acts on CUDA devices
     assert b.train_for_epoch(1) is b.train
+
+
+def test_on_gpu_with_the_dataloader_is_a_one_line_config_error(monkeypatch, capsys, tmp_path):
+    from rbr_testing import main_inprocess
+
+    with pytest.raises(UserError, match="on_gpu"):
+        LoaderOptions(kind="dataloader", on_gpu=True)
+    code, err = main_inprocess(["data.on_gpu=true", "data.loader=dataloader", f"output_root={tmp_path}", "progress=false"], monkeypatch, capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("rbr-run: error: data.on_gpu=true") and "(fix: use data.loader=tensor with data.on_gpu=true" in lines[0]
+    assert not any(tmp_path.rglob("*.csv")) and not any(tmp_path.rglob("*.pt"))  # nothing computed, nothing kept
 
 
 @pytest.mark.gpu
@@ -147,6 +192,10 @@ def test_gpu_resident_path_matches_cpu_path():
     cpu = collect(split, shuffle=True, generator=torch.Generator().manual_seed(1), augment=aug, device="cuda")
     for (xa, ya), (xb, yb) in zip(gpu, cpu, strict=True):
         assert xa.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
+    # the pinned, prefetched DataLoader path gives the same batches on the GPU
+    dl = collect(split, shuffle=True, generator=torch.Generator().manual_seed(1), augment=aug, device="cuda", loader="dataloader", num_workers=1)
+    for (xa, ya), (xb, yb) in zip(gpu, dl, strict=True):
+        assert xb.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
 # -- splits: validation hold-out, index-file subsets, limits ------------------------------------------

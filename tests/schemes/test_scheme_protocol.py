@@ -286,6 +286,7 @@ def official_trades_bn(model, x, y, attack_factory):
     """BN side of github.com/yaodongyu/TRADES trades.py: model.eval(), craft x', model.train(),
     then model(x_natural) [CE], model(x_adv), model(x_natural) [KL target]."""
     attack = attack_factory(model)
+    attack.use_stream()  # a training attack: one sequential CPU stream (as the scheme's)
     attack.seed = 123
     attack.reset_rng()
     with bn_mode(model, "eval"):

@@ -271,6 +271,7 @@ def test_gairat_kappa_counts_correct_iterates():
     assert kappa.min() == 0 and kappa.max() == K  # the check is not trivial
     # the path is PGD's: same last iterate as PGD.perturb with the same seed
     ref = PGD(model, eps=0.2, steps=K, step_size=0.05, seed=0)
+    ref.use_stream()  # as every training attack
     with bn_mode(model, "eval"):
         assert torch.equal(x_adv, ref.perturb(x, y, 0.2))
     # and the weights used are the normalized GAIRAT weights of that kappa
