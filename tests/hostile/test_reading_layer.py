@@ -10,7 +10,7 @@ Two checks over the source (no import of the package needed):
    left outside the layer is in :data:`ALLOWED` with its reason; a new one fails this test,
    naming the file and line, until it goes through the layer (or is allowed with a reason).
 2. **Every reader is attacked.** Every public function of ``robustbench_runner.reading`` (its
-   ``__all__``) appears in the ``READERS`` list of some ``tests/hostile/test_*.py``; a new
+   ``__all__``) appears in the ``READERS`` list (names, attributes or dotted strings) of some ``tests/hostile/test_*.py``; a new
    reader without a generator fails this test.
 """
 
@@ -110,7 +110,10 @@ def _covered() -> dict[str, list[str]]:
         for node in ast.parse(test.read_text()).body:
             if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "READERS" for t in node.targets):
                 for elt in ast.walk(node.value):
-                    name = elt.id if isinstance(elt, ast.Name) else elt.attr if isinstance(elt, ast.Attribute) else None
+                    if isinstance(elt, ast.Constant) and isinstance(elt.value, str):
+                        name = elt.value.rsplit(".", 1)[-1]  # "reading.csvs.load_csv" names load_csv
+                    else:
+                        name = elt.id if isinstance(elt, ast.Name) else elt.attr if isinstance(elt, ast.Attribute) else None
                     if name:
                         covered.setdefault(name, []).append(test.name)
     return covered
