@@ -11,15 +11,17 @@ all five papers feed [0, 1] pixels, paper auc explicitly without CIFAR colour no
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+from ..reading import BadFile, check_counts, check_labels, check_shape, load_data_pickle
 from .base import ArraySplit, DataBundle
-from .missing import ensure_files, first_existing, reading
+from .missing import ensure_files, first_existing
+
+FIX = "replace it with an intact copy of the official file (the CIFAR 'python version' archive), or move it away and set data.download=true"
 
 CIFAR10_DIR = "cifar-10-batches-py"
 CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -27,36 +29,60 @@ CIFAR10_TEST = ["test_batch"]
 CIFAR100_DIR = "cifar-100-python"
 
 
-def read_pickle(path: Path) -> dict:
-    """A CIFAR pickle with its keys as str (the files use bytes keys under Python 3)."""
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
+def read_pickle(path: Path, what: str = "cifar") -> dict:
+    """A CIFAR pickle with its keys as str (the files use bytes keys under Python 3), read
+    with the data-only unpickler (:func:`reading.load_data_pickle`): a batch that names
+    any Python object, or is not a dict with str/bytes keys, is a one-line :class:`BadFile`."""
+    d = load_data_pickle(path, expect=dict, what=what, fix=FIX)
+    if not all(isinstance(k, (bytes, str)) for k in d):
+        raise BadFile(path, "is a dict whose keys are not names", fix=FIX, what=what)
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
-def read_batches(paths: list[Path], label_key: str) -> ArraySplit:
+def read_batch(path: Path, label_key: str, num_classes: int, what: str = "cifar") -> tuple[np.ndarray, np.ndarray]:
+    """One batch: uint8 ``(N, 3, 32, 32)`` images and int64 labels in ``[0, num_classes)``."""
+    d = read_pickle(path, what)
+    if "data" not in d or label_key not in d:
+        raise BadFile(path, f"has no 'data'/'{label_key}' entries (keys: {sorted(d)[:8]})", fix=FIX, what=what)
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        kind = f"a {data.dtype} array" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
+        raise BadFile(path, f"holds 'data' as {kind}, not a uint8 array", fix=FIX, what=what)
+    check_shape(data, (None, 3 * 32 * 32), path, name="'data'", what=what, fix=FIX)
+    labels = d[label_key]
+    if not isinstance(labels, (list, np.ndarray)) or (isinstance(labels, list) and not all(type(v) is int for v in labels)):
+        raise BadFile(path, f"holds '{label_key}' that is not a list of integers", fix=FIX, what=what)
+    y = check_labels(np.asarray(labels), num_classes, path, what=what, fix=FIX)
+    check_counts(len(data), len(y), path, what=what, fix=FIX)
+    return data.reshape(-1, 3, 32, 32), y
+
+
+def read_batches(paths: list[Path], label_key: str, num_classes: int, what: str = "cifar") -> ArraySplit:
     """Concatenate pickled batches into a uint8 ``(N, 3, 32, 32)`` split."""
     xs, ys = [], []
     for p in paths:
-        with reading(p.parent.name, p):
-            d = read_pickle(p)
-            if "data" not in d or label_key not in d:
-                raise ValueError(f"no 'data'/'{label_key}' entries (keys: {sorted(d)})")
-            data = np.asarray(d["data"], dtype=np.uint8)
-            xs.append(data.reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[label_key], dtype=np.int64))
-            if len(xs[-1]) != len(ys[-1]):
-                raise ValueError(f"{len(xs[-1])} images but {len(ys[-1])} labels")
-    x = torch.from_numpy(np.concatenate(xs))
+        x, y = read_batch(p, label_key, num_classes, what)
+        xs.append(x)
+        ys.append(y)
+    x = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))
     y = torch.from_numpy(np.concatenate(ys))
     return ArraySplit(x, y)
 
 
-def _names(path: Path | None, key: str) -> list[str] | None:
-    if path is None or not path.is_file():
+def _names(path: Path | None, key: str, num_classes: int, what: str) -> list[str] | None:
+    """Class names from ``batches.meta`` / ``meta`` (optional: absent -> None; present but
+    not a dict holding a list of ``num_classes`` names -> :class:`BadFile`)."""
+    if path is None or not path.exists():
         return None
-    names = read_pickle(path).get(key)
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names] if names is not None else None
+    names = read_pickle(path, what).get(key)
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names) or len(names) != num_classes:
+        raise BadFile(path, f"holds '{key}' that is not a list of {num_classes} names", fix=FIX, what=what)
+    try:
+        return [n.decode() if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError:
+        raise BadFile(path, f"holds '{key}' that are not UTF-8 names", fix=FIX, what=what) from None
 
 
 def _fetch(cls_name: str, root: Path):
@@ -77,8 +103,8 @@ def load_cifar10(root: str | Path = "data", download: bool = False) -> DataBundl
         "cifar10", root, lambda: {n: first_existing([base / n]) for n in names},
         [base / n for n in names], download=download, fetch=_fetch("CIFAR10", root),
     )  # fmt: skip
-    train = read_batches([paths[n] for n in CIFAR10_TRAIN], "labels")
-    test = read_batches([paths[n] for n in CIFAR10_TEST], "labels")
+    train = read_batches([paths[n] for n in CIFAR10_TRAIN], "labels", 10, "cifar10")
+    test = read_batches([paths[n] for n in CIFAR10_TEST], "labels", 10, "cifar10")
     return DataBundle(
         name="cifar10",
         train=train,
@@ -86,7 +112,7 @@ def load_cifar10(root: str | Path = "data", download: bool = False) -> DataBundl
         num_classes=10,
         in_channels=3,
         image_size=32,
-        class_names=_names(base / "batches.meta", "label_names"),
+        class_names=_names(base / "batches.meta", "label_names", 10, "cifar10"),
     )
 
 
@@ -103,14 +129,15 @@ def load_cifar100(root: str | Path = "data", download: bool = False, labels: str
         [base / n for n in names], download=download, fetch=_fetch("CIFAR100", root),
     )  # fmt: skip
     key = f"{labels}_labels"
-    train = read_batches([paths["train"]], key)
-    test = read_batches([paths["test"]], key)
+    n_classes = 100 if labels == "fine" else 20
+    train = read_batches([paths["train"]], key, n_classes, "cifar100")
+    test = read_batches([paths["test"]], key, n_classes, "cifar100")
     return DataBundle(
         name="cifar100",
         train=train,
         test=test,
-        num_classes=100 if labels == "fine" else 20,
+        num_classes=n_classes,
         in_channels=3,
         image_size=32,
-        class_names=_names(base / "meta", f"{labels}_label_names"),
+        class_names=_names(base / "meta", f"{labels}_label_names", n_classes, "cifar100"),
     )

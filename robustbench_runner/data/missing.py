@@ -8,6 +8,7 @@ with internet access.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,9 +29,11 @@ def missing_data_error(dataset: str, root: str | Path, expected: Sequence[str | 
 
 
 def first_existing(candidates: Sequence[Path]) -> Path | None:
-    """The first of ``candidates`` that is a file (e.g. ``x.gz`` or ``x``)."""
+    """The first of ``candidates`` that exists (e.g. ``x.gz`` or ``x``). Whatever is there
+    counts, also a FIFO, a folder or a dangling link: the reader then refuses it naming what it
+    is (``reading.open_regular``), instead of a misleading "data not found"."""
     for p in candidates:
-        if p.is_file():
+        if os.path.lexists(p):
             return p
     return None
 

@@ -31,6 +31,7 @@ from .files import (
     read_text,
     source_stamp,
 )
+from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
 from .jsons import load_json, parse_json
 from .pickles import load_data_pickle
 from .yamls import load_yaml, parse_yaml
@@ -38,6 +39,11 @@ from .yamls import load_yaml, parse_yaml
 __all__ = [
     "LIMITS",
     "BadFile",
+    "check_bundle",
+    "check_counts",
+    "check_indices",
+    "check_labels",
+    "check_shape",
     "is_regular_file",
     "load_data_pickle",
     "load_json",
