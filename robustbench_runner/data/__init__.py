@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
@@ -95,15 +94,12 @@ def finalize(bundle: DataBundle, common: dict) -> DataBundle:
 
 
 def read_index_file(path: str | Path, n: int) -> torch.Tensor:
-    """Indices (one per line, or a ``.npy`` array) selecting rows of a split."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"subset index file {path} does not exist", fix="point data.subset to an index file")
-    idx = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, dtype=np.int64, ndmin=1)
-    idx = np.asarray(idx, dtype=np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise UserError(f"subset index file {path} has indices outside [0, {n})")
-    return torch.from_numpy(idx)
+    """Indices (one integer per line, or an integer ``.npy`` array) selecting rows of a split
+    of ``n`` rows, through :func:`reading.load_index_file`: non-empty, integers, unique, in
+    ``[0, n)``, else one line naming the file."""
+    from ..reading import load_index_file
+
+    return torch.from_numpy(load_index_file(path, n))
 
 
 __all__ = [

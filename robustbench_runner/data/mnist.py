@@ -19,7 +19,6 @@ interpolated values exactly.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,13 @@ import torch
 from ..errors import UserError
 from .base import ArraySplit, DataBundle
 from .digits import upsample
-from .missing import ensure_files, first_existing, reading
+from ..reading import check_counts, check_labels, check_shape, load_idx
+from .missing import ensure_files, first_existing
+
+FIX = "replace it with an intact copy of the official file (or move it away and set data.download=true)"
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 #: key -> file name (without ``.gz``) in ``<root>/<folder>/raw/``.
 IDX_FILES = {
@@ -45,26 +46,11 @@ IDX_FILES = {
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
-    """An IDX file (gzip-compressed or not) as a numpy array of its declared shape."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (header {raw[:4].hex()})")
-    ndim = raw[3]
-    found = int.from_bytes(raw[:4], "big")
-    if magic is not None and found != magic:
-        raise ValueError(f"{path}: IDX magic {found}, expected {magic}")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    offset = 4 + 4 * ndim
-    count = int(np.prod(dims)) if dims else 0
-    if len(raw) - offset != count * dtype.itemsize:
-        raise ValueError(f"{path}: header declares {dims} but holds {len(raw) - offset} data bytes")
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+def read_idx(path: str | Path, magic: int | None = None, what: str | None = None) -> np.ndarray:
+    """An IDX file (gzip-compressed or not) as a numpy array of its declared shape, read
+    through :func:`reading.load_idx` (sizes from the header, bounded; truncated or oversized
+    files refused in one line naming the file)."""
+    return load_idx(path, magic=magic, what=what, fix=FIX)
 
 
 def prepare_images(images: np.ndarray, image_size: int, channels: int, dtype: str, chunk: int = 10_000) -> torch.Tensor:
@@ -127,12 +113,13 @@ def load_idx_dataset(
     )  # fmt: skip
     arrays = {}
     for part in ("train", "test"):
-        with reading(name, paths[f"{part}_images"]):
-            images = read_idx(paths[f"{part}_images"], IMAGES_MAGIC)
-        with reading(name, paths[f"{part}_labels"]):
-            labels = read_idx(paths[f"{part}_labels"], LABELS_MAGIC)
-            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-                raise ValueError(f"images {images.shape} do not match labels {labels.shape}")
+        ipath, lpath = paths[f"{part}_images"], paths[f"{part}_labels"]
+        images = read_idx(ipath, IMAGES_MAGIC, name)
+        check_shape(images, (None, 28, 28), ipath, name="images", what=name, fix=FIX)
+        labels = read_idx(lpath, LABELS_MAGIC, name)
+        check_shape(labels, (None,), lpath, name="labels", what=name, fix=FIX)
+        labels = check_labels(labels, len(class_names), lpath, what=name, fix=FIX)
+        check_counts(len(images), len(labels), lpath, what=name, fix=f"use the labels file that belongs to {ipath.name}")
         arrays[part] = (images, labels)
     return bundle_from_arrays(name, arrays, image_size, channels, dtype, class_names)
 

@@ -11,22 +11,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 import torch
 
+from ..reading import BadFile, check_counts, check_labels, check_shape, load_mat
 from .base import ArraySplit, DataBundle
-from .missing import ensure_files, first_existing, reading
+from .missing import ensure_files, first_existing
+
+FIX = "replace it with an intact copy of the official file (or move it away and set data.download=true)"
 
 
 def read_svhn_mat(path: Path) -> ArraySplit:
-    mat = scipy.io.loadmat(str(path))
-    x = np.asarray(mat["X"], dtype=np.uint8)
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
-        raise ValueError(f"X has shape {x.shape}, expected (32, 32, 3, N)")
-    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+    """One SVHN split through :func:`reading.load_mat` (a file that is not MAT, a missing or
+    non-numeric ``X``/``y``, wrong shapes, labels outside 1..10: one line naming the file)."""
+    mat = load_mat(path, ["X", "y"], what="svhn", fix=FIX)
+    x = mat["X"]
+    check_shape(x, (32, 32, 3, None), path, name="X", what="svhn", fix=FIX)
+    if x.dtype != np.uint8:
+        raise BadFile(path, f"holds X as {x.dtype}, not uint8 pixels", fix=FIX, what="svhn")
+    raw = mat["y"]
+    if raw.ndim != 2 or raw.shape[1] != 1:
+        raise BadFile(path, f"holds y of shape {raw.shape}, expected (N, 1)", fix=FIX, what="svhn")
+    y = check_labels(raw.reshape(-1), 11, path, what="svhn", fix=FIX)  # 1..10 as stored
+    if (y == 0).any():
+        raise BadFile(path, f"holds {int((y == 0).sum())} label(s) 0; SVHN labels are 1..10 (10 = the digit 0)", fix=FIX, what="svhn")
     y[y == 10] = 0  # SVHN stores the digit 0 as label 10
-    if y.min(initial=0) < 0 or y.max(initial=0) > 9:
-        raise ValueError("labels outside 1..10")
+    check_counts(x.shape[3], len(y), path, what="svhn", fix=FIX)
     x = np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1)))  # (H, W, C, N) -> (N, C, H, W)
     return ArraySplit(torch.from_numpy(x), torch.from_numpy(y))
 
@@ -51,8 +60,7 @@ def load_svhn(root: str | Path = "data", download: bool = False, use_extra: bool
     )  # fmt: skip
     splits = {}
     for key, path in paths.items():
-        with reading("svhn", path):
-            splits[key] = read_svhn_mat(path)
+        splits[key] = read_svhn_mat(path)
     train, test = splits["train"], splits["test"]
     if use_extra:
         train = ArraySplit(torch.cat([train.x, splits["extra"].x]), torch.cat([train.y, splits["extra"].y]))

@@ -31,14 +31,22 @@ from .files import (
     read_text,
     source_stamp,
 )
+from .arrays import load_npy, load_npz, parse_npy
 from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
+from .idx import load_idx
+from .images import load_image
+from .indices import load_index_file
 from .jsons import load_json, parse_json
+from .matfiles import load_mat
 from .pickles import load_data_pickle
+from .tensors import WeightsOnlyRefused, checkpoint_format, load_safetensors, load_torch
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [
     "LIMITS",
     "BadFile",
+    "WeightsOnlyRefused",
+    "checkpoint_format",
     "check_bundle",
     "check_counts",
     "check_indices",
@@ -46,10 +54,19 @@ __all__ = [
     "check_shape",
     "is_regular_file",
     "load_data_pickle",
+    "load_idx",
+    "load_image",
+    "load_index_file",
+    "load_mat",
+    "load_npy",
+    "load_npz",
+    "load_safetensors",
+    "load_torch",
     "load_json",
     "load_yaml",
     "open_regular",
     "parse_json",
+    "parse_npy",
     "parse_yaml",
     "read_bytes",
     "read_text",

@@ -164,7 +164,7 @@ def test_read_idx_parses_header_gz_and_plain(tmp_path):
     write_idx(tmp_path / "b", a, 2051, compress=False)
     assert np.array_equal(read_idx(tmp_path / "a.gz", 2051), a)
     assert np.array_equal(read_idx(tmp_path / "b", 2051), a)
-    with pytest.raises(ValueError, match="magic"):
+    with pytest.raises(UserError, match="magic"):
         read_idx(tmp_path / "b", 2049)
 
 

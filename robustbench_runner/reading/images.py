@@ -1,0 +1,59 @@
+"""Encoded images (Tiny ImageNet's JPEGs), decoded with PIL after checks from the header.
+
+The width and height are read from the header (``Image.open`` decodes nothing) and checked
+against ``max_pixels`` and the expected size *before* decoding, so neither a decompression
+bomb (PIL's ``DecompressionBombWarning``/``Error``, raised as errors here) nor an oversized
+image is ever decoded in full. Anything PIL cannot read (truncated, not an image) is one
+:class:`.files.BadFile` line naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .files import LIMITS, BadFile, read_bytes
+
+#: a bound on width x height for one image (Tiny ImageNet's are 64 x 64)
+MAX_PIXELS = 4096 * 4096
+
+
+def load_image(
+    path: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    mode: str = "RGB",
+    max_pixels: int = MAX_PIXELS,
+    what: str | None = None,
+    fix: str | None = None,
+    max_bytes: int = LIMITS["image"],
+) -> np.ndarray:
+    """The image at ``path`` as a uint8 ``(H, W, C)`` array in ``mode``; ``size``: the
+    ``(width, height)`` it must have (checked before decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_bytes(path, max_bytes=max_bytes, what=what, fix=fix)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise BadFile(path, f"declares {w}x{h} pixels, over the {max_pixels:,}-pixel bound (a decompression bomb?)", fix=fix, what=what)
+                if size is not None and (w, h) != tuple(size):
+                    raise BadFile(path, f"is {w}x{h}, expected {size[0]}x{size[1]}", fix=fix, what=what)
+                arr = np.asarray(im.convert(mode), dtype=np.uint8)
+    except BadFile:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise BadFile(path, f"is refused as a decompression bomb ({' '.join(str(e).split())[:120]})", fix=fix, what=what) from None
+    except UnidentifiedImageError:
+        raise BadFile(path, "is not an image PIL can identify", fix=fix, what=what) from None
+    except Exception as e:  # truncated data, broken headers: OSError, SyntaxError, ValueError, ...
+        raise BadFile(path, f"is a damaged image ({type(e).__name__}: {' '.join(str(e).split())[:120]})", fix=fix, what=what) from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
