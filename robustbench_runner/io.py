@@ -148,24 +148,24 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu", fix: str | None = None) -> dict:
-    """Load with ``weights_only=True`` (no arbitrary code); a corrupt file is a UserError.
+    """Load with ``weights_only=True`` (no arbitrary code) through
+    :func:`reading.load_torch` (a bounded regular file); a corrupt file is a UserError.
 
     ``fix``: what to do about a damaged file. Callers pass it for the run's own files (where
     deleting and rerunning is the remedy and they know what the rerun then does); a file the
     user passed gets advice that never suggests deleting it."""
-    import torch
+    import os
+
+    from .reading import BadFile, load_torch
 
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise UserError(f"checkpoint {path} does not exist", fix="check the path")
+    fix = fix or "pass a checkpoint saved by rbr-run or a file written by torch.save(model.state_dict(), path)"
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, wrong format, unpickling refused...
-        reason = clean_message(e)
-        raise UserError(
-            f"checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}: {reason})",
-            fix=fix or "pass a checkpoint saved by rbr-run or a file written by torch.save(model.state_dict(), path)",
-        ) from e
+        obj = load_torch(path, map_location=map_location, fix=fix)
+    except BadFile as e:  # truncated zip, wrong format, unpickling refused, a FIFO...
+        raise UserError(f"checkpoint {path} is corrupt or not a torch checkpoint ({e.problem})", fix=fix) from None
     if not isinstance(obj, dict):
         raise UserError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict", fix="pass a checkpoint saved by rbr-run or a model state_dict")
     return obj

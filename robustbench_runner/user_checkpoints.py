@@ -26,8 +26,8 @@ deleting it (that advice is only for a run's own ``ckpt/`` files).
 from __future__ import annotations
 
 import json
+import os
 import re
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,10 @@ from torch import nn
 
 from .checkpoints import CKPT_FORMAT
 from .errors import UserError
+from .reading import BadFile, WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
+
+#: advice for a checkpoint the user brought (never "delete it": it is theirs)
+USER_FIX = "pass a file written by torch.save (a state_dict, a training checkpoint, a Lightning .ckpt), a .safetensors file or a run directory"
 
 #: Keys under which training scripts store the model's state dict (checked in this order).
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "ema")
@@ -88,38 +92,40 @@ def read_checkpoint(path: str | Path, trusted: bool = False) -> UserCheckpoint:
 
 
 def load_file(path: Path, trusted: bool = False):
-    """The object a checkpoint file holds, loaded without running code unless ``trusted``."""
-    if not path.is_file():
+    """The object a checkpoint file holds, loaded without running code unless ``trusted``.
+
+    The format is told by the file's magic bytes (:func:`reading.checkpoint_format`), not
+    its name: a ``torch.save`` file named ``.safetensors`` is read as what it is; a
+    safetensors file goes through :func:`reading.load_safetensors` (header checked first)."""
+    if not os.path.lexists(path):
         raise UserError(
             f"checkpoint {path} does not exist",
             fix="check the path (a .pt/.pth/.ckpt/.safetensors file or a run directory)",
         )
-    if _is_safetensors(path):
-        return _load_safetensors(path)
+    fmt = checkpoint_format(path)  # a FIFO, a folder, an unreadable file: one line
+    if fmt == "safetensors" or (fmt == "unknown" and path.suffix == ".safetensors"):
+        return load_safetensors(path, fix=USER_FIX)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        text = _ANSI.sub("", str(e))
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", text)
-        if found is None:
-            raise UserError(
-                f"checkpoint {path} is corrupt or not a PyTorch checkpoint: it is {describe_file(path)}",
-                fix="pass a file written by torch.save (a state_dict, a training checkpoint, a Lightning .ckpt), a .safetensors file or a run directory",
-            ) from e
-        name = found.group(1)
+        return load_torch(path, fix=USER_FIX)
+    except WeightsOnlyRefused as e:
+        name = e.global_name
         if not trusted:
             raise UserError(
                 f"checkpoint {path} is a pickle that names the Python object {name} (e.g. a whole model saved with torch.save(model)); "
                 "loading it would run code from the file, so rbr does not load it",
                 fix="if you trust the file, add checkpoint_trusted=true; or load it once yourself and save torch.save(model.state_dict(), 'weights.pt'), "
                 "then pass checkpoint=weights.pt with the model=... it belongs to (docs/byo.md)",
-            ) from e
+            ) from None
+    except BadFile:
+        raise UserError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint: it is {describe_file(path)}", fix=USER_FIX) from None
     print(
         f"[rbr] checkpoint_trusted=true: loading {path} with weights_only=False runs code from that file (it names {name})",
         flush=True,
     )
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return load_torch_trusted(path)
+    except BadFile:
+        raise
     except Exception as e:
         raise UserError(
             f"checkpoint {path} could not be unpickled even with checkpoint_trusted=true ({type(e).__name__}: {' '.join(_ANSI.sub('', str(e)).split())[:200]})",
@@ -127,31 +133,9 @@ def load_file(path: Path, trusted: bool = False):
         ) from e
 
 
-def _is_safetensors(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n < 100_000_000 and head[8:9] == b"{"
-
-
-def _load_safetensors(path: Path) -> dict:
-    try:
-        from safetensors.torch import load_file as load_st
-    except ImportError:
-        raise UserError(
-            f"checkpoint {path} is a safetensors file, and the safetensors package is not installed",
-            fix="pip install safetensors",
-        ) from None
-    return load_st(str(path), device="cpu")
-
-
 def describe_file(path: Path) -> str:
     """What a file that ``torch.load`` cannot read looks like, in a few words."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    size = path.stat().st_size
+    head, size = file_head(path)
     if size == 0:
         return "an empty file"
     if head.startswith(b"PK\x03\x04"):

@@ -39,7 +39,7 @@ from .indices import load_index_file
 from .jsons import load_json, parse_json
 from .matfiles import load_mat
 from .pickles import load_data_pickle
-from .tensors import WeightsOnlyRefused, checkpoint_format, load_safetensors, load_torch
+from .tensors import WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "BadFile",
     "WeightsOnlyRefused",
     "checkpoint_format",
+    "file_head",
     "check_bundle",
     "check_counts",
     "check_indices",
@@ -62,6 +63,7 @@ __all__ = [
     "load_npz",
     "load_safetensors",
     "load_torch",
+    "load_torch_trusted",
     "load_json",
     "load_yaml",
     "open_regular",

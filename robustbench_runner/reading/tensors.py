@@ -118,3 +118,22 @@ def load_safetensors(path: str | Path, *, what: str | None = "checkpoint", fix: 
         return load_st(data)
     except Exception as e:
         raise BadFile(path, f"is not a readable safetensors file ({type(e).__name__}: {' '.join(str(e).split())[:160]})", fix=fix, what=what) from None
+
+
+def load_torch_trusted(path: str | Path, *, map_location="cpu", what: str | None = "checkpoint", max_bytes: int = LIMITS["checkpoint"]):
+    """``torch.load(weights_only=False)``: RUNS CODE named by the file. Only for a file the
+    user declared trusted on the command line (``checkpoint_trusted=true``, after
+    :func:`load_torch` refused it with :class:`WeightsOnlyRefused`); never for data files or
+    anything found in a shared folder. Still only a bounded regular file."""
+    import torch
+
+    with open_regular(path, max_bytes=max_bytes, what=what) as f:
+        return torch.load(f, map_location=map_location, weights_only=False)
+
+
+def file_head(path: str | Path, n: int = 4096) -> tuple[bytes, int]:
+    """The first ``n`` bytes and the size of a regular file (to say what a file is)."""
+    with open_regular(path, max_bytes=LIMITS["checkpoint"], what="checkpoint") as f:
+        head = f.read(n)
+        size = f.seek(0, 2)
+    return head, size
