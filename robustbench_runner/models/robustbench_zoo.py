@@ -145,7 +145,12 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
     timm_name = f"{model_id.lower().replace('-', '_')}_{dataset}_{threat_model.lower()}"
     files = weight_files(model_dir, dataset, threat_model, model_id, entry)
     hosted_by_timm = _timm_has(timm_name)
-    missing = [f for f in files if not f.is_file()]
+    missing = [f for f in files if not os.path.lexists(f)]
+    for f in files:  # what RobustBench will torch.load: a bounded regular file (a FIFO would hang it)
+        if f not in missing:
+            from ..reading import checkpoint_format
+
+            checkpoint_format(f)
     if (hosted_by_timm or missing) and not download:
         where = (
             "on the Hugging Face hub (through timm)"
