@@ -47,11 +47,15 @@ def checkpoint_format(path: str | Path) -> str:
         head = f.read(9)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "torch-zip"
+    if _looks_safetensors(head):  # before the pickle test: a header of 128..255 bytes starts with 0x80
+        return "safetensors"
     if head[:1] == b"\x80":
         return "torch-pickle"
-    if len(head) == 9 and head[8:9] == b"{" and 2 <= struct.unpack("<Q", head[:8])[0] <= MAX_HEADER:
-        return "safetensors"
     return "unknown"
+
+
+def _looks_safetensors(head: bytes) -> bool:
+    return len(head) >= 9 and head[8:9] == b"{" and 2 <= struct.unpack("<Q", head[:8])[0] <= MAX_HEADER
 
 
 def load_torch(path: str | Path, *, map_location="cpu", what: str | None = "checkpoint", fix: str | None = None, max_bytes: int = LIMITS["checkpoint"]):
@@ -62,13 +66,13 @@ def load_torch(path: str | Path, *, map_location="cpu", what: str | None = "chec
     with open_regular(path, max_bytes=max_bytes, what=what, fix=fix) as f:
         head = f.read(9)
         f.seek(0)
-        if len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK") and 2 <= struct.unpack("<Q", head[:8])[0] <= MAX_HEADER:
+        if _looks_safetensors(head):
             raise BadFile(path, "is a safetensors file, not a torch.save file", fix=fix or "name it .safetensors (or pass it where safetensors are read)", what=what)
         try:
             return torch.load(f, map_location=map_location, weights_only=True)
         except Exception as e:
             text = " ".join(_ANSI.sub("", str(e)).split())
-            found = re.search(r"GLOBAL (\S+) was not an allowed global", text) or re.search(r"Unsupported global: GLOBAL (\S+)", text)
+            found = re.search(r"GLOBAL (\S+) was not an allowed global", text) or re.search(r"unsupported GLOBAL (\S+)", text, re.IGNORECASE)
             if found:
                 raise WeightsOnlyRefused(path, found.group(1).rstrip(",."), what=what, fix=fix) from None
             raise BadFile(path, f"is not a readable torch.save file ({type(e).__name__}: {text[:160]})", fix=fix, what=what) from None
@@ -77,7 +81,7 @@ def load_torch(path: str | Path, *, map_location="cpu", what: str | None = "chec
 def load_safetensors(path: str | Path, *, what: str | None = "checkpoint", fix: str | None = None, max_bytes: int = LIMITS["checkpoint"]) -> dict:
     """``{name: tensor}`` of a safetensors file, its header checked first (see the module)."""
     data = read_bytes(path, max_bytes=max_bytes, what=what, fix=fix)
-    if data.startswith(b"PK\x03\x04") or data[:1] == b"\x80":
+    if data.startswith(b"PK\x03\x04") or (data[:1] == b"\x80" and not _looks_safetensors(data[:9])):
         raise BadFile(path, "is a torch.save file, not a safetensors file", fix=fix or "name it .pt (it is read with torch.load(weights_only=True))", what=what)
     if len(data) < 8:
         raise BadFile(path, f"is {len(data)} bytes, too short for a safetensors file", fix=fix, what=what)
