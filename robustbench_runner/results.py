@@ -30,6 +30,7 @@ import pandas as pd
 from .errors import UserError
 from .faults import crash_point
 from .io import atomic_write_text
+from .reading import LIMITS, read_bytes
 
 METRIC_COLUMNS = [
     "run", "dataset", "model", "scheme", "seed", "batch_size", "config_hash",
@@ -195,12 +196,13 @@ class _Checked:
 
 
 def _check_lines(path: Path, schema: CsvSchema) -> _Checked:
+    # through the reading layer: a regular file (never a FIFO, never a symlink: the run
+    # wrote it), bounded; a problem is one line naming the file (issue 21)
+    data = read_bytes(path, max_bytes=LIMITS["csv"], follow_symlinks=False)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _damaged(path, f"not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path} ({e.strerror})", fix="check the file's permissions") from None
     if not text.strip():
         raise _damaged(path, "the file is empty (not even a header)")
     lines = text.splitlines(keepends=True)
