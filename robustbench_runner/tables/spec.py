@@ -151,6 +151,12 @@ ID_MAX = 120
 _ID_FIX = "write the id as <paper>/<table> with letters, digits, '.', '_' and '-' (e.g. id: irat/table1)"
 
 
+#: the scalar fields of a spec and the types their YAML value may have
+_SCALARS = {"title": (str,), "note": (str,), "checkpoint": (str,), "aggregate": (str,), "trim": (int,), "scale": (int, float),
+            "digits": (int,), "expect": (int, type(None)), "builder": (str, type(None)), "source": (str,), "mixed": (str,),
+            "gaps_note": (bool,)}  # fmt: skip
+
+
 def check_id(value, origin: str) -> str:
     """``value`` when it is a safe table id (:data:`ID_RE`, at most :data:`ID_MAX`
     characters), else one :class:`UserError` naming the spec file."""
@@ -166,16 +172,23 @@ def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
     if "id" not in d:
         raise UserError(f"table spec {origin} has no id")
     check_id(d["id"], origin)
-    if not isinstance(d.get("title", ""), str) or not isinstance(d.get("note", ""), str):
-        raise UserError(f"table spec {origin}: title and note must be text", fix="quote them: title: \"...\"")
     columns = d.get("columns") or []
     if not isinstance(columns, list) or not all(isinstance(c, dict) and "label" in c and isinstance(c.get("where") or {}, dict) for c in columns):
         raise UserError(f"table spec {origin}: columns must be a list of {{label: ..., where: {{...}}}}", fix="e.g. columns: [{label: Clean, where: {attack: clean}}]")
+    for name, types in _SCALARS.items():
+        if name in d and not isinstance(d[name], types) or (name in d and isinstance(d[name], bool) and bool not in types):
+            kinds = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise UserError(f"table spec {origin}: {name} is {str(d[name])[:40]!r} ({type(d[name]).__name__}), not {kinds}", fix=f"write {name} as a {kinds}")
     for name in ("where", "labels", "order", "options", "defaults", "row_headers"):
-        if not isinstance(d.get(name) or {}, dict):
+        if name in d and d[name] is None:
+            d[name] = {}  # ``where:`` with nothing after it: none
+    for name in ("where", "labels", "order", "options", "defaults", "row_headers"):
+        if not isinstance(d.get(name, {}), dict):
             raise UserError(f"table spec {origin}: {name} must be a mapping", fix=f"write {name}: {{key: value}}")
     for name in ("rows", "column_by", "checkpoints", "rows_only"):
-        value = d.get(name) or []
+        if name in d and d[name] is None:
+            d[name] = []
+        value = d.get(name, [])
         if not isinstance(value, list) or (name != "rows_only" and not all(isinstance(v, str) for v in value)):
             raise UserError(f"table spec {origin}: {name} must be a list" + (" of field names" if name != "rows_only" else ""), fix=f"write {name}: [a, b]")
     cols = [ColumnSpec(label=str(c["label"]), where=dict(c.get("where") or {})) for c in d.pop("columns", None) or []]
