@@ -22,6 +22,7 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
+from .csvs import load_csv, load_parquet, parse_csv
 from .files import (
     LIMITS,
     BadFile,
@@ -39,10 +40,13 @@ __all__ = [
     "LIMITS",
     "BadFile",
     "is_regular_file",
+    "load_csv",
     "load_data_pickle",
     "load_json",
+    "load_parquet",
     "load_yaml",
     "open_regular",
+    "parse_csv",
     "parse_json",
     "parse_yaml",
     "read_bytes",

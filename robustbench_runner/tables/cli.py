@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet and not result.pretty.empty:
             print(result.pretty.to_string(index=False))
     if n_skipped and args.strict:
-        sys.stderr.write(f"{PROG}: error: {n_skipped} runs, folders or spec files skipped (unreadable files; see the warnings above) and --strict is set\n")
+        what = [f"{n} {kind} skipped" for n, kind in ((len(runs.skipped), "runs"), (len(unlisted), "folders"), (len(bad_specs), "spec files")) if n]
+        sys.stderr.write(f"{PROG}: error: {', '.join(what)} (unreadable; see the warnings above) and --strict is set\n")
         return 1
     return 0
 

@@ -416,8 +416,8 @@ def _read_mapping(path: Path, read, valid: str, shape: str) -> dict:
         return {}
     try:
         value = read(path)
-    except BadFile:  # the reading layer's one line names the file already
-        raise
+    except BadFile as e:  # the reading layer's reason, worded as this run's file
+        raise UserError(f"{path} {e.problem}", fix=fix) from None
     except Exception as e:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, ...
         raise UserError(f"{path} is not {valid} ({_first_line(e)})", fix=fix) from None
     if not isinstance(value, dict):
