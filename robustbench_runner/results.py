@@ -30,6 +30,8 @@ import pandas as pd
 from .errors import UserError
 from .faults import crash_point
 from .io import atomic_write_text
+from .reading import LIMITS, BadFile, read_bytes
+from .reading.csvs import coerce, frame_from_text
 
 METRIC_COLUMNS = [
     "run", "dataset", "model", "scheme", "seed", "batch_size", "config_hash",
@@ -195,12 +197,13 @@ class _Checked:
 
 
 def _check_lines(path: Path, schema: CsvSchema) -> _Checked:
+    # through the reading layer: a regular file (never a FIFO, never a symlink: the run
+    # wrote it), bounded; a problem is one line naming the file (issue 21)
+    data = read_bytes(path, max_bytes=LIMITS["csv"], follow_symlinks=False)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _damaged(path, f"not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path} ({e.strerror})", fix="check the file's permissions") from None
     if not text.strip():
         raise _damaged(path, "the file is empty (not even a header)")
     lines = text.splitlines(keepends=True)
@@ -253,31 +256,16 @@ def read_result_frame(path: str | Path, schema: CsvSchema | None = None) -> pd.D
 
 
 def _parse(text: str, str_columns: dict) -> pd.DataFrame:
-    kwargs = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    return pd.read_csv(io.StringIO(text), dtype=str_columns or None, **kwargs)
+    return frame_from_text(text, {c: STR for c in str_columns})
 
 
 def _coerce(frame: pd.DataFrame, dtypes: dict[str, str], path: Path) -> pd.DataFrame:
-    for col, kind in dtypes.items():
-        s = frame[col]
-        if kind == STR:
-            continue
-        num = pd.to_numeric(s, errors="coerce")
-        bad = num.isna() & s.notna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise _damaged(path, f"line {i + 2}: column {col} holds '{s.iloc[i]}', not a number")
-        if kind == INT:
-            if num.isna().any():
-                i = int(num.isna().to_numpy().nonzero()[0][0])
-                raise _damaged(path, f"line {i + 2}: integer column {col} is empty")
-            if (num != num.round()).any():
-                i = int((num != num.round()).to_numpy().nonzero()[0][0])
-                raise _damaged(path, f"line {i + 2}: integer column {col} holds '{s.iloc[i]}'")
-            frame[col] = num.astype("int64")
-        else:
-            frame[col] = num.astype("float64")
-    return frame
+    """Numbers checked by the reading layer (:func:`~robustbench_runner.reading.csvs.coerce`),
+    its one line reworded as this file's damage."""
+    try:
+        return coerce(frame, dtypes, path)
+    except BadFile as e:
+        raise _damaged(path, e.problem) from None
 
 
 def conform(df: pd.DataFrame, schema: CsvSchema) -> pd.DataFrame:

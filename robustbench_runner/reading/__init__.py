@@ -22,6 +22,7 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
+from .csvs import load_csv, load_parquet, parse_csv
 from .files import (
     LIMITS,
     BadFile,
@@ -54,6 +55,7 @@ __all__ = [
     "check_labels",
     "check_shape",
     "is_regular_file",
+    "load_csv",
     "load_data_pickle",
     "load_idx",
     "load_image",
@@ -65,8 +67,10 @@ __all__ = [
     "load_torch",
     "load_torch_trusted",
     "load_json",
+    "load_parquet",
     "load_yaml",
     "open_regular",
+    "parse_csv",
     "parse_json",
     "parse_npy",
     "parse_yaml",

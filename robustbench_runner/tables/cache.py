@@ -22,8 +22,10 @@ own ``runs.parquet``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,13 +36,24 @@ import pyarrow.parquet as pq
 
 from ..errors import UserError
 from ..io import atomic_write_bytes
+from ..reading import is_regular_file, load_parquet, parse_json
 from .runs import Loaded, Run, RunSet, _stamp, read_runs, remember
 
 CACHE_DIR = ".rbr-tables-cache"
 CACHE_FILE = "runs.parquet"
-VERSION = 1
+VERSION = 2  # 2: a sha256 of the metadata (issue 21)
 FORMAT = "rbr-tables-cache"  # the metadata key, and the "format" field inside it
 _PLAIN_DTYPES = {"int64", "float64", "bool", "str"}  # dtypes parquet gives back exactly
+
+
+DIGEST_KEY = b"rbr-tables-cache-sha256"  # sha256 of the metadata JSON and the row count
+
+
+def _digest(raw: bytes, n_rows: int) -> str:
+    """The cache's checksum: its data pages carry CRC32 page checksums (verified on read);
+    this covers what they do not, the metadata (every run's config, info, stamps and row
+    range) and the number of rows."""
+    return hashlib.sha256(raw + b"\0" + str(n_rows).encode()).hexdigest()
 
 
 def cache_path(root: str | Path) -> Path:
@@ -85,16 +98,29 @@ class SweepCache:
     def load(self) -> tuple[dict[str, dict], pd.DataFrame | None, list | None]:
         """``(entries by relative folder, all cached metrics rows, their signature)``; empty
         when there is no cache, and (with one warning line) when it cannot be used."""
-        if not self.path.exists():
+        self.usable = True
+        if not os.path.lexists(self.path):
+            return {}, None, None
+        if not is_regular_file(self.path, follow_symlinks=False):  # not the tool's file: never read, never replaced
+            self.usable = False
+            _say(f"WARNING: {self.path} is not a regular file the tool wrote; it is neither read nor replaced (going on without a cache)")
             return {}, None, None
         try:
-            table = pq.read_table(self.path, page_checksum_verification=True)
-            meta = json.loads((table.schema.metadata or {})[FORMAT.encode()])
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            table = load_parquet(self.path, follow_symlinks=False)
+            raw = (table.schema.metadata or {}).get(FORMAT.encode())
+            if raw is None:  # a Parquet file, not the tool's: never replaced
+                self.usable = False
+                _say(f"WARNING: {self.path} is a Parquet file rbr-tables did not write; it is neither read nor replaced (going on without a cache)")
+                return {}, None, None
+            meta = parse_json(raw.decode("utf-8"), source=self.path)
+            if meta.get("format") != FORMAT:
                 raise ValueError("not an rbr-tables cache")
             if meta.get("version") != VERSION:
                 _say(f"WARNING: ignoring {self.path}: written by cache version {meta.get('version')!r}, this is {VERSION}; rebuilding it")
                 return {}, None, None
+            digest = (table.schema.metadata or {}).get(DIGEST_KEY)
+            if digest is None or digest.decode("ascii", "replace") != _digest(raw, table.num_rows):
+                raise ValueError("its checksum does not match its content (damaged or edited)")
             rows = table.to_pandas()
             entries, sig = meta["runs"], meta["signature"]
             if sig is not None and [[c, str(t)] for c, t in rows.dtypes.items()] != sig:
@@ -109,16 +135,20 @@ class SweepCache:
             if end != len(rows):
                 raise ValueError("its row ranges do not cover its rows")
             return entries, rows, sig
-        except Exception as e:  # damaged, truncated, hand-edited, not parquet, ...
+        except Exception as e:  # damaged, truncated, hand-edited, not parquet, ... (BadFile included)
             _say(f"WARNING: ignoring unreadable cache {self.path} ({' '.join(str(e).split())[:120]}); rebuilding it")
             return {}, None, None
 
     def save(self, entries: dict[str, dict], rows: pd.DataFrame, sig: list | None) -> bool:
         """Write the cache atomically; False (with one note line) when the folder cannot be
         written, in which case the tool goes on without one."""
+        if not getattr(self, "usable", True):
+            return False
         meta = {"format": FORMAT, "version": VERSION, "signature": sig, "runs": entries}
+        raw = json.dumps(meta, allow_nan=False).encode()
         table = pa.Table.from_pandas(rows, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), FORMAT.encode(): json.dumps(meta).encode()})
+        digest = _digest(raw, table.num_rows).encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), FORMAT.encode(): raw, DIGEST_KEY: digest})
         buf = io.BytesIO()
         pq.write_table(table, buf, write_page_checksum=True)
         try:

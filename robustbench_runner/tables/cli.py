@@ -41,36 +41,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a folder of more table specs (*.yaml, searched recursively) next to conf/table/ (repeatable)")  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the table ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a run had to be skipped (unreadable files)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a run or folder had to be skipped (unreadable files or folders)")
     p.add_argument("--no-cache", action="store_true", help=f"read every run's files; neither read nor write <dir>/{CACHE_DIR}/{CACHE_FILE}")
     p.add_argument("--verbose", action="store_true", help="show tracebacks")
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> int:
+    bad_specs: list[tuple[Path, str]] = []  # spec files left out, one warning line each
     if args.list:
-        for tid, spec in all_specs(extra=args.specs).items():
+        listed = all_specs(extra=args.specs, problems=bad_specs)
+        _warn_each(bad_specs)
+        for tid, spec in listed.items():
             print(f"{tid:32s} {spec.title}")
-        return 0
+        return 1 if bad_specs and args.strict else 0
     if not args.dirs:
         raise UserError("no run directory given", fix="rbr-tables <run or sweep dir> [--table ID]")
-    specs = select_specs(args.table or ["summary"], extra=args.specs)
-    run_dirs = find_runs(args.dirs)
+    try:
+        specs = select_specs(args.table or ["summary"], extra=args.specs, problems=bad_specs)
+    finally:
+        _warn_each(bad_specs)  # before the error a pattern that matches nothing may raise
+    unlisted: list[tuple[Path, str]] = []
+    run_dirs = find_runs(args.dirs, unlisted)
+    _warn_each(unlisted)
     if not run_dirs:
         raise UserError(f"no runs (metrics.csv) under {', '.join(args.dirs)}", fix="point rbr-tables at a folder that holds rbr-run outputs")
     runs = load_runs(run_dirs) if args.no_cache else load_runs_cached(run_dirs, args.dirs)
     warn_skipped(runs, PROG)
+    n_skipped = len(runs.skipped) + len(unlisted) + len(bad_specs)
     keys = sorted({k for s in specs for k in s.config_keys()})
     ok_dirs = [r.dir for r in runs.runs]
     ctx = Context(metrics=runs.metrics(keys), run_dirs=ok_dirs, runs=runs)
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "tables"
-    skipped = f", {len(runs.skipped)} unreadable and skipped" if runs.skipped else ""
+    skipped = f", {n_skipped} unreadable and skipped" if n_skipped else ""
     print(f"[{PROG}] {len(run_dirs)} runs ({sum(r.done for r in runs.runs)} finished{skipped}) under {', '.join(args.dirs)}")
     standin = standin_runs(ok_dirs, runs)
     if standin:
         from ..data.standin import STANDIN_NOTE  # here: it imports torch and scikit-learn
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
-    unread = f" (+{len(runs.skipped)} unreadable runs skipped)" if runs.skipped else ""
+    unread = f" (+{n_skipped} unreadable runs skipped)" if n_skipped else ""
     for spec in specs:
         result = build(spec, ctx)
         if standin:
@@ -79,10 +88,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
         if not args.quiet and not result.pretty.empty:
             print(result.pretty.to_string(index=False))
-    if runs.skipped and args.strict:
-        sys.stderr.write(f"{PROG}: error: {len(runs.skipped)} runs skipped (unreadable files; see the warnings above) and --strict is set\n")
+    if n_skipped and args.strict:
+        what = [f"{n} {kind} skipped" for n, kind in ((len(runs.skipped), "runs"), (len(unlisted), "folders"), (len(bad_specs), "spec files")) if n]
+        sys.stderr.write(f"{PROG}: error: {', '.join(what)} (unreadable; see the warnings above) and --strict is set\n")
         return 1
     return 0
+
+
+def _warn_each(problems: list[tuple[Path, str]]) -> None:
+    for what, why in problems:
+        print(f"[{PROG}] WARNING: skipped {what}: {why}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

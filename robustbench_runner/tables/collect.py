@@ -6,6 +6,7 @@ in progress are read too (their rows so far), so tables can be built while a swe
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,16 +18,31 @@ from ..results import read_result_frame
 from .runs import RunSet, load_runs
 
 
-def find_runs(roots: Iterable[str | Path]) -> list[Path]:
+def find_runs(roots: Iterable[str | Path], unreadable: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Every folder under ``roots`` that holds ``metrics.csv`` or ``run.json``.
+
+    A folder that cannot be listed (permissions, a name that vanished) is never skipped in
+    silence: it is appended to ``unreadable`` as ``(folder, reason)`` when a list is given,
+    else printed as one warning line. Symlinked folders are not entered (a link planted in
+    a shared sweep could lead anywhere, or back to itself)."""
     runs: set[Path] = set()
+    problems: list[tuple[Path, str]] = [] if unreadable is None else unreadable
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise UserError(f"{root} does not exist", fix="pass a run or sweep directory (e.g. outputs/sweeps/<name>)")
-        for m in root.rglob("metrics.csv"):
-            runs.add(m.parent)
-        for m in root.rglob("run.json"):  # runs that have not written metrics yet
-            runs.add(m.parent)
+
+        def failed(e: OSError) -> None:
+            problems.append((Path(e.filename or root), f"cannot be listed ({e.strerror or type(e).__name__})"))
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
+            names = set(filenames) | set(dirnames)
+            if "metrics.csv" in names or "run.json" in names:
+                runs.add(Path(dirpath))
+            dirnames[:] = [n for n in dirnames if not os.path.islink(os.path.join(dirpath, n))]
+    if unreadable is None:
+        for d, why in problems:
+            print(f"[rbr-tables] WARNING: skipped {d}: {why}", file=sys.stderr)
     return sorted(runs)
 
 

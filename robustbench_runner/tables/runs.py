@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,30 +28,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-from omegaconf._utils import get_yaml_loader
 
 from ..config import VOLATILE_KEYS
 from ..errors import UserError
+from ..reading import BadFile, load_json, parse_yaml, read_text
 from ..results import SCHEMAS, ResultCsv, cut, read_result_csvs
 
 
-class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """PyYAML's C loader with OmegaConf's scalar rules (``1e-3`` is a float, timestamps stay
-    strings), so a ``config.yaml`` reads as ``OmegaConf.to_container(OmegaConf.load(path))``
-    would give, at a tenth of the cost (``OmegaConf.load`` was ~87% of ``rbr-tables`` over
-    10,000 runs, docs/performance.md)."""
-
-
-_ConfigLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
-
-
 def read_config(path: Path) -> dict:
-    """A run's ``config.yaml`` as plain containers (interpolations left as their text)."""
-    text = Path(path).read_text(encoding="utf-8")
+    """A run's ``config.yaml`` as plain containers (interpolations left as their text),
+    through the reading layer: a bounded regular file, never a symlink (the run wrote it),
+    parsed with OmegaConf's scalar rules and YAML's alias/depth bounds
+    (:func:`~robustbench_runner.reading.parse_yaml`: a YAML bomb is one line, not minutes
+    and gigabytes). Faster than ``OmegaConf.load`` (~87% of ``rbr-tables`` over 10,000
+    runs, docs/performance.md): entries shared by the runs of a sweep are parsed once."""
+    fix = f"restore the run's {Path(path).name}, or move the run out of the folder"
+    text = read_text(path, follow_symlinks=False, fix=fix)
     parsed = _by_entries(text)
     if parsed is None:
-        parsed = yaml.load(text, Loader=_ConfigLoader)
+        parsed = parse_yaml(text, source=path, fix=fix)
     return parsed or {}  # an empty file is an empty config
 
 
@@ -89,8 +85,8 @@ def _by_entries(text: str) -> dict | None:
         hit = _ENTRIES.get(entry)
         if hit is None:
             try:
-                one = yaml.load(entry, Loader=_ConfigLoader)
-            except yaml.YAMLError:
+                one = parse_yaml(entry)
+            except BadFile:
                 return None  # an entry that needs its neighbours (or a damaged file): parse whole
             if not isinstance(one, dict) or len(one) != 1:
                 return None
@@ -391,7 +387,7 @@ def _assemble(d: Path, stamp: tuple, got: ResultCsv | UserError | None) -> Loade
     rows, span, torn = (got.rows, got.span, got.torn is not None) if got is not None else (pd.DataFrame(), None, False)
     cfg_path = d / "config.yaml"
     cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
-    info = _read_mapping(d / "run.json", lambda p: json.loads(p.read_text()), "valid JSON", "a JSON object")
+    info = _read_mapping(d / "run.json", lambda p: load_json(p, follow_symlinks=False), "valid JSON", "a JSON object")
     return Loaded(Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, rows, span), stamp, torn)
 
 
@@ -416,10 +412,12 @@ def _read_mapping(path: Path, read, valid: str, shape: str) -> dict:
     """``read(path)`` as a dict ({} when the file is absent); a file that cannot be parsed, or
     holds something else, is one :class:`UserError` naming it."""
     fix = f"restore the run's {path.name}, or move the run out of the folder"
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
         value = read(path)
+    except BadFile as e:  # the reading layer's reason, worded as this run's file
+        raise UserError(f"{path} {e.problem}", fix=fix) from None
     except Exception as e:  # yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, ...
         raise UserError(f"{path} is not {valid} ({_first_line(e)})", fix=fix) from None
     if not isinstance(value, dict):

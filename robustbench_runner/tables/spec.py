@@ -66,16 +66,17 @@ its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import OmegaConf
-from omegaconf._utils import get_yaml_loader
 
 from ..errors import UserError
+from ..reading import parse_yaml, read_text
 from ..paths import conf_dir
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
@@ -143,10 +144,53 @@ class TableSpec:
         return keys + [k for k in sorted({k for opts in self.defaults.values() for k in opts}) if k not in keys]
 
 
+#: A table id: path-like segments of safe file-name characters (``irat/table1``); it becomes
+#: output file names (``irat__table1.csv``) and an HTML anchor, so nothing else is allowed.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*")
+ID_MAX = 120
+_ID_FIX = "write the id as <paper>/<table> with letters, digits, '.', '_' and '-' (e.g. id: irat/table1)"
+
+
+#: the scalar fields of a spec and the types their YAML value may have
+_SCALARS = {"title": (str,), "note": (str,), "checkpoint": (str,), "aggregate": (str,), "trim": (int,), "scale": (int, float),
+            "digits": (int,), "expect": (int, type(None)), "builder": (str, type(None)), "source": (str,), "mixed": (str,),
+            "gaps_note": (bool,)}  # fmt: skip
+
+
+def check_id(value, origin: str) -> str:
+    """``value`` when it is a safe table id (:data:`ID_RE`, at most :data:`ID_MAX`
+    characters), else one :class:`UserError` naming the spec file."""
+    if not isinstance(value, str):
+        raise UserError(f"table spec {origin}: id is a {type(value).__name__} ({str(value)[:40]!r}), not a string", fix=_ID_FIX)
+    if len(value) > ID_MAX or not ID_RE.fullmatch(value) or ".." in value.split("/"):
+        raise UserError(f"table spec {origin}: id {value[:60]!r} is not a safe table id (it names output files)", fix=_ID_FIX)
+    return value
+
+
 def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
     d = dict(d)
     if "id" not in d:
         raise UserError(f"table spec {origin} has no id")
+    check_id(d["id"], origin)
+    columns = d.get("columns") or []
+    if not isinstance(columns, list) or not all(isinstance(c, dict) and "label" in c and isinstance(c.get("where") or {}, dict) for c in columns):
+        raise UserError(f"table spec {origin}: columns must be a list of {{label: ..., where: {{...}}}}", fix="e.g. columns: [{label: Clean, where: {attack: clean}}]")
+    for name, types in _SCALARS.items():
+        if name in d and not isinstance(d[name], types) or (name in d and isinstance(d[name], bool) and bool not in types):
+            kinds = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise UserError(f"table spec {origin}: {name} is {str(d[name])[:40]!r} ({type(d[name]).__name__}), not {kinds}", fix=f"write {name} as a {kinds}")
+    for name in ("where", "labels", "order", "options", "defaults", "row_headers"):
+        if name in d and d[name] is None:
+            d[name] = {}  # ``where:`` with nothing after it: none
+    for name in ("where", "labels", "order", "options", "defaults", "row_headers"):
+        if not isinstance(d.get(name, {}), dict):
+            raise UserError(f"table spec {origin}: {name} must be a mapping", fix=f"write {name}: {{key: value}}")
+    for name in ("rows", "column_by", "checkpoints", "rows_only"):
+        if name in d and d[name] is None:
+            d[name] = []
+        value = d.get(name, [])
+        if not isinstance(value, list) or (name != "rows_only" and not all(isinstance(v, str) for v in value)):
+            raise UserError(f"table spec {origin}: {name} must be a list" + (" of field names" if name != "rows_only" else ""), fix=f"write {name}: [a, b]")
     cols = [ColumnSpec(label=str(c["label"]), where=dict(c.get("where") or {})) for c in d.pop("columns", None) or []]
     known = set(TableSpec.__dataclass_fields__)
     unknown = set(d) - known
@@ -182,57 +226,71 @@ def load_spec(path: str | Path) -> TableSpec:
     reads it: through PyYAML's C parser with OmegaConf's rules (scalars, duplicate keys),
     and through OmegaConf only when it holds an interpolation (``rbr-tables`` reads all 78
     shipped specs on every call: OmegaConf.load took ~1.2 s of it)."""
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.load(text, Loader=_SpecLoader)
-    except yaml.YAMLError as e:
-        raise UserError(f"table spec {path} is not valid YAML ({' '.join(str(e).split())[:160]})", fix="fix the YAML syntax of that file") from None
+    text = read_text(path, what="table spec", fix="point --specs at a folder of regular .yaml spec files")
+    raw = parse_yaml(text, source=path, what="table spec", fix="fix the YAML of that spec file (see docs/tables.md)")
     if "${" in text:
-        raw = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+        if _RESOLVER.search(text):  # ${oc.env:...} and the like: a spec is data, it reads nothing
+            raise UserError(f"table spec {path} calls an interpolation resolver (${{name:...}})", fix="use plain ${key} references only")
+        try:
+            raw = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+        except Exception as e:  # omegaconf's errors: a missing key, a cycle, bad syntax
+            raise UserError(f"table spec {path}: an interpolation cannot be resolved ({' '.join(str(e).split())[:120]})", fix="fix the ${...} references of that spec") from None
     if not isinstance(raw, dict):
         raise UserError(f"table spec {path} does not hold a mapping", fix="write the spec as key: value lines (see docs/tables.md)")
     return spec_from_dict(raw, str(path))
 
 
-class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """PyYAML's C loader with OmegaConf's scalar rules and its duplicate-key error."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = set()
-        for key_node, _ in node.value:
-            if key_node.tag != yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG:
-                continue
-            if key_node.value in keys:
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark, f"found duplicate key {key_node.value}", key_node.start_mark)
-            keys.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-_SpecLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
-
+_RESOLVER = re.compile(r"\$\{[^}]*:")
 
 TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
 
 
-def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> dict[str, TableSpec]:
+def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """The ``*.yaml`` files under ``folder`` (sorted; symlinked folders not entered). A
+    subfolder that cannot be listed is appended to ``problems``, or raised when None."""
+    found: list[Path] = []
+
+    def failed(e: OSError) -> None:
+        why = f"cannot be listed ({e.strerror or type(e).__name__})"
+        if problems is None:
+            raise UserError(f"spec folder {e.filename}: {why}", fix="give your user read permission on it, or remove it") from None
+        problems.append((Path(e.filename or folder), why))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=failed, followlinks=False):
+        found += [Path(dirpath) / n for n in filenames if n.endswith(".yaml")]
+    return sorted(found)
+
+
+def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> dict[str, TableSpec]:
     """Every spec under ``table_dir`` and under each folder of ``extra`` (``rbr-tables
-    --specs DIR``: specs kept outside the repository); an id defined twice is an error."""
+    --specs DIR``: specs kept outside the repository); an id defined twice is an error.
+
+    ``problems``: when a list, a spec file that cannot be read or is not a valid spec is
+    appended to it as ``(file, one-line reason)`` and left out (the commands print one
+    warning line each and count them; the other tables still build); when None (library
+    use, the tests of the shipped specs), it raises."""
     specs: dict[str, TableSpec] = {}
     for folder in [Path(table_dir), *map(Path, extra)]:
         if not folder.is_dir():
             raise UserError(f"spec folder {folder} does not exist", fix="pass a folder that holds table spec .yaml files")
-        for path in sorted(folder.rglob("*.yaml")):
-            spec = load_spec(path)
+        for path in spec_files(folder, problems):
+            try:
+                spec = load_spec(path)
+            except UserError as e:
+                if problems is None:
+                    raise
+                problems.append((path, e.one_line()))
+                continue
             if spec.id in specs:
                 raise UserError(f"table id {spec.id} is defined twice (second: {path})", fix="give one of them another id")
             specs[spec.id] = spec
     return specs
 
 
-def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = ()) -> list[TableSpec]:
+def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> list[TableSpec]:
     """Specs whose id equals a pattern or starts with ``<pattern>/`` (``irat`` -> every
-    irat table); ``all`` selects everything. ``extra``: more spec folders (:func:`all_specs`)."""
-    specs = all_specs(table_dir, extra)
+    irat table); ``all`` selects everything. ``extra``, ``problems``: :func:`all_specs`."""
+    specs = all_specs(table_dir, extra, problems)
     if not patterns or "all" in patterns:
         return list(specs.values())
     out = []
