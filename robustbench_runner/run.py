@@ -160,7 +160,8 @@ def _exit_with(ex: BaseException):
 def _exit_after_sweep(ex: SweepJobFailed):
     failed, jobs = _SWEEP["failed"], _SWEEP["jobs"]
     if failed:  # the basic launcher: the jobs ran in this process
-        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above)"
+        ran = "the other jobs ran" if len(failed) < jobs else "no job finished"
+        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above); {ran}"
     else:  # a launcher plugin ran them in other processes; Hydra re-raises the first failure
         what = f"a sweep job failed, the first: {ex}; the other jobs ran"
     sys.stderr.write(f"{PROG}: error: {what} (fix: fix them and rerun the same command: finished runs are skipped)\n")
