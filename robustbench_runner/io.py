@@ -14,8 +14,10 @@ import fcntl
 import io
 import os
 import re
+import socket
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -171,49 +173,205 @@ def load_checkpoint(path: str | Path, map_location="cpu", fix: str | None = None
     return obj
 
 
+# -- folders --------------------------------------------------------------------------------
+
+
+def make_dirs(path: str | Path, what: str = "output folder", key: str = "output_root") -> Path:
+    """``mkdir -p`` whose failure (a file on the way, ``/proc``, no permission, a read-only
+    or full disk) is one :class:`UserError` naming the folder and ``key`` to change."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise folder_error(e, path, what, key) from e
+    return path
+
+
+def folder_error(e: OSError, path: str | Path, what: str = "output folder", key: str = "output_root") -> UserError:
+    """The one line for a folder that cannot be created (also for Hydra's own ``mkdir`` of
+    the run directory, which fails before any of our code runs: :func:`.run.main`)."""
+    disk = _disk_error(e, Path(path))
+    if disk is not None:
+        return disk
+    where = str(e.filename or path)
+    reason = e.strerror or type(e).__name__
+    at = "" if where == str(path) else f" at {where}"
+    return UserError(
+        f"cannot create the {what} {path} ({reason}{at})",
+        fix=f"set {key} to a folder you can write to (an existing file, /proc, /sys or a read-only disk cannot hold one)",
+    )
+
+
 # -- the run lock -------------------------------------------------------------------------------
+
+#: First line of every lock file the tool writes; a ``.lock`` without it is not the tool's
+#: and is never touched.
+LOCK_MAGIC = "rbr-run lock v1"
+_LOCK_MAX = 4096
+
+
+def _lock_marker(token: str) -> bytes:
+    return f"{LOCK_MAGIC}\npid {os.getpid()}\nhost {socket.gethostname()}\ntoken {token}\n".encode()
+
+
+def read_lock_marker(path: str | Path) -> dict | None:
+    """The fields of a lock file the tool wrote (``pid``, ``host``, ``token``); None when
+    ``path`` is not a regular file holding the tool's marker. Reads at most 4 KB, never
+    follows a symlink, never blocks on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, _LOCK_MAX)
+    finally:
+        os.close(fd)
+    lines = data.decode("utf-8", "replace").split("\n")
+    if not lines or lines[0] != LOCK_MAGIC:
+        return None
+    fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+    return fields if "token" in fields else None
+
+
+def _refuse_lock(lock: Path, why: str) -> UserError:
+    return UserError(
+        f"{lock} {why}, so rbr-run will not use this folder (the file is left untouched)",
+        fix=f"point hydra.run.dir (or output_root) at another folder, or remove {lock} yourself if nothing uses it",
+    )
+
+
+def _legacy_lock(lock: Path) -> bool:
+    """An empty ``.lock`` beside a manifest: what versions before the lock marker left in
+    every run directory (they created it with ``open(lock, 'a')``)."""
+    try:
+        st = os.lstat(lock)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0 and (lock.parent / MANIFEST).is_file()
+
+
+def _new_lock_file(run_dir: Path, token: str) -> tuple[int, str]:
+    """A flocked temp file holding the marker (created with ``O_EXCL`` by ``mkstemp``)."""
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".lock.", suffix=".tmp")
+    try:
+        os.write(fd, _lock_marker(token))
+        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)  # our own temp file
+        raise
+    return fd, tmp
+
+
+def _busy(run_dir: Path, marker: dict | None) -> UserError:
+    who = f" (pid {marker.get('pid')} on {marker.get('host')})" if marker else ""
+    return UserError(
+        f"another process{who} is running {run_dir}",
+        fix="wait for it to finish (or stop it) before starting this run again",
+    )
+
+
+def _acquire(run_dir: Path, lock: Path, token: str) -> int:
+    """Take the lock; returns the flocked descriptor of the file now at ``lock``.
+
+    A new lock is a temp file with the marker, flocked, then hard-linked to ``.lock``
+    (``link`` fails when the name exists: exclusive creation that never shows a half-written
+    marker). An existing tool lock is alive while its creator holds its ``flock`` (released
+    when that process dies, also by SIGKILL); a dead one is replaced (``os.replace``) while
+    flocked. A ``.lock`` the tool did not write is refused and left untouched."""
+    for _ in range(100):
+        fd, tmp = _new_lock_file(run_dir, token)
+        taken = False
+        try:
+            taken = _take(run_dir, lock, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # our own temp file (now also linked as .lock, or unused)
+            if not taken:
+                os.close(fd)
+        if taken:
+            return fd
+    raise _busy(run_dir, None)
+
+
+def _take(run_dir: Path, lock: Path, tmp: str) -> bool:
+    """One try of :func:`_acquire`: True when ``tmp`` is now the lock, False to try again."""
+    try:
+        os.link(tmp, lock)
+        return True
+    except FileExistsError:
+        pass
+    marker = read_lock_marker(lock)
+    if marker is None and not _legacy_lock(lock):
+        if not os.path.lexists(lock):
+            return False  # removed meanwhile
+        regular = stat.S_ISREG(os.lstat(lock).st_mode)
+        raise _refuse_lock(lock, "was not created by rbr-run (it lacks rbr-run's lock marker)" if regular else "is not a regular file")
+    try:
+        old = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(run_dir, marker) from None
+        try:
+            same = os.fstat(old).st_ino == os.lstat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            return False  # its creator removed it meanwhile
+        os.replace(tmp, lock)  # a dead process's lock (the tool's marker, no flock holder)
+        return True
+    finally:
+        os.close(old)
+
+
+def _release(lock: Path, fd: int, token: str) -> None:
+    """Remove ``lock`` only when it is still the file this process created (same inode,
+    our token), while still holding its flock; then release."""
+    try:
+        marker = read_lock_marker(lock)
+        try:
+            ours = os.fstat(fd).st_ino == os.lstat(lock).st_ino and marker is not None and marker.get("token") == token
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: str | Path):
     """Exclusive lock on a run directory, so two processes never write the same run.
 
-    On the way out, a folder that did not become a run directory (no manifest: the command
-    failed before writing anything) loses the ``.lock`` it got here, and is removed if that
-    leaves it empty. The lock file is unlinked while still locked, and a process that locked
-    a file that was meanwhile unlinked retries, so two processes never both hold the lock."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    The lock is ``<run dir>/.lock``, created exclusively with a marker (``rbr-run lock v1``,
+    pid, host, a random token) and held with ``flock`` while the run works (:func:`_acquire`).
+    On the way out the lock is removed only if it is still the file this process created
+    (:func:`_release`); a ``.lock`` the tool did not write is refused and never touched.
+    A folder that did not become a run directory (no manifest: the command failed before
+    writing anything) is removed if that leaves it empty."""
+    run_dir = make_dirs(run_dir, "run folder", "output_root=... (or hydra.run.dir=...)")
     lock = run_dir / LOCK
-    while True:
-        f = open(lock, "a")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            raise UserError(
-                f"another process is running {run_dir}",
-                fix="wait for it to finish (or stop it) before starting this run again",
-            ) from None
-        try:
-            same = os.fstat(f.fileno()).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        f.close()  # locked a file another process had just removed: lock the new one
+    token = uuid.uuid4().hex
+    try:
+        fd = _acquire(run_dir, lock, token)
+    except OSError as e:
+        raise folder_error(e, run_dir, "lock in the run folder", "output_root=... (or hydra.run.dir=...)") from e
     try:
         yield
     finally:
-        try:
-            if not (run_dir / MANIFEST).exists():
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                with contextlib.suppress(OSError):
-                    run_dir.rmdir()  # only if empty
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-            f.close()
+        _release(lock, fd, token)
+        if not (run_dir / MANIFEST).exists():
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if empty
 
 
 # -- the manifest of files a run wrote ---------------------------------------------------------
