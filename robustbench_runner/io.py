@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import stat
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
@@ -392,14 +393,7 @@ def read_manifest(run_dir: str | Path) -> list[str]:
         return []
     text = p.read_text(errors="replace")
     lines = text.split("\n")[:-1]  # the part after the last newline is a torn write
-    out = []
-    for line in lines:
-        parts = line.split("/")
-        if not line or line.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            continue
-        if line not in out:
-            out.append(line)
-    return out
+    return list(dict.fromkeys(line for line in lines if _safe_rel(line)))
 
 
 @contextlib.contextmanager
@@ -426,7 +420,7 @@ def record_written(path: str | Path) -> None:
     if not full.startswith(root + os.sep):
         return
     rel = Path(os.path.relpath(full, root)).as_posix()
-    if rel in _RECORDING["seen"] or rel in (MANIFEST, LOCK):
+    if rel in _RECORDING["seen"] or rel in (MANIFEST, LOCK, WIPE_JOURNAL):
         return
     manifest = Path(root) / MANIFEST
     try:
@@ -475,17 +469,39 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+#: The journal of an ``overwrite=true`` wipe: written (atomically) before the first file is
+#: deleted, removed after the last; a wipe killed half-way is finished by the next command
+#: that takes the run's lock (:func:`finish_wipe`), before anything else.
+WIPE_JOURNAL = ".rbr-wipe"
+WIPE_MAGIC = "rbr-run wipe v1"
+
+
 def wipe_recorded(run_dir: str | Path, entries: Iterable[str], first: Sequence[str] = ("DONE",), last: Sequence[str] = ("run.json",)) -> None:
     """Delete the files ``entries`` names (relative to ``run_dir``), ``first`` ones first
     (``DONE``: a wipe that dies half-way never leaves a "finished" run), ``last`` ones and
     the manifest at the end; then remove the folders this left empty. Symlinks are removed,
-    never followed; folders are removed only when empty."""
+    never followed; folders are removed only when empty. The list is journaled first
+    (:data:`WIPE_JOURNAL`), so a kill half-way leaves a wipe the next command finishes."""
     root = Path(run_dir)
-    entries = list(dict.fromkeys(entries))
+    entries = [e for e in dict.fromkeys(entries) if _safe_rel(e)]
     ordered = [e for e in first if e in entries] + [e for e in entries if e not in first and e not in last] + [e for e in last if e in entries]
+    atomic_write_text(root / WIPE_JOURNAL, WIPE_MAGIC + "\n" + "".join(e + "\n" for e in ordered))
+    _run_wipe(root, ordered)
+
+
+def _safe_rel(line: str) -> bool:
+    """A manifest / journal entry that stays inside the run directory."""
+    parts = line.split("/")
+    return bool(line) and not line.startswith("/") and "\0" not in line and not any(part in ("", ".", "..") for part in parts)
+
+
+def _run_wipe(root: Path, ordered: list[str]) -> None:
+    from .faults import crash_point
+
     for rel in ordered:
         _unlink_no_follow(root, rel)
-    folders = sorted({str(Path(rel).parent) for rel in entries if "/" in rel}, key=lambda s: -s.count("/"))
+        crash_point("wipe")
+    folders = sorted({str(Path(rel).parent) for rel in ordered if "/" in rel}, key=lambda s: -s.count("/"))
     for rel in folders:
         for d in [root / rel, *list((root / rel).parents)]:
             if d == root or root not in d.parents:
@@ -495,3 +511,44 @@ def wipe_recorded(run_dir: str | Path, entries: Iterable[str], first: Sequence[s
                     d.rmdir()
     with contextlib.suppress(FileNotFoundError):
         (root / MANIFEST).unlink()
+    if _RECORDING["dir"] == _abs(root):
+        _RECORDING["seen"] = set()  # the manifest is gone: what is written next is recorded anew
+    with contextlib.suppress(FileNotFoundError):
+        (root / WIPE_JOURNAL).unlink()
+
+
+def read_wipe_journal(run_dir: str | Path) -> list[str] | None:
+    """The entries of an unfinished wipe's journal (None when there is none). A
+    :data:`WIPE_JOURNAL` the tool did not write (no marker, not a regular file) is a
+    :class:`UserError`, and is left alone."""
+    path = Path(run_dir) / WIPE_JOURNAL
+    if not os.path.lexists(path):
+        return None
+    lines = None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                lines = os.read(fd, 16 << 20).decode("utf-8", "replace").split("\n")
+        finally:
+            os.close(fd)
+    except OSError:
+        lines = None
+    if not lines or lines[0] != WIPE_MAGIC:
+        raise UserError(
+            f"{path} was not written by rbr-run, so rbr-run will not use this folder (the file is left untouched)",
+            fix="point hydra.run.dir (or output_root) at another folder, or remove that file yourself",
+        )
+    return [ln for ln in lines[1:-1] if _safe_rel(ln)]  # the part after the last newline: none (atomic write)
+
+
+def finish_wipe(run_dir: str | Path) -> bool:
+    """Finish an ``overwrite=true`` wipe that was killed half-way (its journal is still
+    there): delete the rest of what it listed. Called under the run's lock before anything
+    else reads the run directory; returns whether there was one."""
+    entries = read_wipe_journal(run_dir)
+    if entries is None:
+        return False
+    sys.stderr.write(f"[rbr] warning: {run_dir} holds an overwrite=true wipe that was interrupted; finishing it first ({len(entries)} files the run had written)\n")
+    _run_wipe(Path(run_dir), entries)
+    return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +28,7 @@ from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
 from .config import config_diff, run_group, semantic_dict
 from .errors import UserError
-from .io import LOCK, MANIFEST, atomic_write_text, read_manifest, wipe_recorded
+from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, read_manifest, wipe_recorded
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -43,9 +44,26 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(str(cfg.output_root)) / run_group(str(cfg.mode)) / str(cfg.run_name)
 
 
-def write_done(files: RunFiles, chash: str) -> None:
+def write_done(files: RunFiles, chash: str, expected: Iterable[tuple[str, str]] | None) -> None:
     """Mark the run finished: ``DONE`` (atomically), with the time and the config hash. The
-    only writer of that file (``tests/test_run_dir.py`` checks the package for others)."""
+    only writer of that file (``tests/test_run_dir.py`` checks the package for others).
+
+    ``expected``: every ``(checkpoint, attack)`` the config asks results for (each grid
+    epoch's checkpoint label x each attack label, :meth:`.checkpoint_eval.CheckpointEvaluator.expected`);
+    when one has no row in ``metrics.csv`` no ``DONE`` is written and the run stops with one
+    line (a wipe or a damaged file lost results the run cannot recompute). ``None`` only for
+    studies whose results are not per-checkpoint attack rows (they check their own)."""
+    if expected is not None:
+        want = {(str(c), str(a)) for c, a in expected}
+        have = files.read_metrics()
+        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str))) if len(have) else set()
+        missing = sorted(want - got)
+        if missing:
+            shown = ", ".join(f"{c}/{a}" for c, a in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            raise UserError(
+                f"{files.dir} is not finished: {files.metrics.name} lacks the results of {shown} (no DONE written)",
+                fix="rerun with overwrite=true to compute the run again (or tag=<name> for a separate run)",
+            )
     atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
 
 
@@ -57,6 +75,7 @@ def is_run_dir(files: RunFiles) -> bool:
 def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
     """Refuse a directory that holds another config (or that is not a run directory and not
     empty); returns True when the run is finished."""
+    finish_wipe(files.dir)  # an overwrite=true wipe killed half-way: finish it before anything else
     if not is_run_dir(files):
         foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in files.dir.iterdir() if p.name not in NOT_CONTENT)
         if foreign:

@@ -134,3 +134,139 @@ def test_an_old_versions_empty_lock_in_a_run_directory_is_adopted(tmp_path):
     with run_lock(d):
         assert read_lock_marker(d / LOCK)["pid"] == str(os.getpid())
     assert not (d / LOCK).exists()
+
+
+# -- the wipe journal --------------------------------------------------------------------------
+
+from robustbench_runner.io import WIPE_JOURNAL, finish_wipe, read_manifest, recording, wipe_recorded  # noqa: E402
+
+RUN_FILES = ["DONE", "config.yaml", "metrics.csv", "ckpt/epoch_001.pt", "ckpt/last.pt", "eval/epoch_001/pgd.pt", "run.json"]
+
+
+def _a_run_with_a_users_file(tmp_path: Path) -> Path:
+    d = tmp_path / "run"
+    d.mkdir()
+    with recording(d):
+        from robustbench_runner.io import atomic_write_text
+
+        for rel in RUN_FILES:
+            atomic_write_text(d / rel, f"{rel}\n")
+    (d / "ckpt" / "my_notes.txt").write_text("the user's\n")
+    (d / "analysis.ipynb").write_text("the user's\n")
+    return d
+
+
+def _wipe_killed_at(d: Path, n: int) -> subprocess.CompletedProcess:
+    code = f"from robustbench_runner.io import wipe_recorded, read_manifest; wipe_recorded({str(d)!r}, read_manifest({str(d)!r}))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RBR_CRASH_AT": f"wipe:{n}"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("killed_after", [1, 3, 6])
+def test_a_wipe_killed_half_way_is_finished_by_the_next_command(tmp_path, killed_after, capsys):
+    d = _a_run_with_a_users_file(tmp_path)
+    assert read_manifest(d) == RUN_FILES
+    proc = _wipe_killed_at(d, killed_after)
+    assert proc.returncode == -9, proc.stderr
+    assert (d / WIPE_JOURNAL).is_file() and not (d / "DONE").exists()  # DONE goes first
+    left = [rel for rel in RUN_FILES if (d / rel).exists()]
+    assert len(left) == len(RUN_FILES) - killed_after
+    assert finish_wipe(d) is True
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(d)) for p in d.rglob("*")) == ["analysis.ipynb", "ckpt", "ckpt/my_notes.txt"]
+    assert finish_wipe(d) is False
+
+
+def test_a_wipe_never_leaves_the_run_directory(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep\n")
+    (d / "x.csv").write_text("x\n")
+    wipe_recorded(d, ["../precious.txt", "/etc/hostname", "x.csv", "a/../../precious.txt"])
+    assert outside.read_text() == "keep\n" and not (d / "x.csv").exists()
+
+
+@pytest.mark.parametrize("content", ["not a journal\nprecious.txt\n", None])
+def test_a_wipe_journal_the_tool_did_not_write_is_refused_and_untouched(tmp_path, content):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "precious.txt").write_text("keep\n")
+    if content is None:
+        (d / WIPE_JOURNAL).symlink_to(d / "precious.txt")
+    else:
+        (d / WIPE_JOURNAL).write_text(content)
+    before = tree_state(tmp_path)
+    with pytest.raises(UserError, match="was not written by rbr-run"):
+        finish_wipe(d)
+    assert tree_state(tmp_path) == before
+
+
+def test_the_manifest_after_a_wipe_records_the_new_files(tmp_path):
+    """Inside one recording, a wipe forgets what the old manifest listed: the files written
+    after it are recorded again (else the next overwrite would leave them)."""
+    from robustbench_runner.io import atomic_write_text
+
+    d = _a_run_with_a_users_file(tmp_path)
+    with recording(d):
+        wipe_recorded(d, read_manifest(d))
+        atomic_write_text(d / "config.yaml", "new\n")
+        atomic_write_text(d / "metrics.csv", "new\n")
+    assert read_manifest(d) == ["config.yaml", "metrics.csv"]
+
+
+# -- end to end: rbr-run killed in the middle of an overwrite ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    from rbr_testing import TINY, run_inprocess
+
+    root = tmp_path_factory.mktemp("reference")
+    return run_inprocess([*TINY, "attacks=none", f"output_root={root}"])
+
+
+@pytest.mark.slow
+def test_overwrite_killed_half_way_then_the_same_command_without_overwrite(reference, tmp_path):
+    """Today's main: ``DONE`` was written while epoch-1 results were missing, and
+    ``rbr-tables --strict`` counted the run as finished."""
+    import shutil
+
+    from rbr_testing import TINY, cli, tables_cli
+
+    d = tmp_path / "runs" / reference.name
+    shutil.copytree(reference, d, symlinks=True)
+    args = [*TINY, "attacks=none", f"output_root={tmp_path}"]
+    proc = cli([*args, "overwrite=true"], env={"RBR_CRASH_AT": "wipe:4"})
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert (d / WIPE_JOURNAL).exists() and not (d / "DONE").exists()
+    proc = cli(args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "interrupted" in proc.stderr
+    assert (d / "DONE").exists() and not (d / WIPE_JOURNAL).exists()
+    assert (d / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+    assert tables_cli([str(tmp_path), "--strict", "--list"]).returncode in (0, 2)
+
+
+@pytest.mark.slow
+def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path, monkeypatch, capsys):
+    """A wipe of an older version killed half-way (no journal): ``epoch_001.pt`` and the
+    epoch-1 rows are gone, ``last.pt`` is there. The rerun stops with one line, no DONE, and
+    ``rbr-tables`` does not count the run as finished."""
+    import shutil
+
+    import pandas as pd
+    from rbr_testing import TINY, main_inprocess, tables_cli
+
+    d = tmp_path / "runs" / reference.name
+    shutil.copytree(reference, d, symlinks=True)
+    (d / "DONE").unlink()
+    (d / "ckpt" / "epoch_001.pt").unlink()
+    m = pd.read_csv(d / "metrics.csv")
+    m[m.checkpoint != "epoch_001"].to_csv(d / "metrics.csv", index=False)
+    code, err = main_inprocess([*TINY, "attacks=none", f"output_root={tmp_path}"], monkeypatch, capsys)
+    line = assert_one_line_error(code, err)
+    assert "epoch_001.pt is missing and its results" in line and "overwrite=true" in line
+    assert not (d / "DONE").exists()
+    proc = tables_cli([str(tmp_path), "--out", str(tmp_path / "tables")])
+    assert "(0 finished" in proc.stdout, proc.stdout + proc.stderr
