@@ -223,7 +223,7 @@ def reference(tmp_path_factory):
     from rbr_testing import TINY, run_inprocess
 
     root = tmp_path_factory.mktemp("reference")
-    return run_inprocess([*TINY, "attacks=none", f"output_root={root}"])
+    return run_inprocess([*TINY, "train.keep_optimizer_state=true", f"output_root={root}"])  # last.pt stays resumable
 
 
 @pytest.mark.slow
@@ -236,7 +236,7 @@ def test_overwrite_killed_half_way_then_the_same_command_without_overwrite(refer
 
     d = tmp_path / "runs" / reference.name
     shutil.copytree(reference, d, symlinks=True)
-    args = [*TINY, "attacks=none", f"output_root={tmp_path}"]
+    args = [*TINY, f"output_root={tmp_path}"]
     proc = cli([*args, "overwrite=true"], env={"RBR_CRASH_AT": "wipe:4"})
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (d / WIPE_JOURNAL).exists() and not (d / "DONE").exists()
@@ -264,7 +264,7 @@ def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path,
     (d / "ckpt" / "epoch_001.pt").unlink()
     m = pd.read_csv(d / "metrics.csv")
     m[m.checkpoint != "epoch_001"].to_csv(d / "metrics.csv", index=False)
-    code, err = main_inprocess([*TINY, "attacks=none", f"output_root={tmp_path}"], monkeypatch, capsys)
+    code, err = main_inprocess([*TINY, f"output_root={tmp_path}"], monkeypatch, capsys)
     line = assert_one_line_error(code, err)
     assert "epoch_001.pt is missing and its results" in line and "overwrite=true" in line
     assert not (d / "DONE").exists()
