@@ -377,7 +377,13 @@ def run_lock(run_dir: str | Path):
 
 # -- the manifest of files a run wrote ---------------------------------------------------------
 
-_RECORDING: dict = {"dir": None, "seen": set()}
+#: First line of every manifest the tool starts (older run directories have none: see
+#: :func:`manifest_state`).
+MANIFEST_HEADER = "# rbr manifest v1"
+#: The manifest of an output folder of rbr-tables / rbr-report / figures (``--out``).
+OUT_MANIFEST = ".rbr-out-manifest"
+
+_RECORDING: dict = {"dir": None, "seen": set(), "manifest": MANIFEST, "strict": False, "what": ""}
 
 
 def _abs(path: str | Path) -> str:
@@ -385,23 +391,63 @@ def _abs(path: str | Path) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def read_manifest(run_dir: str | Path) -> list[str]:
-    """The relative paths a run recorded; a torn last line (no newline) and any entry that
-    would leave the run directory are ignored."""
-    p = Path(run_dir) / MANIFEST
-    if not p.is_file() or p.is_symlink():
-        return []
-    text = p.read_text(errors="replace")
-    lines = text.split("\n")[:-1]  # the part after the last newline is a torn write
-    return list(dict.fromkeys(line for line in lines if _safe_rel(line)))
+def _manifest_lines(path: Path) -> list[str] | None:
+    """The complete lines of a manifest (None when it is absent or not a regular file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace").split("\n")[:-1]  # after the last newline: a torn write
+
+
+def read_manifest(run_dir: str | Path, name: str = MANIFEST) -> list[str]:
+    """The relative paths a run (or an output folder) recorded; the header, a torn last line
+    (no newline) and any entry that would leave the folder are ignored."""
+    lines = _manifest_lines(Path(run_dir) / name) or []
+    return list(dict.fromkeys(line for line in lines if not line.startswith("#") and _safe_rel(line)))
+
+
+def manifest_state(folder: str | Path, name: str = MANIFEST) -> str:
+    """``absent``; ``tool`` (starts with :data:`MANIFEST_HEADER`); ``legacy`` (a manifest of a
+    version before the header: relative paths only); ``foreign`` (anything else: not a
+    regular file, or lines that are no relative path)."""
+    path = Path(folder) / name
+    if not os.path.lexists(path):
+        return "absent"
+    lines = _manifest_lines(path)
+    if lines is None:
+        return "foreign"
+    if lines and lines[0] == MANIFEST_HEADER:
+        return "tool"
+    return "legacy" if all(_safe_rel(ln) for ln in lines) else "foreign"
 
 
 @contextlib.contextmanager
-def recording(run_dir: str | Path):
-    """While active, every atomic write under ``run_dir`` is added to its manifest."""
+def recording(out_dir: str | Path, manifest_name: str = MANIFEST, strict: bool | None = None, what: str = "rbr"):
+    """While active, every atomic write under ``out_dir`` is first added to its manifest
+    (``manifest_name``: a run's :data:`MANIFEST`, or :data:`OUT_MANIFEST` for the ``--out``
+    folder of rbr-tables / rbr-report / figures).
+
+    ``strict`` (the default for every manifest but a run's, whose folder the run claims as a
+    whole): a file already at a path about to be written that the manifest does not list was
+    not written by the tool, and is refused (one-line :class:`UserError`), never replaced. A
+    manifest that is not the tool's is refused the same way."""
+    strict = manifest_name != MANIFEST if strict is None else strict
+    if strict and manifest_state(out_dir, manifest_name) not in ("absent", "tool"):
+        raise UserError(
+            f"{Path(out_dir) / manifest_name} was not written by {what}, so {what} will not write into {out_dir} (the file is left untouched)",
+            fix="write the outputs elsewhere (--out <another folder>)",
+        )
     prev = dict(_RECORDING)
-    _RECORDING["dir"] = _abs(run_dir)
-    _RECORDING["seen"] = set(read_manifest(run_dir))
+    _RECORDING.update(dir=_abs(out_dir), seen=set(read_manifest(out_dir, manifest_name)), manifest=manifest_name, strict=strict, what=what)
     try:
         yield
     finally:
@@ -410,9 +456,10 @@ def recording(run_dir: str | Path):
 
 
 def record_written(path: str | Path) -> None:
-    """Add ``path`` to the active run's manifest (no-op outside :func:`recording` or for a
-    path outside the run directory). Also for writers that do not use the atomic helpers
-    (e.g. a tracker writing its own files into the run)."""
+    """Add ``path`` to the active manifest (no-op outside :func:`recording` or for a path
+    outside its folder). Also for writers that do not use the atomic helpers (e.g. a tracker
+    writing its own files into the run). In a strict recording, a file already there that the
+    manifest does not list is refused."""
     root = _RECORDING["dir"]
     if root is None:
         return
@@ -420,12 +467,20 @@ def record_written(path: str | Path) -> None:
     if not full.startswith(root + os.sep):
         return
     rel = Path(os.path.relpath(full, root)).as_posix()
-    if rel in _RECORDING["seen"] or rel in (MANIFEST, LOCK, WIPE_JOURNAL):
+    name = _RECORDING["manifest"]
+    if rel in _RECORDING["seen"] or rel in (name, LOCK, WIPE_JOURNAL):
         return
-    manifest = Path(root) / MANIFEST
+    if _RECORDING["strict"] and os.path.lexists(full):
+        what = _RECORDING["what"]
+        raise UserError(
+            f"{full} exists and was not written by {what} (it is not listed in {Path(root) / name}), so {what} will not replace it",
+            fix="move that file away (a folder written by a version before the manifest: move it all away once), or write the outputs elsewhere (--out <another folder>)",
+        )
+    manifest = Path(root) / name
     try:
+        new = not os.path.lexists(manifest)
         with open(manifest, "a") as f:
-            f.write(rel + "\n")
+            f.write((MANIFEST_HEADER + "\n" if new else "") + rel + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:

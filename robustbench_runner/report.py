@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
-from .io import atomic_write_text
+from .io import OUT_MANIFEST, atomic_write_text, make_dirs, recording
 from .results import RunFiles
 
 PROG = "rbr-report"
@@ -148,8 +148,12 @@ def render(args: argparse.Namespace) -> Path:
     if not run_dirs:
         raise UserError(f"no runs (metrics.csv or run.json) under {', '.join(args.dirs)}", fix="point rbr-report at a folder that holds rbr-run outputs")
     root = Path(args.dirs[0])
-    out = Path(args.out) if args.out else root / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(Path(args.out) if args.out else root / "report", "output folder", "--out")
+    with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-report wrote there
+        return _render(args, run_dirs, root, out)
+
+
+def _render(args: argparse.Namespace, run_dirs: list[Path], root: Path, out: Path) -> Path:
     images = Images(out, args.embed)
     runs = run_rows(run_dirs, root)
     built, skipped = build_tables(args.table, run_dirs, out)

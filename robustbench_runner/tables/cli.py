@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..io import OUT_MANIFEST, make_dirs, recording
 from .build import Context, build
 from .cache import CACHE_DIR, CACHE_FILE, load_runs_cached
 from .collect import find_runs, standin_runs, warn_skipped
@@ -71,14 +72,16 @@ def run(args: argparse.Namespace) -> int:
         from ..data.standin import STANDIN_NOTE  # here: it imports torch and scikit-learn
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
     unread = f" (+{len(runs.skipped)} unreadable runs skipped)" if runs.skipped else ""
-    for spec in specs:
-        result = build(spec, ctx)
-        if standin:
-            spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
-        paths = write_table(spec, result, out)
-        print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
-        if not args.quiet and not result.pretty.empty:
-            print(result.pretty.to_string(index=False))
+    make_dirs(out, "output folder", "--out")
+    with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-tables wrote there
+        for spec in specs:
+            result = build(spec, ctx)
+            if standin:
+                spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
+            paths = write_table(spec, result, out)
+            print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
+            if not args.quiet and not result.pretty.empty:
+                print(result.pretty.to_string(index=False))
     if runs.skipped and args.strict:
         sys.stderr.write(f"{PROG}: error: {len(runs.skipped)} runs skipped (unreadable files; see the warnings above) and --strict is set\n")
         return 1

@@ -270,3 +270,63 @@ def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path,
     assert not (d / "DONE").exists()
     proc = tables_cli([str(tmp_path), "--out", str(tmp_path / "tables")])
     assert "(0 finished" in proc.stdout, proc.stdout + proc.stderr
+
+
+# -- --out folders of rbr-tables / rbr-report / figures ------------------------------------------
+
+
+def _a_run(root: Path) -> Path:
+    from robustbench_runner.results import RunFiles, RunIdentity
+
+    files = RunFiles(root / "runs" / "r1")
+    files.dir.mkdir(parents=True)
+    ident = RunIdentity("r1", "digits", "cnn6", "standard", 0, 16, "abc123abc123")
+    files.add_metrics(ident, 1, "epoch_001", "test", [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": 0.5, "n": 8}])
+    return files.dir.parent
+
+
+def test_recording_an_out_folder_replaces_only_what_it_wrote(tmp_path):
+    from robustbench_runner.io import OUT_MANIFEST, atomic_write_text, manifest_state
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.md").write_text("mine\n")
+    with recording(out, OUT_MANIFEST, what="rbr-tables"):
+        atomic_write_text(out / "t.csv", "1\n")
+    assert manifest_state(out, OUT_MANIFEST) == "tool" and read_manifest(out, OUT_MANIFEST) == ["t.csv"]
+    with recording(out, OUT_MANIFEST, what="rbr-tables"):
+        atomic_write_text(out / "t.csv", "2\n")  # its own file: replaced
+        with pytest.raises(UserError, match="notes.md exists and was not written by rbr-tables"):
+            atomic_write_text(out / "notes.md", "overwritten\n")
+    assert (out / "t.csv").read_text() == "2\n" and (out / "notes.md").read_text() == "mine\n"
+
+
+def test_a_foreign_out_manifest_is_refused(tmp_path):
+    from robustbench_runner.io import OUT_MANIFEST
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / OUT_MANIFEST).write_text("../../etc/passwd\n\x00\n")
+    before = tree_state(tmp_path)
+    with pytest.raises(UserError, match="was not written by rbr-report"):
+        with recording(out, OUT_MANIFEST, what="rbr-report"):
+            pass
+    assert tree_state(tmp_path) == before
+
+
+def test_rbr_tables_out_twice_and_next_to_a_users_file(tmp_path):
+    from robustbench_runner.tables.cli import main as tables_main
+
+    runs = _a_run(tmp_path)
+    out = tmp_path / "tables"
+    for _ in range(2):  # the second call replaces the first call's files
+        with pytest.raises(SystemExit) as e:
+            tables_main([str(runs), "--out", str(out), "--quiet"])
+        assert e.value.code == 0
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "summary.md").write_text("my summary\n")
+    with pytest.raises(SystemExit) as e:
+        tables_main([str(runs), "--out", str(users), "--quiet"])
+    assert e.value.code == 2
+    assert (users / "summary.md").read_text() == "my summary\n"
