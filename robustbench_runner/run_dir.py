@@ -16,6 +16,7 @@ finishes it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
 from .config import config_diff, run_group, semantic_dict
 from .errors import UserError
-from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, read_manifest, wipe_recorded
+from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, manifest_state, read_manifest, wipe_recorded
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -72,10 +73,48 @@ def is_run_dir(files: RunFiles) -> bool:
     return (files.dir / MANIFEST).exists() or files.info.exists()
 
 
+_HASH = re.compile(r"[0-9a-f]{12}")
+
+
+def refuse_foreign(files: RunFiles) -> None:
+    """A folder whose manifest or ``run.json`` rbr-run did not write is not adopted (its
+    manifest would tell ``overwrite=true`` what to delete): one line, nothing touched.
+
+    The tool's manifest starts with :data:`.io.MANIFEST_HEADER` (one of an older version
+    is a list of relative paths, accepted); the tool's ``run.json`` is an object with a
+    12-hex-digit ``config_hash``."""
+    state = manifest_state(files.dir)
+    why = None
+    if state == "foreign":
+        why = f"its {MANIFEST} was not written by rbr-run"
+    elif state != "tool":
+        present = os.path.lexists(files.info)
+        if present and (not files.info.is_file() or files.info.is_symlink()):
+            why = f"its {files.info.name} is not a regular file"
+        elif present and not _tool_info(files):
+            why = f"its {files.info.name} was not written by rbr-run (no config_hash)"
+        elif state == "legacy" and not present:
+            why = f"its {MANIFEST} lacks rbr-run's header and no run.json of rbr-run is beside it"
+    if why:
+        raise UserError(
+            f"{files.dir} looks like a run folder but {why}, so rbr-run will not adopt it (nothing there was touched)",
+            fix="point hydra.run.dir (or output_root) at another folder",
+        )
+
+
+def _tool_info(files: RunFiles) -> bool:
+    try:
+        info = read_info(files)
+    except UserError:
+        return False
+    return bool(_HASH.fullmatch(str(info.get("config_hash", ""))))
+
+
 def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
     """Refuse a directory that holds another config (or that is not a run directory and not
     empty); returns True when the run is finished."""
     finish_wipe(files.dir)  # an overwrite=true wipe killed half-way: finish it before anything else
+    refuse_foreign(files)
     if not is_run_dir(files):
         foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in files.dir.iterdir() if p.name not in NOT_CONTENT)
         if foreign:

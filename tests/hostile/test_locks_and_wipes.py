@@ -330,3 +330,45 @@ def test_rbr_tables_out_twice_and_next_to_a_users_file(tmp_path):
         tables_main([str(runs), "--out", str(users), "--quiet"])
     assert e.value.code == 2
     assert (users / "summary.md").read_text() == "my summary\n"
+
+
+# -- run folders the tool did not write are not adopted -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        {".rbr-manifest": "precious.txt\n"},  # a forged manifest, no run.json: overwrite would delete precious.txt
+        {".rbr-manifest": "precious.txt\n", "run.json": '{"hello": 1}'},
+        {".rbr-manifest": "\x00\x01 /etc/passwd\n../up\n"},
+        {"run.json": '{"config_hash": "not hex"}'},
+        {"run.json": "[1, 2, 3]"},
+    ],
+    ids=["manifest_only", "manifest_and_foreign_run_json", "junk_manifest", "run_json_bad_hash", "run_json_list"],
+)
+def test_a_run_folder_the_tool_did_not_write_is_refused(tmp_path, monkeypatch, capsys, plant):
+    from rbr_testing import main_inprocess
+
+    d = tmp_path / "shared"
+    d.mkdir()
+    (d / "precious.txt").write_text("keep\n")
+    for name, text in plant.items():
+        (d / name).write_text(text)
+    before = tree_state(tmp_path)
+    code, err = main_inprocess([f"hydra.run.dir={d}", "overwrite=true", "train.epochs=1", "eval.grid=[1]", "progress=false"], monkeypatch, capsys)
+    line = assert_one_line_error(code, err)
+    assert "will not adopt it" in line or "not empty" in line, line
+    assert tree_state(tmp_path) == before
+
+
+def test_a_legacy_run_folder_is_still_adopted(tmp_path):
+    """A run folder of a version before the manifest header: a header-less manifest beside
+    the tool's run.json."""
+    from robustbench_runner.results import RunFiles
+    from robustbench_runner.run_dir import refuse_foreign
+
+    d = tmp_path / "old"
+    d.mkdir()
+    (d / MANIFEST).write_text("config.yaml\nrun.json\n")
+    (d / "run.json").write_text('{"config_hash": "0123456789ab", "rbr_version": "0.9"}')
+    refuse_foreign(RunFiles(d))  # no error
