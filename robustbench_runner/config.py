@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import UserError
+from .paths import MAX_RUN_NAME, check_path_part, name_problem
 
 
 def _frac(a, b) -> float:
@@ -32,15 +34,23 @@ def _frac(a, b) -> float:
     return float(a) / float(b)
 
 
-def check_path_part(value, key: str, fix: str | None = None) -> str:
-    """``value`` as one path component: no ``/`` or ``\\``, no ``..``, not empty or ``.``."""
-    text = "" if value is None else str(value)
-    bad = "/" in text or "\\" in text or ".." in text or "\0" in text or text in ("", ".")
-    if bad:
-        raise UserError(
-            f"{key}={text!r} would not be a single folder name under output_root (path separators, '..' and empty names are not allowed)",
-            fix=fix or f"set {key}=<a plain name, e.g. {key}=run1>",
-        )
+#: A RobustBench model id (the Model Zoo's names, e.g. ``Carmon2019Unlabeled``,
+#: ``Debenedetti2022Light_XCiT-L12``): letters, digits, ``_``, ``-`` and ``.``.
+ZOO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_zoo_id(model_id) -> str:
+    """``checkpoint=robustbench:<id>``: the id becomes a folder name (``evals/robustbench-<id>``)
+    and a file name (``<model_dir>/<dataset>/<threat>/<id>.pt``), so it gets the same check as
+    a tag (:func:`.paths.check_path_part`) and must look like a Model Zoo id."""
+    text = "" if model_id is None else str(model_id)
+    fix = "use a RobustBench Model Zoo id, e.g. checkpoint=robustbench:Carmon2019Unlabeled"
+    problem = name_problem(text)
+    if problem is None and not ZOO_ID.fullmatch(text):
+        problem = "a Model Zoo id has only letters, digits, '_', '-' and '.'"
+    if problem:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise UserError(f"checkpoint=robustbench:{shown} is not a RobustBench model id ({problem}; it becomes a folder and a file name)", fix=fix)
     return text
 
 
@@ -65,17 +75,17 @@ def resolve_run_name(mode: str, name: str, checkpoint: str | None, tag: str = ""
     if tag:
         check_path_part(tag, "tag")
     if mode != "eval" or not checkpoint:
-        return check_path_part(name, "the run name", fix="use dataset/model/scheme names and a tag=<name> without '/' or '..'")
+        return check_path_part(name, "the run name", fix="use dataset/model/scheme names and a plain tag=<name>", max_len=MAX_RUN_NAME)
     p = Path(str(checkpoint))
     if str(checkpoint).startswith("robustbench:"):  # a RobustBench zoo id (models/robustbench_zoo.py)
-        return "robustbench-" + str(checkpoint).split(":", 1)[1] + _tag_suffix(tag)
+        return "robustbench-" + check_zoo_id(str(checkpoint).split(":", 1)[1]) + _tag_suffix(tag)
     if p.parent.name == "ckpt":  # <run>/ckpt/epoch_010.pt -> <run>
         base = p.parent.parent.name
     elif p.suffix:  # a plain file
         base = p.stem
     else:  # a run directory
         base = p.name
-    return check_path_part(base + _tag_suffix(tag), "the run name", fix="pass checkpoint=<a .pt file or a run directory>, or add tag=<name>")
+    return check_path_part(base + _tag_suffix(tag), "the run name", fix="pass checkpoint=<a .pt file or a run directory>, or add tag=<name>", max_len=MAX_RUN_NAME)
 
 
 def _tag_suffix(tag) -> str:
@@ -225,11 +235,26 @@ def _is_int(v) -> bool:
 
 def validate_counts(cfg: DictConfig) -> None:
     """Seeds are integers; sample counts are null (all) or positive, ``data.val_size`` >= 0."""
-    for key in ("seed", "init_seed"):
-        v = OmegaConf.select(cfg, key)
-        _check(_is_int(v) or (v is None and key == "init_seed"), f"{key}={v} is not an integer seed", f"set {key}=N with an integer N, e.g. {key}=0")
+    validate_seeds(cfg)
     for key in ("data.limit_train", "data.limit_test"):
         v = OmegaConf.select(cfg, key)
         _check(v is None or (_is_int(v) and v >= 1), f"{key}={v} must be null (all samples) or a positive integer", f"set {key}=N with N >= 1, or {key}=null")
     v = OmegaConf.select(cfg, "data.val_size", default=0)
     _check(v is None or (_is_int(v) and v >= 0), f"data.val_size={v} must be a number of samples >= 0", "set data.val_size=N with N >= 0 (0: no validation split)")
+
+
+#: Seeds are non-negative 63-bit integers: ``numpy.random.default_rng`` refuses negative
+#: ones and ``torch.manual_seed`` anything beyond 64 bits (a raw error deep inside a run).
+MAX_SEED = 2**63 - 1
+SEED_KEYS = ("seed", "init_seed", "eval.subset_seed", "data.val_seed", "data.subset_seed")
+
+
+def validate_seeds(cfg: DictConfig) -> None:
+    """Every seed of :data:`SEED_KEYS` is an integer in ``[0, 2**63 - 1]`` (``init_seed`` and
+    the optional ones may be null or absent): one line naming the key otherwise."""
+    for key in SEED_KEYS:
+        v = OmegaConf.select(cfg, key, default=None)
+        if v is None and key != "seed":
+            continue
+        _check(_is_int(v), f"{key}={v} is not an integer seed", f"set {key}=N with an integer N, e.g. {key}=0")
+        _check(0 <= v <= MAX_SEED, f"{key}={v} is out of range (a seed is an integer from 0 to 2**63-1)", f"set {key}=N with 0 <= N <= {MAX_SEED}, e.g. {key}=0")

@@ -99,7 +99,7 @@ class EvalRun:
             load_weights(model, ck.state, ck.path, cfg)
             evaluator.evaluate(ck.label, ck.epoch, model.state_dict())
             tracker.sync()  # [trackers]
-        write_done(self.files, chash)
+        write_done(self.files, chash, [(ck.label, a) for ck in loaded for a in evaluator.expected()])
         tracker.close()  # [trackers]
         write_curves(self.files)  # curves.png beside metrics.csv
         print_summary(self.files)

@@ -21,7 +21,7 @@ from . import progress
 from .config import validate
 from .errors import UserError
 from .eval_run import EvalRun
-from .io import recording, run_lock
+from .io import finish_wipe, recording, run_lock
 from .results import RunFiles
 from .run_dir import forget_if_empty
 from .seeding import set_deterministic
@@ -54,13 +54,19 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
         with contextlib.suppress(OSError):
             run_dir.rmdir()  # the empty folder Hydra made for this run (only if empty)
         raise
-    with run_lock(run_dir), recording(run_dir):
-        try:
-            if cfg.mode == "eval":
-                EvalRun(cfg, run_dir, device, overrides).run()
-            else:
-                TrainRun(cfg, run_dir, device).run()
-        except BaseException:
-            forget_if_empty(RunFiles(run_dir))
-            raise
+    with run_lock(run_dir):
+        finish_wipe(run_dir)  # an overwrite=true wipe killed half-way: finish it before anything else
+        with recording(run_dir):
+            _run(cfg, run_dir, device, overrides)
     return run_dir
+
+
+def _run(cfg: DictConfig, run_dir: Path, device: torch.device, overrides: list[str] | None) -> None:
+    try:
+        if cfg.mode == "eval":
+            EvalRun(cfg, run_dir, device, overrides).run()
+        else:
+            TrainRun(cfg, run_dir, device).run()
+    except BaseException:
+        forget_if_empty(RunFiles(run_dir))
+        raise

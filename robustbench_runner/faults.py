@@ -1,7 +1,8 @@
 """Crash points for testing resume: ``RBR_CRASH_AT=<point>:<n>`` SIGKILLs the process the
 n-th time execution reaches ``crash_point(<point>)`` (n defaults to 1). Points: ``batch``
 (inside a training epoch), ``attack_batch`` (inside an attack), ``metrics`` (after a
-metrics.csv write), ``checkpoint`` (after a checkpoint write). Unset in normal use: the
+metrics.csv write), ``checkpoint`` (after a checkpoint write), ``wipe`` (after each file an ``overwrite=true``
+wipe deletes). Unset in normal use: the
 check is one dict lookup."""
 
 from __future__ import annotations

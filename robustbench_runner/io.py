@@ -14,8 +14,11 @@ import fcntl
 import io
 import os
 import re
+import socket
 import stat
+import sys
 import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -171,54 +174,216 @@ def load_checkpoint(path: str | Path, map_location="cpu", fix: str | None = None
     return obj
 
 
+# -- folders --------------------------------------------------------------------------------
+
+
+def make_dirs(path: str | Path, what: str = "output folder", key: str = "output_root") -> Path:
+    """``mkdir -p`` whose failure (a file on the way, ``/proc``, no permission, a read-only
+    or full disk) is one :class:`UserError` naming the folder and ``key`` to change."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise folder_error(e, path, what, key) from e
+    return path
+
+
+def folder_error(e: OSError, path: str | Path, what: str = "output folder", key: str = "output_root") -> UserError:
+    """The one line for a folder that cannot be created (also for Hydra's own ``mkdir`` of
+    the run directory, which fails before any of our code runs: :func:`.run.main`)."""
+    disk = _disk_error(e, Path(path))
+    if disk is not None:
+        return disk
+    where = str(e.filename or path)
+    reason = e.strerror or type(e).__name__
+    at = "" if where == str(path) else f" at {where}"
+    return UserError(
+        f"cannot create the {what} {path} ({reason}{at})",
+        fix=f"set {key} to a folder you can write to (an existing file, /proc, /sys or a read-only disk cannot hold one)",
+    )
+
+
 # -- the run lock -------------------------------------------------------------------------------
+
+#: First line of every lock file the tool writes; a ``.lock`` without it is not the tool's
+#: and is never touched.
+LOCK_MAGIC = "rbr-run lock v1"
+_LOCK_MAX = 4096
+
+
+def _lock_marker(token: str) -> bytes:
+    return f"{LOCK_MAGIC}\npid {os.getpid()}\nhost {socket.gethostname()}\ntoken {token}\n".encode()
+
+
+def read_lock_marker(path: str | Path) -> dict | None:
+    """The fields of a lock file the tool wrote (``pid``, ``host``, ``token``); None when
+    ``path`` is not a regular file holding the tool's marker. Reads at most 4 KB, never
+    follows a symlink, never blocks on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, _LOCK_MAX)
+    finally:
+        os.close(fd)
+    lines = data.decode("utf-8", "replace").split("\n")
+    if not lines or lines[0] != LOCK_MAGIC:
+        return None
+    fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+    return fields if "token" in fields else None
+
+
+def _refuse_lock(lock: Path, why: str) -> UserError:
+    return UserError(
+        f"{lock} {why}, so rbr-run will not use this folder (the file is left untouched)",
+        fix=f"point hydra.run.dir (or output_root) at another folder, or remove {lock} yourself if nothing uses it",
+    )
+
+
+def _legacy_lock(lock: Path) -> bool:
+    """An empty ``.lock`` beside a manifest: what versions before the lock marker left in
+    every run directory (they created it with ``open(lock, 'a')``)."""
+    try:
+        st = os.lstat(lock)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0 and (lock.parent / MANIFEST).is_file()
+
+
+def _new_lock_file(run_dir: Path, token: str) -> tuple[int, str]:
+    """A flocked temp file holding the marker (created with ``O_EXCL`` by ``mkstemp``)."""
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".lock.", suffix=".tmp")
+    try:
+        os.write(fd, _lock_marker(token))
+        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)  # our own temp file
+        raise
+    return fd, tmp
+
+
+def _busy(run_dir: Path, marker: dict | None) -> UserError:
+    who = f" (pid {marker.get('pid')} on {marker.get('host')})" if marker else ""
+    return UserError(
+        f"another process{who} is running {run_dir}",
+        fix="wait for it to finish (or stop it) before starting this run again",
+    )
+
+
+def _acquire(run_dir: Path, lock: Path, token: str) -> int:
+    """Take the lock; returns the flocked descriptor of the file now at ``lock``.
+
+    A new lock is a temp file with the marker, flocked, then hard-linked to ``.lock``
+    (``link`` fails when the name exists: exclusive creation that never shows a half-written
+    marker). An existing tool lock is alive while its creator holds its ``flock`` (released
+    when that process dies, also by SIGKILL); a dead one is replaced (``os.replace``) while
+    flocked. A ``.lock`` the tool did not write is refused and left untouched."""
+    for _ in range(100):
+        fd, tmp = _new_lock_file(run_dir, token)
+        taken = False
+        try:
+            taken = _take(run_dir, lock, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # our own temp file (now also linked as .lock, or unused)
+            if not taken:
+                os.close(fd)
+        if taken:
+            return fd
+    raise _busy(run_dir, None)
+
+
+def _take(run_dir: Path, lock: Path, tmp: str) -> bool:
+    """One try of :func:`_acquire`: True when ``tmp`` is now the lock, False to try again."""
+    try:
+        os.link(tmp, lock)
+        return True
+    except FileExistsError:
+        pass
+    marker = read_lock_marker(lock)
+    if marker is None and not _legacy_lock(lock):
+        if not os.path.lexists(lock):
+            return False  # removed meanwhile
+        regular = stat.S_ISREG(os.lstat(lock).st_mode)
+        raise _refuse_lock(lock, "was not created by rbr-run (it lacks rbr-run's lock marker)" if regular else "is not a regular file")
+    try:
+        old = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(run_dir, marker) from None
+        try:
+            same = os.fstat(old).st_ino == os.lstat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            return False  # its creator removed it meanwhile
+        os.replace(tmp, lock)  # a dead process's lock (the tool's marker, no flock holder)
+        return True
+    finally:
+        os.close(old)
+
+
+def _release(lock: Path, fd: int, token: str) -> None:
+    """Remove ``lock`` only when it is still the file this process created (same inode,
+    our token), while still holding its flock; then release."""
+    try:
+        marker = read_lock_marker(lock)
+        try:
+            ours = os.fstat(fd).st_ino == os.lstat(lock).st_ino and marker is not None and marker.get("token") == token
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: str | Path):
     """Exclusive lock on a run directory, so two processes never write the same run.
 
-    On the way out, a folder that did not become a run directory (no manifest: the command
-    failed before writing anything) loses the ``.lock`` it got here, and is removed if that
-    leaves it empty. The lock file is unlinked while still locked, and a process that locked
-    a file that was meanwhile unlinked retries, so two processes never both hold the lock."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    The lock is ``<run dir>/.lock``, created exclusively with a marker (``rbr-run lock v1``,
+    pid, host, a random token) and held with ``flock`` while the run works (:func:`_acquire`).
+    On the way out the lock is removed only if it is still the file this process created
+    (:func:`_release`); a ``.lock`` the tool did not write is refused and never touched.
+    A folder that did not become a run directory (no manifest: the command failed before
+    writing anything) is removed if that leaves it empty."""
+    run_dir = make_dirs(run_dir, "run folder", "output_root=... (or hydra.run.dir=...)")
     lock = run_dir / LOCK
-    while True:
-        f = open(lock, "a")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            raise UserError(
-                f"another process is running {run_dir}",
-                fix="wait for it to finish (or stop it) before starting this run again",
-            ) from None
-        try:
-            same = os.fstat(f.fileno()).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        f.close()  # locked a file another process had just removed: lock the new one
+    token = uuid.uuid4().hex
+    try:
+        fd = _acquire(run_dir, lock, token)
+    except OSError as e:
+        raise folder_error(e, run_dir, "lock in the run folder", "output_root=... (or hydra.run.dir=...)") from e
     try:
         yield
     finally:
-        try:
-            if not (run_dir / MANIFEST).exists():
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                with contextlib.suppress(OSError):
-                    run_dir.rmdir()  # only if empty
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-            f.close()
+        _release(lock, fd, token)
+        if not (run_dir / MANIFEST).exists():
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if empty
 
 
 # -- the manifest of files a run wrote ---------------------------------------------------------
 
-_RECORDING: dict = {"dir": None, "seen": set()}
+#: First line of every manifest the tool starts (older run directories have none: see
+#: :func:`manifest_state`).
+MANIFEST_HEADER = "# rbr manifest v1"
+#: The manifest of an output folder of rbr-tables / rbr-report / figures (``--out``).
+OUT_MANIFEST = ".rbr-out-manifest"
+
+_RECORDING: dict = {"dir": None, "seen": set(), "manifest": MANIFEST, "strict": False, "what": ""}
 
 
 def _abs(path: str | Path) -> str:
@@ -226,30 +391,63 @@ def _abs(path: str | Path) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def read_manifest(run_dir: str | Path) -> list[str]:
-    """The relative paths a run recorded; a torn last line (no newline) and any entry that
-    would leave the run directory are ignored."""
-    p = Path(run_dir) / MANIFEST
-    if not p.is_file() or p.is_symlink():
-        return []
-    text = p.read_text(errors="replace")
-    lines = text.split("\n")[:-1]  # the part after the last newline is a torn write
-    out = []
-    for line in lines:
-        parts = line.split("/")
-        if not line or line.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            continue
-        if line not in out:
-            out.append(line)
-    return out
+def _manifest_lines(path: Path) -> list[str] | None:
+    """The complete lines of a manifest (None when it is absent or not a regular file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace").split("\n")[:-1]  # after the last newline: a torn write
+
+
+def read_manifest(run_dir: str | Path, name: str = MANIFEST) -> list[str]:
+    """The relative paths a run (or an output folder) recorded; the header, a torn last line
+    (no newline) and any entry that would leave the folder are ignored."""
+    lines = _manifest_lines(Path(run_dir) / name) or []
+    return list(dict.fromkeys(line for line in lines if not line.startswith("#") and _safe_rel(line)))
+
+
+def manifest_state(folder: str | Path, name: str = MANIFEST) -> str:
+    """``absent``; ``tool`` (starts with :data:`MANIFEST_HEADER`); ``legacy`` (a manifest of a
+    version before the header: relative paths only); ``foreign`` (anything else: not a
+    regular file, or lines that are no relative path)."""
+    path = Path(folder) / name
+    if not os.path.lexists(path):
+        return "absent"
+    lines = _manifest_lines(path)
+    if lines is None:
+        return "foreign"
+    if lines and lines[0] == MANIFEST_HEADER:
+        return "tool"
+    return "legacy" if all(_safe_rel(ln) for ln in lines) else "foreign"
 
 
 @contextlib.contextmanager
-def recording(run_dir: str | Path):
-    """While active, every atomic write under ``run_dir`` is added to its manifest."""
+def recording(out_dir: str | Path, manifest_name: str = MANIFEST, strict: bool | None = None, what: str = "rbr"):
+    """While active, every atomic write under ``out_dir`` is first added to its manifest
+    (``manifest_name``: a run's :data:`MANIFEST`, or :data:`OUT_MANIFEST` for the ``--out``
+    folder of rbr-tables / rbr-report / figures).
+
+    ``strict`` (the default for every manifest but a run's, whose folder the run claims as a
+    whole): a file already at a path about to be written that the manifest does not list was
+    not written by the tool, and is refused (one-line :class:`UserError`), never replaced. A
+    manifest that is not the tool's is refused the same way."""
+    strict = manifest_name != MANIFEST if strict is None else strict
+    if strict and manifest_state(out_dir, manifest_name) not in ("absent", "tool"):
+        raise UserError(
+            f"{Path(out_dir) / manifest_name} was not written by {what}, so {what} will not write into {out_dir} (the file is left untouched)",
+            fix="write the outputs elsewhere (--out <another folder>)",
+        )
     prev = dict(_RECORDING)
-    _RECORDING["dir"] = _abs(run_dir)
-    _RECORDING["seen"] = set(read_manifest(run_dir))
+    _RECORDING.update(dir=_abs(out_dir), seen=set(read_manifest(out_dir, manifest_name)), manifest=manifest_name, strict=strict, what=what)
     try:
         yield
     finally:
@@ -258,9 +456,10 @@ def recording(run_dir: str | Path):
 
 
 def record_written(path: str | Path) -> None:
-    """Add ``path`` to the active run's manifest (no-op outside :func:`recording` or for a
-    path outside the run directory). Also for writers that do not use the atomic helpers
-    (e.g. a tracker writing its own files into the run)."""
+    """Add ``path`` to the active manifest (no-op outside :func:`recording` or for a path
+    outside its folder). Also for writers that do not use the atomic helpers (e.g. a tracker
+    writing its own files into the run). In a strict recording, a file already there that the
+    manifest does not list is refused."""
     root = _RECORDING["dir"]
     if root is None:
         return
@@ -268,12 +467,20 @@ def record_written(path: str | Path) -> None:
     if not full.startswith(root + os.sep):
         return
     rel = Path(os.path.relpath(full, root)).as_posix()
-    if rel in _RECORDING["seen"] or rel in (MANIFEST, LOCK):
+    name = _RECORDING["manifest"]
+    if rel in _RECORDING["seen"] or rel in (name, LOCK, WIPE_JOURNAL):
         return
-    manifest = Path(root) / MANIFEST
+    if _RECORDING["strict"] and os.path.lexists(full):
+        what = _RECORDING["what"]
+        raise UserError(
+            f"{full} exists and was not written by {what} (it is not listed in {Path(root) / name}), so {what} will not replace it",
+            fix="move that file away (a folder written by a version before the manifest: move it all away once), or write the outputs elsewhere (--out <another folder>)",
+        )
+    manifest = Path(root) / name
     try:
+        new = not os.path.lexists(manifest)
         with open(manifest, "a") as f:
-            f.write(rel + "\n")
+            f.write((MANIFEST_HEADER + "\n" if new else "") + rel + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
@@ -317,17 +524,39 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+#: The journal of an ``overwrite=true`` wipe: written (atomically) before the first file is
+#: deleted, removed after the last; a wipe killed half-way is finished by the next command
+#: that takes the run's lock (:func:`finish_wipe`), before anything else.
+WIPE_JOURNAL = ".rbr-wipe"
+WIPE_MAGIC = "rbr-run wipe v1"
+
+
 def wipe_recorded(run_dir: str | Path, entries: Iterable[str], first: Sequence[str] = ("DONE",), last: Sequence[str] = ("run.json",)) -> None:
     """Delete the files ``entries`` names (relative to ``run_dir``), ``first`` ones first
     (``DONE``: a wipe that dies half-way never leaves a "finished" run), ``last`` ones and
     the manifest at the end; then remove the folders this left empty. Symlinks are removed,
-    never followed; folders are removed only when empty."""
+    never followed; folders are removed only when empty. The list is journaled first
+    (:data:`WIPE_JOURNAL`), so a kill half-way leaves a wipe the next command finishes."""
     root = Path(run_dir)
-    entries = list(dict.fromkeys(entries))
+    entries = [e for e in dict.fromkeys(entries) if _safe_rel(e)]
     ordered = [e for e in first if e in entries] + [e for e in entries if e not in first and e not in last] + [e for e in last if e in entries]
+    atomic_write_text(root / WIPE_JOURNAL, WIPE_MAGIC + "\n" + "".join(e + "\n" for e in ordered))
+    _run_wipe(root, ordered)
+
+
+def _safe_rel(line: str) -> bool:
+    """A manifest / journal entry that stays inside the run directory."""
+    parts = line.split("/")
+    return bool(line) and not line.startswith("/") and "\0" not in line and not any(part in ("", ".", "..") for part in parts)
+
+
+def _run_wipe(root: Path, ordered: list[str]) -> None:
+    from .faults import crash_point
+
     for rel in ordered:
         _unlink_no_follow(root, rel)
-    folders = sorted({str(Path(rel).parent) for rel in entries if "/" in rel}, key=lambda s: -s.count("/"))
+        crash_point("wipe")
+    folders = sorted({str(Path(rel).parent) for rel in ordered if "/" in rel}, key=lambda s: -s.count("/"))
     for rel in folders:
         for d in [root / rel, *list((root / rel).parents)]:
             if d == root or root not in d.parents:
@@ -337,3 +566,44 @@ def wipe_recorded(run_dir: str | Path, entries: Iterable[str], first: Sequence[s
                     d.rmdir()
     with contextlib.suppress(FileNotFoundError):
         (root / MANIFEST).unlink()
+    if _RECORDING["dir"] == _abs(root):
+        _RECORDING["seen"] = set()  # the manifest is gone: what is written next is recorded anew
+    with contextlib.suppress(FileNotFoundError):
+        (root / WIPE_JOURNAL).unlink()
+
+
+def read_wipe_journal(run_dir: str | Path) -> list[str] | None:
+    """The entries of an unfinished wipe's journal (None when there is none). A
+    :data:`WIPE_JOURNAL` the tool did not write (no marker, not a regular file) is a
+    :class:`UserError`, and is left alone."""
+    path = Path(run_dir) / WIPE_JOURNAL
+    if not os.path.lexists(path):
+        return None
+    lines = None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                lines = os.read(fd, 16 << 20).decode("utf-8", "replace").split("\n")
+        finally:
+            os.close(fd)
+    except OSError:
+        lines = None
+    if not lines or lines[0] != WIPE_MAGIC:
+        raise UserError(
+            f"{path} was not written by rbr-run, so rbr-run will not use this folder (the file is left untouched)",
+            fix="point hydra.run.dir (or output_root) at another folder, or remove that file yourself",
+        )
+    return [ln for ln in lines[1:-1] if _safe_rel(ln)]  # the part after the last newline: none (atomic write)
+
+
+def finish_wipe(run_dir: str | Path) -> bool:
+    """Finish an ``overwrite=true`` wipe that was killed half-way (its journal is still
+    there): delete the rest of what it listed. Called under the run's lock before anything
+    else reads the run directory; returns whether there was one."""
+    entries = read_wipe_journal(run_dir)
+    if entries is None:
+        return False
+    sys.stderr.write(f"[rbr] warning: {run_dir} holds an overwrite=true wipe that was interrupted; finishing it first ({len(entries)} files the run had written)\n")
+    _run_wipe(Path(run_dir), entries)
+    return True

@@ -39,7 +39,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from .errors import UserError
-from .io import atomic_write_text, read_manifest
+from .io import OUT_MANIFEST, atomic_write_text, make_dirs, read_manifest, recording
 from .reading import LIMITS, BadFile, read_bytes
 
 PROG = "rbr-report"
@@ -247,11 +247,11 @@ def render(args: argparse.Namespace) -> tuple[Path, Problems]:
     for d, why in runs.skipped:
         problems.warn(d, why)
     root = Path(args.dirs[0])
-    out = Path(args.out) if args.out else root / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    page = render_page(args, runs, root, out, problems)
-    index = out / "index.html"
-    atomic_write_text(index, page)
+    out = make_dirs(Path(args.out) if args.out else root / "report", "output folder", "--out")
+    with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-report wrote there
+        page = render_page(args, runs, root, out, problems)
+        index = out / "index.html"
+        atomic_write_text(index, page)
     return index, problems
 
 

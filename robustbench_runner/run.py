@@ -33,6 +33,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from . import config as _config  # noqa: F401  (registers the resolvers)
 from .errors import UserError
+from .io import folder_error
 from .paths import conf_dir
 from .seeding import CUBLAS_WORKSPACE
 
@@ -128,7 +129,15 @@ def _missing_config(path: str, options: list[str]) -> str:
 
 
 def _bad_override(ex: OverrideParseException) -> str:
-    detail = [ln.strip() for ln in ex.message.splitlines() if ln.strip() and ex.override not in ln and not ln.startswith("See ")]
+    key, _, value = ex.override.partition("=")
+    if any(ord(c) > 127 for c in value) and not value.startswith(("'", '"')):
+        # Hydra's grammar admits non-ASCII characters only in quoted values; its own message
+        # is a bare caret under the character
+        return (
+            f"cannot parse the override '{ex.override}': Hydra reads non-ASCII characters only inside quotes "
+            f"(fix: quote the value, e.g. {key}='\"{value}\"' in a shell, or use ASCII letters)"
+        )
+    detail = [ln.strip() for ln in ex.message.splitlines() if ln.strip() and ex.override not in ln and not ln.startswith("See ") and ln.strip() != "^"]
     reason = f": {' '.join(detail)}" if detail else ""
     return (
         f"cannot parse the override '{ex.override}'{reason} (fix: write key=value; a sweep (with -m) lists "
@@ -160,7 +169,8 @@ def _exit_with(ex: BaseException):
 def _exit_after_sweep(ex: SweepJobFailed):
     failed, jobs = _SWEEP["failed"], _SWEEP["jobs"]
     if failed:  # the basic launcher: the jobs ran in this process
-        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above)"
+        ran = "the other jobs ran" if len(failed) < jobs else "no job finished"
+        what = f"{len(failed)} of {jobs} sweep jobs failed ({', '.join(failed)}; each printed its error above); {ran}"
     else:  # a launcher plugin ran them in other processes; Hydra re-raises the first failure
         what = f"a sweep job failed, the first: {ex}; the other jobs ran"
     sys.stderr.write(f"{PROG}: error: {what} (fix: fix them and rerun the same command: finished runs are skipped)\n")
@@ -240,6 +250,10 @@ def main() -> None:
             raise
         if isinstance(ex, SweepJobFailed):
             _exit_after_sweep(ex)
+        if isinstance(ex, OSError) and ex.filename:
+            # Hydra's own mkdir of the run / sweep folder, before any job: output_root is a
+            # file, under /proc, read-only, not writable...
+            ex = folder_error(ex, ex.filename, "output folder", "output_root=... (or hydra.run.dir=...)")
         _exit_with(ex)
 
 

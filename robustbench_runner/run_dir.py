@@ -16,8 +16,10 @@ finishes it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +29,7 @@ from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
 from .config import config_diff, run_group, semantic_dict
 from .errors import UserError
-from .io import LOCK, MANIFEST, atomic_write_text, read_manifest, wipe_recorded
+from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, manifest_state, read_manifest, wipe_recorded
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -43,9 +45,26 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(str(cfg.output_root)) / run_group(str(cfg.mode)) / str(cfg.run_name)
 
 
-def write_done(files: RunFiles, chash: str) -> None:
+def write_done(files: RunFiles, chash: str, expected: Iterable[tuple[str, str]] | None) -> None:
     """Mark the run finished: ``DONE`` (atomically), with the time and the config hash. The
-    only writer of that file (``tests/test_run_dir.py`` checks the package for others)."""
+    only writer of that file (``tests/test_run_dir.py`` checks the package for others).
+
+    ``expected``: every ``(checkpoint, attack)`` the config asks results for (each grid
+    epoch's checkpoint label x each attack label, :meth:`.checkpoint_eval.CheckpointEvaluator.expected`);
+    when one has no row in ``metrics.csv`` no ``DONE`` is written and the run stops with one
+    line (a wipe or a damaged file lost results the run cannot recompute). ``None`` only for
+    studies whose results are not per-checkpoint attack rows (they check their own)."""
+    if expected is not None:
+        want = {(str(c), str(a)) for c, a in expected}
+        have = files.read_metrics()
+        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str))) if len(have) else set()
+        missing = sorted(want - got)
+        if missing:
+            shown = ", ".join(f"{c}/{a}" for c, a in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            raise UserError(
+                f"{files.dir} is not finished: {files.metrics.name} lacks the results of {shown} (no DONE written)",
+                fix="rerun with overwrite=true to compute the run again (or tag=<name> for a separate run)",
+            )
     atomic_write_text(files.done, f"finished {time.strftime('%Y-%m-%d %H:%M:%S')} config_hash {chash}\n")
 
 
@@ -54,9 +73,48 @@ def is_run_dir(files: RunFiles) -> bool:
     return (files.dir / MANIFEST).exists() or files.info.exists()
 
 
+_HASH = re.compile(r"[0-9a-f]{12}")
+
+
+def refuse_foreign(files: RunFiles) -> None:
+    """A folder whose manifest or ``run.json`` rbr-run did not write is not adopted (its
+    manifest would tell ``overwrite=true`` what to delete): one line, nothing touched.
+
+    The tool's manifest starts with :data:`.io.MANIFEST_HEADER` (one of an older version
+    is a list of relative paths, accepted); the tool's ``run.json`` is an object with a
+    12-hex-digit ``config_hash``."""
+    state = manifest_state(files.dir)
+    why = None
+    if state == "foreign":
+        why = f"its {MANIFEST} was not written by rbr-run"
+    elif state != "tool":
+        present = os.path.lexists(files.info)
+        if present and (not files.info.is_file() or files.info.is_symlink()):
+            why = f"its {files.info.name} is not a regular file"
+        elif present and not _tool_info(files):
+            why = f"its {files.info.name} was not written by rbr-run (no config_hash)"
+        elif state == "legacy" and not present:
+            why = f"its {MANIFEST} lacks rbr-run's header and no run.json of rbr-run is beside it"
+    if why:
+        raise UserError(
+            f"{files.dir} looks like a run folder but {why}, so rbr-run will not adopt it (nothing there was touched)",
+            fix="point hydra.run.dir (or output_root) at another folder",
+        )
+
+
+def _tool_info(files: RunFiles) -> bool:
+    try:
+        info = read_info(files)
+    except UserError:
+        return False
+    return bool(_HASH.fullmatch(str(info.get("config_hash", ""))))
+
+
 def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | None = None) -> bool:
     """Refuse a directory that holds another config (or that is not a run directory and not
     empty); returns True when the run is finished."""
+    finish_wipe(files.dir)  # an overwrite=true wipe killed half-way: finish it before anything else
+    refuse_foreign(files)
     if not is_run_dir(files):
         foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in files.dir.iterdir() if p.name not in NOT_CONTENT)
         if foreign:

@@ -141,8 +141,14 @@ class TrainRun:
         # are all written is not even read (a damaged file there costs nothing).
         for e in self.grid:
             path = files.ckpt(ckpt_label(e))
+            if e <= start and not path.exists() and evaluator.missing(ckpt_label(e)):  # e.g. a wipe killed half-way
+                raise UserError(
+                    f"{path} is missing and its results ({', '.join(sorted(evaluator.missing(ckpt_label(e))))}) are not in {files.metrics.name}: "
+                    f"they cannot be computed without retraining up to epoch {e}",
+                    fix="rerun with overwrite=true to start again, or tag=<name> for a separate run",
+                )
             if e <= start and path.exists() and evaluator.missing(ckpt_label(e)):
-                payload = load_checkpoint(path, fix=f"delete {path} and rerun to finish the run without that checkpoint's missing results, or rerun with overwrite=true to start again")
+                payload = load_checkpoint(path, fix="rerun with overwrite=true to start again (its missing results cannot be computed without it), or tag=<name> for a separate run")
                 self.check_hash(payload, path)
                 evaluator.evaluate(ckpt_label(e), e, payload["model"])
         tracker.sync()  # [trackers]
@@ -187,7 +193,10 @@ class TrainRun:
         if selector is not None and files.ckpt("best").exists():
             best = load_checkpoint(files.ckpt("best"))
             evaluator.evaluate("best", int(best["epoch"]), best["model"])
-        write_done(files, self.chash)
+        expected = [(ckpt_label(e), a) for e in self.grid for a in evaluator.expected()]
+        if selector is not None and files.ckpt("best").exists():
+            expected += [("best", a) for a in evaluator.expected()]
+        write_done(files, self.chash, expected)
         if not cfg.train.get("keep_optimizer_state", True):
             drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
         tracker.close()  # [trackers]

@@ -209,7 +209,7 @@ def fake_run(root, overrides: list[str], clean: float, r: float, done: bool = Tr
         {"attack": "FGSM", "eps": float("nan"), "metric": "auc_norm", "value": r, "n": 40},
     ])  # fmt: skip
     if done:
-        write_done(files, chash)
+        write_done(files, chash, [("epoch_001", "clean"), ("epoch_001", "FGSM")])
     return files.dir
 
 

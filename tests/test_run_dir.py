@@ -91,7 +91,7 @@ def test_done_scanner_finds_hand_written_done(tmp_path):
 
 def test_write_done_records_time_and_config_hash(tmp_path):
     files = RunFiles(tmp_path)
-    write_done(files, "abc123")
+    write_done(files, "abc123", None)
     text = files.done.read_text()
     assert re.fullmatch(r"finished \d{4}-\d\d-\d\d \d\d:\d\d:\d\d config_hash abc123\n", text), text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DONE"]  # atomic: no temp file left
@@ -152,7 +152,7 @@ def test_claim_writes_config_and_run_json(tmp_path):
 def test_claim_finished_run_with_same_config_is_a_no_op(tmp_path):
     d = tmp_path / "run"
     _claim(d, ["seed=3"])
-    write_done(RunFiles(d), "whatever")
+    write_done(RunFiles(d), "whatever", None)
     before = (d / "run.json").read_bytes()
     assert _claim(d, ["seed=3"]) is True
     assert (d / "run.json").read_bytes() == before
@@ -182,3 +182,21 @@ def test_claim_refuses_a_foreign_non_empty_folder(tmp_path):
     with pytest.raises(UserError, match=r"is not empty \(thesis.tex\) and is not an rbr-run run directory"):
         _claim(d, [])
     assert (d / "thesis.tex").read_text() == "keep me" and not (d / "run.json").exists()
+
+
+def test_write_done_refuses_while_an_expected_result_is_missing(tmp_path):
+    """DONE means every (checkpoint, attack) the config asks for is in metrics.csv."""
+    from robustbench_runner.errors import UserError
+    from robustbench_runner.results import RunIdentity
+
+    files = RunFiles(tmp_path)
+    ident = RunIdentity("r", "digits", "cnn6", "standard", 0, 16, "abc123")
+    files.add_metrics(ident, 2, "epoch_002", "test", [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": 0.5, "n": 8}])
+    want = [(label, a) for label in ("epoch_001", "epoch_002") for a in ("clean", "PGD-20")]
+    with pytest.raises(UserError, match=r"lacks the results of epoch_001/PGD-20, epoch_001/clean, epoch_002/PGD-20 \(no DONE written\)"):
+        write_done(files, "abc123", want)
+    assert not files.done.exists()
+    files.add_metrics(ident, 1, "epoch_001", "test", [{"attack": a, "eps": 0.0, "metric": "acc", "value": 0.5, "n": 8} for a in ("clean", "PGD-20")])
+    files.add_metrics(ident, 2, "epoch_002", "test", [{"attack": "PGD-20", "eps": 0.0, "metric": "acc", "value": 0.5, "n": 8}])
+    write_done(files, "abc123", want)
+    assert files.done.exists()

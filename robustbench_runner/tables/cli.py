@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..io import OUT_MANIFEST, make_dirs, recording
 from .build import Context, build
 from .cache import CACHE_DIR, CACHE_FILE, load_runs_cached
 from .collect import find_runs, standin_runs, warn_skipped
@@ -80,14 +81,16 @@ def run(args: argparse.Namespace) -> int:
         from ..data.standin import STANDIN_NOTE  # here: it imports torch and scikit-learn
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
     unread = f" (+{n_skipped} unreadable runs skipped)" if n_skipped else ""
-    for spec in specs:
-        result = build(spec, ctx)
-        if standin:
-            spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
-        paths = write_table(spec, result, out)
-        print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
-        if not args.quiet and not result.pretty.empty:
-            print(result.pretty.to_string(index=False))
+    make_dirs(out, "output folder", "--out")
+    with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-tables wrote there
+        for spec in specs:
+            result = build(spec, ctx)
+            if standin:
+                spec.add_note(f"**Smoke run on {STANDIN_NOTE}.**")
+            paths = write_table(spec, result, out)
+            print(f"[{PROG}] {spec.id}: {completeness(result)}{unread} -> {paths[0]}")
+            if not args.quiet and not result.pretty.empty:
+                print(result.pretty.to_string(index=False))
     if n_skipped and args.strict:
         what = [f"{n} {kind} skipped" for n, kind in ((len(runs.skipped), "runs"), (len(unlisted), "folders"), (len(bad_specs), "spec files")) if n]
         sys.stderr.write(f"{PROG}: error: {', '.join(what)} (unreadable; see the warnings above) and --strict is set\n")

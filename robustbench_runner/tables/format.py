@@ -121,6 +121,12 @@ def pyplot():
 
 def save(fig, path: str | Path, dpi: int = 120) -> None:
     """Lay out, write and close a figure."""
+    import io
+
+    from ..io import atomic_write_bytes
+
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())  # atomic, and recorded in the --out folder's manifest

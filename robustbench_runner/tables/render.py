@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import atomic_write_text
+from ..io import atomic_write_text, make_dirs
+from ..paths import check_path_part
 from .result import TableResult
 from .spec import TableSpec
 
@@ -24,9 +25,8 @@ def markdown(df: pd.DataFrame, title: str = "") -> str:
 
 
 def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = spec.file_stem
+    out = make_dirs(out_dir, "output folder", "--out")
+    stem = check_path_part(spec.file_stem, "table id", fix="name the spec with letters, digits, '-', '_' and '/' only")
     paths = {
         "table": out / f"{stem}.csv",
         "pretty": out / f"{stem}.pretty.csv",

@@ -55,4 +55,4 @@ class StudyRun:
         self.files.add_metrics(ident, epoch, checkpoint, "test", rows)
 
     def finish(self) -> None:
-        write_done(self.files, self.chash)
+        write_done(self.files, self.chash, None)  # a study's rows are not per-checkpoint attack rows: the study checks its own
