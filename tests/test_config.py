@@ -98,8 +98,8 @@ def _sweep_params(overrides: list[str]) -> dict:
 
 
 def test_experiment_files_hold_the_paper_values_and_the_smoke_overlay_follows():
-    """conf/experiment/irat/main.yaml states paper B's values; scale=smoke merges
-    conf/scale/smoke/irat/main.yaml after it, also under a per-scheme file that
+    """robustbench_runner/papers/irat/conf/experiment/irat/main.yaml states paper B's values; scale=smoke merges
+    robustbench_runner/papers/irat/conf/scale/smoke/irat/main.yaml after it, also under a per-scheme file that
     +experiment/... appends (its burn-in comes from conf/scale/smoke/burn_in/)."""
     ov = ["experiment=irat/main", "+experiment/irat/scheme=ours_mail"]
     paper, smoke = compose_cfg([*ov, "scale=paper"]), compose_cfg([*ov, "scale=smoke"])

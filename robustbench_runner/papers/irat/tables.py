@@ -1,4 +1,4 @@
-"""Paper irat (margin reweighting for IRAT, docs/papers/irat.md) figure builders, and the
+"""Paper irat (margin reweighting for IRAT, robustbench_runner/papers/irat/README.md) figure builders, and the
 run filter paper vir's builders share (``papers/vir/tables.py``). Its tables (irat/table1-8)
 are plain pivots (``conf/table/irat/table*.yaml``: ``defaults``, ``checkpoints``,
 ``row_headers``, ``gaps_note``; ``tables/spec.py``).
@@ -80,7 +80,7 @@ def _mean_std_text(values, digits: int) -> str:
 @builder("irat_margins_scatter")
 def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
     """irat/fig2 (paper irat fig. 2): each point's true-class probability p_y and margin
-    m = p_y - max_{k != y} p_k (eq. 4, sign of docs/papers/irat.md), correct vs incorrect.
+    m = p_y - max_{k != y} p_k (eq. 4, sign of robustbench_runner/papers/irat/README.md), correct vs incorrect.
 
     table: the scatter data (run, seed, index, outcome, p_y, margin); pretty: per outcome,
     the number of points and mean±std of p_y and m."""

@@ -1,5 +1,5 @@
 """Paper "prs": the PRS ratio (populated region set) and adversarial robustness, arXiv
-2207.03400 (docs/papers/prs.md). It trains CNN-6 / VGG-16 / ResNet-18 candidates on MNIST,
+2207.03400 (robustbench_runner/papers/prs/README.md). It trains CNN-6 / VGG-16 / ResNet-18 candidates on MNIST,
 Fashion-MNIST and CIFAR-10 and relates the PRS ratio and the denseness of the decision regions
 to robust accuracy (experiments: conf/experiment/prs/, tables: conf/table/prs/).
 
@@ -14,8 +14,8 @@ Where it lives:
 - ``conf/analysis/prs.yaml``, ``conf/analysis/denseness.yaml``,
   ``conf/analysis/inclusion_fgsm.yaml``, ``conf/analysis/inclusion_pgd20.yaml``: its analyses
   (``analysis=[prs,denseness]``);
-- ``mk/prs.mk``: ``make reproduce-prs``;
-- ``docs/papers/prs.md``: the paper's equations, protocol and our choices;
-- ``docs/reproduce/prs.md``: how to reproduce it, with our results;
+- ``robustbench_runner/papers/prs/stages.yaml``: ``make reproduce-prs``;
+- ``robustbench_runner/papers/prs/README.md``: the paper's equations, protocol and our choices;
+- ``robustbench_runner/papers/prs/reproduce.md``: how to reproduce it, with our results;
 - ``tests/papers/prs/``: its tests.
 """

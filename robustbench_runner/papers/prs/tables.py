@@ -14,7 +14,7 @@ Options may be written per size preset, ``{paper: ..., smoke: ...}``: the builde
 ``scale_name`` from the runs' configs and pick the matching value (smoke runs on stand-in
 data reach no paper threshold, so the smoke thresholds are looser and the tables say so).
 
-Per-checkpoint properties (docs/papers/prs.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
+Per-checkpoint properties (robustbench_runner/papers/prs/README.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
 (analysis ``prs``), D(X, K) (``denseness``), the FGSM robust score = raw AUC of the FGSM
 sweep 0..eps (``auc_raw`` of attack ``FGSM``), FGSM accuracy at the dataset eps (the
 sweep's last point), PGD-20 accuracy at the dataset eps, clean test accuracy.

@@ -1,5 +1,5 @@
 """Paper "vir": Fakorede, Nirala, Atsague, Tian, "Vulnerability-Aware Instance Reweighting for
-Adversarial Training", TMLR 2023, arXiv 2307.07167 (docs/papers/vir.md). VIR weights each
+Adversarial Training", TMLR 2023, arXiv 2307.07167 (robustbench_runner/papers/vir/README.md). VIR weights each
 point by its vulnerability and the adversarial prediction gap, in AT and TRADES (experiments:
 conf/experiment/vir/, tables: conf/table/vir/).
 
@@ -10,8 +10,8 @@ Where it lives:
 - ``conf/table/vir/``: its table and figure specs (``rbr-tables --table vir``);
 - ``conf/attacks/vir.yaml``, ``conf/attacks/vir_blackbox.yaml``: its white-box and black-box
   evaluation attack suites (``attacks=vir``, ``attacks=vir_blackbox``);
-- ``mk/vir.mk``: ``make reproduce-vir``;
-- ``docs/papers/vir.md``: the paper's equations, protocol and our choices;
-- ``docs/reproduce/vir.md``: how to reproduce it, with our results;
+- ``robustbench_runner/papers/vir/stages.yaml``: ``make reproduce-vir``;
+- ``robustbench_runner/papers/vir/README.md``: the paper's equations, protocol and our choices;
+- ``robustbench_runner/papers/vir/reproduce.md``: how to reproduce it, with our results;
 - ``tests/papers/vir/``: its tests.
 """

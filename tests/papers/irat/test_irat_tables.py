@@ -40,7 +40,7 @@ NAN = float("nan")
 
 
 def test_margin_terms_match_the_hand_check_of_definitions_md():
-    # docs/papers/irat.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
+    # robustbench_runner/papers/irat/README.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
     # c = 0.13 / (sqrt(0.38) sqrt(0.13)) = 0.5849
     logits = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]).log()
     t = margin_table(logits, torch.tensor([0, 1]))
@@ -378,7 +378,7 @@ def test_makefile_target_runs_every_sweep_then_the_tables():
     assert [ln.split("experiment=")[1].split()[0] for ln in runs] == ["irat/main", "irat/main", "irat/ablation_tau", "irat/ablation_sim"]
     # shared warm-up (docs/warmup.md): the Standard runs keep their state after epoch 75, the rest branch there
     assert "+experiment/irat/scheme=standard warmup=irat" in runs[0]
-    for scale, save_at in (("paper", [75]), ("smoke", [1])):  # conf/warmup/irat.yaml + its smoke overlay
+    for scale, save_at in (("paper", [75]), ("smoke", [1])):  # robustbench_runner/papers/irat/conf/warmup/irat.yaml + its smoke overlay
         cfg = compose_cfg(["experiment=irat/main", "+experiment/irat/scheme=standard", "warmup=irat", f"scale={scale}"])
         assert list(cfg.warmup.save_at) == save_at
     assert all("warmup.from=${output_root}/sweeps/${sweep_name}" in ln for ln in runs[1:])

@@ -289,7 +289,7 @@ def test_makefile_target_runs_every_block_then_the_tables():
     assert "--table vir --out outputs/tables/vir" in text and "table8" in text
     # shared warm-up (docs/warmup.md): AT (and RN-18 CIFAR-10 VIR-TRADES) first, the rest branch
     assert "'+experiment/vir/scheme=at,vir_trades' warmup=vir" in text
-    for scale, save_at in (("paper", [59, 75]), ("smoke", [1])):  # conf/warmup/vir.yaml + its smoke overlay
+    for scale, save_at in (("paper", [59, 75]), ("smoke", [1])):  # robustbench_runner/papers/vir/conf/warmup/vir.yaml + its smoke overlay
         cfg = compose_cfg(["experiment=vir/rn18_cifar10", "+experiment/vir/scheme=at", "warmup=vir", f"scale={scale}"])
         assert list(cfg.warmup.save_at) == save_at
     assert text.count("warmup.from=${output_root}/sweeps/${sweep_name}") == 6
