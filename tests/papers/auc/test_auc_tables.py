@@ -23,7 +23,7 @@ from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, select_specs
+from robustbench_runner.tables.spec import load_spec, select_specs, spec_file
 
 EPS = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 SEEDS = [0, 1, 2, 3, 4]
@@ -100,7 +100,7 @@ def ctx(runs) -> Context:
 
 
 def spec_of(table_id: str):
-    return load_spec(TABLE_DIR / f"{table_id}.yaml")
+    return load_spec(spec_file(table_id))
 
 
 def expected_marks(model, ds, pre, epoch, spec) -> str:

@@ -31,7 +31,7 @@ from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.spec import load_spec
 
-TABLE_DIR = REPO / "conf" / "table" / "irat"
+TABLE_DIR = REPO / "robustbench_runner" / "papers" / "irat" / "conf" / "table" / "irat"  # the bundle's specs
 EPS = 8 / 255
 NAN = float("nan")
 

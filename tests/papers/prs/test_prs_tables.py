@@ -23,7 +23,7 @@ from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, select_specs
+from robustbench_runner.tables.spec import load_spec, select_specs, spec_file
 
 MODELS = ["cnn6", "resnet18_tv"]
 DATASETS = ["mnist", "cifar10"]
@@ -148,7 +148,7 @@ def runs(tmp_path_factory) -> Path:
 
 
 def build_table(table_id: str, root: Path):
-    spec = load_spec(TABLE_DIR / f"{table_id}.yaml")
+    spec = load_spec(spec_file(table_id))
     run_dirs = find_runs([root])
     ctx = Context(metrics=load_metrics(run_dirs, spec.config_keys()), run_dirs=run_dirs)
     return spec, build(spec, ctx)
