@@ -109,10 +109,20 @@ def _entry_point_bundles() -> list[Bundle]:
             module = importlib.import_module(ep.value.split(":")[0])
         except ImportError as e:
             raise UserError(f"bundle entry point {ep.name} = {ep.value!r} does not import ({e})",
-                            fix="install the package that provides it, or uninstall the one that declares the entry point")  # fmt: skip
+                            fix="install the package that provides it, or uninstall the one that declares the entry point") from None  # fmt: skip
         if not getattr(module, "__file__", None):
-            raise UserError(f"bundle entry point {ep.name} = {ep.value!r} is not a package with files", fix="point it at a regular package")
-        out.append(Bundle(_check_slug(ep.name, f"entry point {ep.value}"), Path(module.__file__).parent, "entry point", module.__name__))
+            raise UserError(
+                f"bundle entry point {ep.name} = {ep.value!r} is not a package with files",
+                fix="point it at a regular package",
+            )
+        out.append(
+            Bundle(
+                _check_slug(ep.name, f"entry point {ep.value}"),
+                Path(module.__file__).parent,
+                "entry point",
+                module.__name__,
+            )
+        )
     return out
 
 
@@ -121,7 +131,10 @@ def _env_bundles() -> list[Bundle]:
     for part in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
         root = Path(part).expanduser().resolve()
         if not root.is_dir():
-            raise UserError(f"{ENV_VAR} names {part}, which is not a folder", fix=f"set {ENV_VAR} to bundle folders separated by {os.pathsep!r}")
+            raise UserError(
+                f"{ENV_VAR} names {part}, which is not a folder",
+                fix=f"set {ENV_VAR} to bundle folders separated by {os.pathsep!r}",
+            )
         if not ((root / "conf").is_dir() or (root / "stages.yaml").is_file()):
             raise UserError(f"{ENV_VAR} names {part}, which holds neither conf/ nor stages.yaml (not a paper bundle)",
                             fix="point it at the bundle folder itself (docs/new_paper.md)")  # fmt: skip
@@ -153,7 +166,10 @@ def get(slug: str) -> Bundle:
     """The bundle ``slug``, or one :class:`UserError` listing the attached ones."""
     found = bundles()
     if slug not in found:
-        raise UserError(f"no paper bundle {slug!r} is attached", fix=f"use one of {', '.join(found)}, or attach yours with {ENV_VAR}=<its folder> (docs/new_paper.md)")
+        raise UserError(
+            f"no paper bundle {slug!r} is attached",
+            fix=f"use one of {', '.join(found)}, or attach yours with {ENV_VAR}=<its folder> (docs/new_paper.md)",
+        )
     return found[slug]
 
 

@@ -87,7 +87,9 @@ class Step:
     def shell(self) -> str:
         if self.note:
             return f"echo {shlex.quote(self.note)}"
-        return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in self.env.items()), *map(shlex.quote, self.argv)])
+        return " ".join(
+            [*(f"{k}={shlex.quote(v)}" for k, v in self.env.items()), *map(shlex.quote, self.argv)]
+        )
 
 
 def load_stages(path: Path) -> dict:
@@ -98,14 +100,25 @@ def load_stages(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{where} does not exist", fix="write the bundle's stages.yaml (docs/new_paper.md)") from None
+        raise UserError(
+            f"{where} does not exist", fix="write the bundle's stages.yaml (docs/new_paper.md)"
+        ) from None
     except yaml.YAMLError as e:
-        raise UserError(f"{where} is not valid YAML ({' '.join(str(e).split())[:160]})", fix="fix the YAML syntax of that file") from None
+        raise UserError(
+            f"{where} is not valid YAML ({' '.join(str(e).split())[:160]})",
+            fix="fix the YAML syntax of that file",
+        ) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("stages"), list) or not raw["stages"]:
-        raise UserError(f"{where} holds no 'stages:' list", fix="write stages: [- run: [...], - tables: <slug>] (docs/new_paper.md)")
+        raise UserError(
+            f"{where} holds no 'stages:' list",
+            fix="write stages: [- run: [...], - tables: <slug>] (docs/new_paper.md)",
+        )
     unknown = set(raw) - {"vars", "env", "env_when", "stages"}
     if unknown:
-        raise UserError(f"{where}: unknown top-level keys {sorted(unknown)}", fix="use vars, env, env_when, stages")
+        raise UserError(
+            f"{where}: unknown top-level keys {sorted(unknown)}",
+            fix="use vars, env, env_when, stages",
+        )
     for i, st in enumerate(raw["stages"], 1):
         kinds = [k for k in STAGE_KINDS if isinstance(st, dict) and k in st]
         extra = set(st) - {*STAGE_KINDS, "when", "name"} if isinstance(st, dict) else set()
@@ -115,7 +128,9 @@ def load_stages(path: Path) -> dict:
         _check_when(st.get("when"), f"{where}: stage {i}")
     for name in raw.get("vars") or {}:
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", str(name)):
-            raise UserError(f"{where}: variable name {name!r} is not lower_snake_case", fix="rename it")
+            raise UserError(
+                f"{where}: variable name {name!r} is not lower_snake_case", fix="rename it"
+            )
     return raw
 
 
@@ -123,7 +138,10 @@ def _check_when(when: Any, where: str) -> None:
     if when is None:
         return
     if not isinstance(when, dict) or set(when) - set(CONDITIONS):
-        raise UserError(f"{where}: 'when' must be a mapping of {', '.join(CONDITIONS)}", fix=f"fix its 'when': {when!r}")
+        raise UserError(
+            f"{where}: 'when' must be a mapping of {', '.join(CONDITIONS)}",
+            fix=f"fix its 'when': {when!r}",
+        )
 
 
 def _holds(when: dict | None, ctx: dict) -> bool:
@@ -135,7 +153,9 @@ def _holds(when: dict | None, ctx: dict) -> bool:
         elif key == "data_given":
             if bool(want) != ctx["data_given"]:
                 return False
-        elif str(ctx[key]) not in ([str(w) for w in want] if isinstance(want, list) else [str(want)]):
+        elif str(ctx[key]) not in (
+            [str(w) for w in want] if isinstance(want, list) else [str(want)]
+        ):
             return False
     return True
 
@@ -143,14 +163,20 @@ def _holds(when: dict | None, ctx: dict) -> bool:
 def _var_value(name: str, spec: Any, ctx: dict, where: str) -> Any:
     if isinstance(spec, dict) and spec and set(spec) <= set(SCALES):
         if ctx["scale"] not in spec:
-            raise UserError(f"{where}: variable {name} has no value for scale {ctx['scale']}", fix=f"add {ctx['scale']}: ... to it")
+            raise UserError(
+                f"{where}: variable {name} has no value for scale {ctx['scale']}",
+                fix=f"add {ctx['scale']}: ... to it",
+            )
         return spec[ctx["scale"]]
     if isinstance(spec, list) and spec and all(isinstance(r, dict) and "value" in r for r in spec):
         for rule in spec:
             _check_when(rule.get("when"), f"{where}: variable {name}")
             if _holds(rule.get("when"), ctx):
                 return rule["value"]
-        raise UserError(f"{where}: no rule of variable {name} holds", fix="end its rules with one without 'when'")
+        raise UserError(
+            f"{where}: no rule of variable {name} holds",
+            fix="end its rules with one without 'when'",
+        )
     return spec
 
 
@@ -164,10 +190,16 @@ def _subst(item: Any, ctx: dict, where: str) -> list[str]:
 
     def repl(m: re.Match) -> str:
         if m.group(1) not in ctx:
-            raise UserError(f"{where}: unknown variable {{{m.group(1)}}}", fix=f"define it under vars: or use one of {sorted(ctx)}")
+            raise UserError(
+                f"{where}: unknown variable {{{m.group(1)}}}",
+                fix=f"define it under vars: or use one of {sorted(ctx)}",
+            )
         value = ctx[m.group(1)]
         if isinstance(value, list):
-            raise UserError(f"{where}: list variable {{{m.group(1)}}} used inside a word", fix="write it as an item of its own")
+            raise UserError(
+                f"{where}: list variable {{{m.group(1)}}} used inside a word",
+                fix="write it as an item of its own",
+            )
         return str(value)
 
     return [_VAR.sub(repl, text)]
@@ -178,9 +210,15 @@ def context(slug: str, opts: Options, raw: dict, where: str) -> dict:
     if opts.scale not in SCALES:
         raise UserError(f"unknown scale {opts.scale!r}", fix=f"use one of {', '.join(SCALES)}")
     if opts.warmup not in ("shared", "none"):
-        raise UserError(f"unknown warm-up mode {opts.warmup!r}", fix="use shared or none (docs/warmup.md)")
+        raise UserError(
+            f"unknown warm-up mode {opts.warmup!r}", fix="use shared or none (docs/warmup.md)"
+        )
     standin = opts.data is None and opts.scale == "smoke"
-    data_root = opts.data or (str((opts.output_root / "standin_data").resolve()) if standin else os.environ.get("RBR_DATA", "data"))
+    data_root = opts.data or (
+        str((opts.output_root / "standin_data").resolve())
+        if standin
+        else os.environ.get("RBR_DATA", "data")
+    )
     sweep_name = f"{slug}_{opts.scale}{'_standin' if standin else ''}"
     ctx: dict[str, Any] = {
         "slug": slug,
@@ -194,11 +232,17 @@ def context(slug: str, opts: Options, raw: dict, where: str) -> dict:
         "warmup": opts.warmup,
         # runs branch from the warm-up runs of their own sweep folder (docs/warmup.md); Hydra
         # resolves ${output_root} and ${sweep_name} in each job
-        "warmup_from": ["warmup.from=${output_root}/sweeps/${sweep_name}", "warmup.missing=train"] if opts.warmup == "shared" else [],
+        "warmup_from": ["warmup.from=${output_root}/sweeps/${sweep_name}", "warmup.missing=train"]
+        if opts.warmup == "shared"
+        else [],
     }
     for name, spec in (raw.get("vars") or {}).items():
         value = _var_value(name, spec, ctx, where)
-        ctx[name] = [w for v in value for w in _subst(v, ctx, where)] if isinstance(value, list) else _subst(value, ctx, where)[0]
+        ctx[name] = (
+            [w for v in value for w in _subst(v, ctx, where)]
+            if isinstance(value, list)
+            else _subst(value, ctx, where)[0]
+        )
     return ctx
 
 
@@ -210,23 +254,49 @@ def plan(slug: str, opts: Options) -> list[Step]:
     raw = load_stages(bundle.stages)
     where = str(bundle.stages)
     ctx = context(slug, opts, raw, where)
-    env = {str(k): str(v) for k, v in (raw.get("env") or {}).items()} if _holds(raw.get("env_when"), ctx) else {}
+    env = (
+        {str(k): str(v) for k, v in (raw.get("env") or {}).items()}
+        if _holds(raw.get("env_when"), ctx)
+        else {}
+    )
     env = {k: os.environ.get(k, v) for k, v in env.items()}  # "unless already set"
     steps: list[Step] = []
     if ctx["standin"]:
         steps.append(Step(["python", "-m", "robustbench_runner.data.standin", ctx["data_root"]]))
-    common = [f"scale={opts.scale}", *LAUNCHERS[opts.launcher], "progress=false", f"data.root={ctx['data_root']}", f"sweep_name={ctx['sweep_name']}"]
+    common = [
+        f"scale={opts.scale}",
+        *LAUNCHERS[opts.launcher],
+        "progress=false",
+        f"data.root={ctx['data_root']}",
+        f"sweep_name={ctx['sweep_name']}",
+    ]
     for i, st in enumerate(raw["stages"], 1):
         if not _holds(st.get("when"), ctx):
             continue
         here = f"{where}: stage {i}"
-        words = lambda items: [w for it in items for w in _subst(it, ctx, here)]  # noqa: E731
+
+        def words(items: list, here: str = here) -> list[str]:
+            return [w for it in items for w in _subst(it, ctx, here)]
+
         if "note" in st:
             steps.append(Step(note=_subst(st["note"], ctx, here)[0]))
         elif "run" in st:
             steps.append(Step(["rbr-run", "-m", *common, *words(_as_list(st["run"], here))], env))
         elif "tables" in st:
-            steps.append(Step(["rbr-tables", "--quiet", ctx["sweep_dir"], "--table", *words([st["tables"]]), "--out", ctx["tables_out"]], env))
+            steps.append(
+                Step(
+                    [
+                        "rbr-tables",
+                        "--quiet",
+                        ctx["sweep_dir"],
+                        "--table",
+                        *words([st["tables"]]),
+                        "--out",
+                        ctx["tables_out"],
+                    ],
+                    env,
+                )
+            )
         else:
             steps.append(Step(words(_as_list(st["command"], here)), env))
     return steps
@@ -255,24 +325,46 @@ def execute(steps: list[Step], slug: str) -> int:
         if step.note:
             print(f"[{slug}] {step.note}", flush=True)
             continue
-        if step.argv[:3] == ["python", "-m", "robustbench_runner.data.standin"] and (Path(step.argv[3]) / "STANDIN.txt").is_file():
+        if (
+            step.argv[:3] == ["python", "-m", "robustbench_runner.data.standin"]
+            and (Path(step.argv[3]) / "STANDIN.txt").is_file()
+        ):
             continue  # the stand-in datasets are written once
         print(f"[{slug} {n}/{len(steps)}] {step.shell()}", flush=True)
         rc = subprocess.run(_argv(step), env={**os.environ, **step.env}).returncode
         if rc != 0:
-            print(f"rbr-reproduce: {slug}: step {n} failed with status {rc}: {step.shell()}", file=sys.stderr)
+            print(
+                f"rbr-reproduce: {slug}: step {n} failed with status {rc}: {step.shell()}",
+                file=sys.stderr,
+            )
             return rc
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="rbr-reproduce", description="Run a paper bundle's reproduction stages (its stages.yaml).")
-    p.add_argument("slugs", nargs="*", help="paper bundles to reproduce (rbr-reproduce --list shows them); 'all': every one")
+    p = argparse.ArgumentParser(
+        prog="rbr-reproduce",
+        description="Run a paper bundle's reproduction stages (its stages.yaml).",
+    )
+    p.add_argument(
+        "slugs",
+        nargs="*",
+        help="paper bundles to reproduce (rbr-reproduce --list shows them); 'all': every one",
+    )
     p.add_argument("--list", action="store_true", help="list the attached paper bundles and exit")
     p.add_argument("--scale", default=os.environ.get("SCALE", "smoke"), choices=SCALES)
     p.add_argument("--launcher", default="local", choices=sorted(LAUNCHERS))
-    p.add_argument("--data", default=None, help="folder of the real datasets (default at smoke scale: stand-ins)")
-    p.add_argument("--warmup", default="shared", choices=("shared", "none"), help="shared: train each shared warm-up prefix once (docs/warmup.md)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="folder of the real datasets (default at smoke scale: stand-ins)",
+    )
+    p.add_argument(
+        "--warmup",
+        default="shared",
+        choices=("shared", "none"),
+        help="shared: train each shared warm-up prefix once (docs/warmup.md)",
+    )
     p.add_argument("--dry-run", "-n", action="store_true", help="print the commands, run nothing")
     args = p.parse_args(argv)
     try:

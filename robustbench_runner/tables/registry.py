@@ -29,7 +29,10 @@ def builder(name: str) -> Callable[[Builder], Builder]:
 
     def deco(fn: Builder) -> Builder:
         old = _REGISTERED.get(name)
-        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+        if old is not None and (old.__module__, old.__qualname__) != (
+            fn.__module__,
+            fn.__qualname__,
+        ):
             raise UserError(f"table builder {name!r} is defined twice: {old.__module__}.{old.__qualname__} and {fn.__module__}.{fn.__qualname__}",
                             fix="give one of them another name")  # fmt: skip
         _REGISTERED[name] = fn

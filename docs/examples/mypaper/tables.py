@@ -18,9 +18,15 @@ from robustbench_runner.tables.result import TableResult
 def robustness_gap(spec, ctx) -> TableResult:
     m = ctx.metrics
     attack = str(spec.options.get("attack", "PGD-20"))
-    m = m[(m["split"] == "test") & (m["metric"] == "acc") & (m["attack"].isin(["clean-attacked", attack]))]
+    m = m[
+        (m["split"] == "test")
+        & (m["metric"] == "acc")
+        & (m["attack"].isin(["clean-attacked", attack]))
+    ]
     m = m[m["epoch"] == m.groupby("run")["epoch"].transform("max")]  # each run's last epoch
-    wide = m.pivot_table(index=["scheme", "seed", "run"], columns="attack", values="value", aggfunc="first").reset_index()
+    wide = m.pivot_table(
+        index=["scheme", "seed", "run"], columns="attack", values="value", aggfunc="first"
+    ).reset_index()
     if wide.empty or attack not in wide or "clean-attacked" not in wide:
         table = pd.DataFrame(columns=["scheme", "clean", "robust", "gap", "n_seeds"])
     else:

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from robustbench_runner.bundles import get as get_bundle
 from robustbench_runner.errors import UserError
 from robustbench_runner.papers.samplerob import tables as sr
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables.build import Context, build
 from robustbench_runner.tables.collect import find_runs, load_metrics
-from robustbench_runner.bundles import get as get_bundle
 from robustbench_runner.tables.spec import all_specs
 
 SPEC_IDS = {f"samplerob/table{i}" for i in range(1, 11)} | {"samplerob/minmax"}
