@@ -174,9 +174,16 @@ def test_make_targets_call_rbr_reproduce(tmp_path):
     """``make reproduce-<slug>`` / ``reproduce-all`` / ``reproduce-list`` are one generic runner
     (mk/<slug>.mk are gone); -n prints the command without running it."""
     stamp = ".venv/.installed"
-    run = lambda *t: subprocess.run(
-        ["make", "-n", "-o", stamp, *t], cwd=REPO, capture_output=True, text=True, timeout=60
-    )  # noqa: E731
+
+    def run(*targets):
+        return subprocess.run(
+            ["make", "-n", "-o", stamp, *targets],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     out = run("reproduce-vir", "SCALE=paper", "WARMUP=none", "DATA=/d").stdout
     assert "rbr-reproduce --scale paper --launcher local --warmup none --data /d vir" in " ".join(
         out.split()
