@@ -82,6 +82,14 @@ def tables_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
+def reproduce_dry_run(slug: str, scale: str = "smoke", data: str | None = None, launcher: str = "local", warmup: str = "shared") -> list[str]:
+    """The commands ``rbr-reproduce <slug> --dry-run`` prints (``make reproduce-<slug>`` runs
+    them), one shell line each."""
+    from robustbench_runner.reproduce import Options, plan
+
+    return [s.shell() for s in plan(slug, Options(scale=scale, launcher=launcher, data=data, warmup=warmup))]
+
+
 def make_dry_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
     """``make -n <args>`` in the repository, as a user would run it: without the
     "Entering/Leaving directory" lines a parent make (``make test``) would add, and without

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rbr_testing import compose_cfg, make_dry_run
+from rbr_testing import compose_cfg, reproduce_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.run import CONF_DIR
@@ -250,9 +250,7 @@ def test_seed_sweep_per_scale():
 
 
 def test_make_target_commands():
-    out = make_dry_run("reproduce-auc", "SCALE=paper", "DATA=/data")
-    assert out.returncode == 0, out.stderr
-    lines = [ln for ln in out.stdout.splitlines() if "rbr-" in ln]
+    lines = [ln for ln in reproduce_dry_run("auc", scale="paper", data="/data") if "rbr-" in ln]
     # one experiment per rbr-run (a swept `experiment=` would drop its seed sweep), the
     # pretrained conditions after the runs they start from
     for line, name in zip(lines, AUC_EXPERIMENTS, strict=False):
