@@ -14,37 +14,25 @@ TEST_WORKERS ?= 2
 # the end-to-end tests `make test-gpu` runs again with RBR_TEST_DEVICE=cuda (device=cuda in tests/rbr_testing.TINY)
 GPU_E2E_TESTS := tests/test_execute.py tests/test_run_safety.py tests/test_warmup.py
 
-# Paper reproductions (targets in mk/<paper>.mk): SCALE=smoke|paper, LAUNCHER=local|joblib|slurm|submitit_local.
-SCALE ?= smoke
-LAUNCHER ?= local
-LAUNCH_local :=
-LAUNCH_joblib := hydra/launcher=local_processes
-LAUNCH_slurm := hydra/launcher=slurm
-LAUNCH_submitit_local := hydra/launcher=submitit_local
+# Paper reproductions: `make reproduce-<slug>` runs the stages of that paper bundle
+# (robustbench_runner/papers/<slug>/stages.yaml, or a bundle attached with RBR_BUNDLES) through
+# rbr-reproduce. SCALE=smoke|paper, LAUNCHER=local|joblib|slurm|submitit_local, WARMUP=shared|none
+# (papers irat and vir train each shared warm-up prefix once, docs/warmup.md).
 # Data: DATA=<folder holding the real datasets> (else $$RBR_DATA or ./data). At smoke scale
 # without DATA, digits-derived stand-ins in the real file formats are written and used, into
 # sweeps named *_standin so they never mix with real-data runs (tables say so).
+SCALE ?= smoke
+LAUNCHER ?= local
+WARMUP ?= shared
 DATA ?=
 STANDIN := outputs/standin_data
-DATA_TAG = $(if $(DATA),,$(if $(filter smoke,$(SCALE)),_standin,))
-DATA_ROOT = $(if $(DATA),$(DATA),$(if $(filter smoke,$(SCALE)),$(abspath $(STANDIN)),$${RBR_DATA:-data}))
-DATA_PREREQ = $(if $(DATA),,$(if $(filter smoke,$(SCALE)),$(STANDIN)/STANDIN.txt,))
-SWEEP_NAME = $(1)_$(SCALE)$(DATA_TAG)
-SWEEP_DIR = outputs/sweeps/$(call SWEEP_NAME,$(1))
-# $(call SWEEP,<paper>) runs `rbr-run -m` for that paper's sweep; append experiment=... and overrides.
-# WARMUP=shared|none: papers irat and vir train each shared warm-up prefix once (docs/warmup.md).
-WARMUP ?= shared
-WARMUP_SHARED = $(filter shared,$(WARMUP))
-WARMUP_FROM = $(if $(WARMUP_SHARED),'warmup.from=$${output_root}/sweeps/$${sweep_name}' warmup.missing=train)
-SWEEP = $(BIN)/rbr-run -m scale=$(SCALE) $(LAUNCH_$(LAUNCHER)) progress=false data.root=$(DATA_ROOT) sweep_name=$(call SWEEP_NAME,$(1))
-TABLES = $(BIN)/rbr-tables --quiet
-PAPERS := prs irat samplerob auc vir
+REPRODUCE = $(BIN)/rbr-reproduce --scale $(SCALE) --launcher $(LAUNCHER) --warmup $(WARMUP) $(if $(DATA),--data $(DATA))
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow test-gpu lint format bench bench-peers dist clean reproduce-all standin-data
+.PHONY: help install demo test test-slow test-gpu lint format bench bench-peers dist clean reproduce-all reproduce-list standin-data
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +83,13 @@ $(STANDIN)/STANDIN.txt: | $(STAMP)
 
 standin-data: $(STANDIN)/STANDIN.txt ## write the digits-derived stand-in datasets (smoke reproductions)
 
-reproduce-all: $(addprefix reproduce-,$(PAPERS)) ## reproduce every paper's tables (SCALE, LAUNCHER as above)
+reproduce-list: $(STAMP) ## list the paper bundles `make reproduce-<slug>` can run (with their stage counts)
+	$(BIN)/rbr-reproduce --list
+
+reproduce-all: $(STAMP) ## reproduce every paper's tables (SCALE, LAUNCHER, WARMUP, DATA as above)
+	$(REPRODUCE) all
+
+reproduce-%: $(STAMP) ## reproduce-<slug>: one paper's stages, e.g. make reproduce-prs SCALE=smoke (see reproduce-list)
+	$(REPRODUCE) $*
 
 -include mk/*.mk

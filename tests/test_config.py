@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rbr_testing import compose_cfg
+from rbr_testing import CONF_ROOTS, compose_cfg, conf_file
 from robustbench_runner.config import config_hash, validate
 from robustbench_runner.run import CONF_DIR
 
@@ -19,8 +19,11 @@ GROUPS = ["dataset", "model", "scheme", "optim", "attacks", "eval", "select", "a
 def options(group: str) -> list[str]:
     """A group's selectable options: not the shared bases (``_base.yaml``) nor, for ``scale``,
     the per-experiment overlays under ``scale/<scale>/`` (composed by the experiment tests)."""
-    files = (CONF / group).glob("*.yaml") if group == "scale" else (CONF / group).rglob("*.yaml")
-    return sorted(p.relative_to(CONF / group).with_suffix("").as_posix() for p in files if not p.name.startswith("_"))
+    found = set()
+    for root in CONF_ROOTS:  # the package's conf/ and every paper bundle's
+        files = (root / group).glob("*.yaml") if group == "scale" else (root / group).rglob("*.yaml")
+        found |= {p.relative_to(root / group).with_suffix("").as_posix() for p in files if not p.name.startswith("_")}
+    return sorted(found)
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
@@ -31,7 +34,7 @@ def test_every_group_option_composes(group, option):
     validate(cfg)
 
 
-@pytest.mark.parametrize("experiment", options("experiment") if (CONF / "experiment").exists() else [])
+@pytest.mark.parametrize("experiment", options("experiment"))
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
 def test_every_experiment_composes_at_both_scales(experiment, scale):
     """Every experiment composes on its own, except the overlays and partials that name the
@@ -39,7 +42,7 @@ def test_every_experiment_composes_at_both_scales(experiment, scale):
     the per-scheme files of a sweep, composed as ``+experiment/vir/scheme=at`` on top of
     their block)."""
     overrides = [f"experiment={experiment}"]
-    header = re.search(r"^# compose-with: (.+)$", (CONF / "experiment" / f"{experiment}.yaml").read_text(), re.M)
+    header = re.search(r"^# compose-with: (.+)$", conf_file(f"experiment/{experiment}.yaml").read_text(), re.M)
     if header:
         overrides = header.group(1).split()
         if not any(o.startswith(("experiment=", "+experiment/")) for o in overrides):
@@ -98,8 +101,8 @@ def _sweep_params(overrides: list[str]) -> dict:
 
 
 def test_experiment_files_hold_the_paper_values_and_the_smoke_overlay_follows():
-    """conf/experiment/irat/main.yaml states paper B's values; scale=smoke merges
-    conf/scale/smoke/irat/main.yaml after it, also under a per-scheme file that
+    """robustbench_runner/papers/irat/conf/experiment/irat/main.yaml states paper B's values; scale=smoke merges
+    robustbench_runner/papers/irat/conf/scale/smoke/irat/main.yaml after it, also under a per-scheme file that
     +experiment/... appends (its burn-in comes from conf/scale/smoke/burn_in/)."""
     ov = ["experiment=irat/main", "+experiment/irat/scheme=ours_mail"]
     paper, smoke = compose_cfg([*ov, "scale=paper"]), compose_cfg([*ov, "scale=smoke"])
@@ -128,20 +131,23 @@ def test_model_and_warmup_sizes_follow_the_scale():
 
 
 def test_every_smoke_overlay_belongs_to_an_experiment_and_no_config_switches_on_scale_name():
-    overlays = CONF / "scale" / "smoke"
-    for p in overlays.rglob("*.yaml"):
-        rel = p.relative_to(overlays)
-        if rel.parts[0] == "model":
-            assert (CONF / "model" / rel.name).exists(), rel
-        elif rel.parts[0] == "warmup":
-            assert (CONF / "warmup" / rel.name).exists(), rel
-        elif rel.parts[0] == "burn_in":
-            assert "burn_in:" in (CONF / "scheme" / rel.name).read_text(), rel
-        else:
-            assert (CONF / "experiment" / rel).exists(), f"{rel}: no conf/experiment/{rel}"
-    for p in CONF.rglob("*.yaml"):
-        if "table" not in p.relative_to(CONF).parts[:1]:
-            assert "by_scale" not in p.read_text(), p
+    """Each root's smoke overlays (the package's and every bundle's) sit beside what they size:
+    an overlay of experiment ``<paper>/<name>`` belongs to an experiment file of some root."""
+    for root in CONF_ROOTS:
+        overlays = root / "scale" / "smoke"
+        for p in overlays.rglob("*.yaml"):
+            rel = p.relative_to(overlays)
+            if rel.parts[0] == "model":
+                assert conf_file(f"model/{rel.name}").exists(), rel
+            elif rel.parts[0] == "warmup":
+                assert conf_file(f"warmup/{rel.name}").exists(), rel
+            elif rel.parts[0] == "burn_in":
+                assert "burn_in:" in conf_file(f"scheme/{rel.name}").read_text(), rel
+            else:
+                assert (root / "experiment" / rel).exists(), f"{p}: no experiment/{rel} in its root {root}"
+        for p in root.rglob("*.yaml"):
+            if "table" not in p.relative_to(root).parts[:1]:
+                assert "by_scale" not in p.read_text(), p
 
 
 def test_cfg_job_prints_the_composed_config():

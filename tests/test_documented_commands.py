@@ -29,13 +29,17 @@ from robustbench_runner.config import validate
 from robustbench_runner.run import CONF_DIR
 
 REPO = Path(__file__).resolve().parent.parent
+PAPERS = REPO / "robustbench_runner" / "papers"  # each paper bundle's docs pages and conf/
 SOURCES = ["README.md", "REPRODUCE.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")),
-           *sorted(str(p.relative_to(REPO)) for p in (REPO / "conf").rglob("*.yaml"))]  # fmt: skip
+           *sorted(str(p.relative_to(REPO)) for p in (REPO / "conf").rglob("*.yaml")),
+           *sorted(str(p.relative_to(REPO)) for p in PAPERS.glob("*/*.md")),
+           *sorted(str(p.relative_to(REPO)) for p in PAPERS.glob("*/conf/**/*.yaml"))]  # fmt: skip
 SHELL_VARS = {"$SCALE": "smoke", "${SCALE}": "smoke"}
 #: Commands that cannot be composed here, with the reason (matched by substring).
 SKIP = {
     "--config-dir": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
     "hydra.searchpath": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
+    "experiment=mypaper/": "the example bundle of docs/new_paper.md, attached with RBR_BUNDLES (tests/test_new_paper_bundle.py runs it)",
 }
 FLAGS_WITH_VALUE = {
     "--config-dir",
@@ -189,7 +193,7 @@ def compose_and_check(overrides: list[str]) -> None:
 
 def test_commands_are_found():
     """The extraction sees the commands it is meant to see (the README quickstart, a YAML
-    comment, a docs/reproduce fenced block, an inline span broken over a line)."""
+    comment, a paper's reproduce.md fenced block, an inline span broken over a line)."""
     cmds = [c for _, c in COMMANDS]
     assert "rbr-run scheme=trades scheme.beta=6 attacks=vir" in cmds
     assert "rbr-run +attack@attacks.pgd50=pgd attacks.pgd50.steps=50" in cmds
@@ -216,7 +220,7 @@ def _marks(source: str):
     # The paper reproduction pages hold ~50 experiment sweeps (~0.6 s per composed config on
     # one core): they run with the slow tests; the README, docs/byo.md and conf/ comments (the
     # commands users copy first) in the fast suite.
-    slow = source == "REPRODUCE.md" or source.startswith("docs/reproduce/")
+    slow = source == "REPRODUCE.md" or source.endswith("/reproduce.md")
     return [pytest.mark.slow] if slow else []
 
 

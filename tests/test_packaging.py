@@ -71,7 +71,10 @@ def wheel(source, tmp_path_factory) -> Path:
 def test_wheel_ships_every_config(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {n.removeprefix("robustbench_runner/conf/") for n in names if n.startswith("robustbench_runner/conf/")}
-    assert shipped == _conf_files(REPO / "conf") and len(shipped) > 100
+    assert shipped == _conf_files(REPO / "conf") and len(shipped) > 60
+    bundled = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner" / "papers").glob("*/conf/**/*.yaml")}
+    stages = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner" / "papers").glob("*/stages.yaml")}
+    assert len(bundled) > 150 and len(stages) == 5 and bundled | stages <= names, sorted((bundled | stages) - names)[:5]
     assert not any(n.startswith("conf/") for n in names)  # inside the package, not top-level
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner").rglob("*.py") if "conf" not in p.parts}
     assert modules <= names, sorted(modules - names)
@@ -105,7 +108,7 @@ def test_editable_install_finds_the_top_level_conf(source, tmp_path):
     where = _run([py, "-c", "import robustbench_runner.paths as p; print(p.__file__); print(p.conf_dir())"], work, env).stdout.split()
     assert where == [str(src / "robustbench_runner" / "paths.py"), str(src / "conf")]
     listed = _run([tmp_path / "venv" / "bin" / "rbr-tables", "--list"], work, env).stdout
-    assert len(listed.splitlines()) == len(list((src / "conf" / "table").rglob("*.yaml")))
+    assert len(listed.splitlines()) == len(list((src / "conf" / "table").rglob("*.yaml"))) + len(list((src / "robustbench_runner" / "papers").glob("*/conf/table/**/*.yaml")))
 
 
 @pytest.mark.slow
@@ -128,7 +131,7 @@ def test_installed_wheel_runs_from_an_empty_directory(wheel, tmp_path):
 
     listed = _run([venv / "bin" / "rbr-tables", "--list"], work, env).stdout.splitlines()
     ids = {line.split()[0] for line in listed if line.strip()}
-    spec_files = list((REPO / "conf" / "table").rglob("*.yaml"))
+    spec_files = [*(REPO / "conf" / "table").rglob("*.yaml"), *(REPO / "robustbench_runner" / "papers").glob("*/conf/table/**/*.yaml")]
     assert len(ids) == len(spec_files) and {"prs", "irat", "samplerob", "auc", "vir"} <= {i.split("/")[0] for i in ids}
 
     _run([venv / "bin" / "rbr-tables", "out", "--out", "tables", "--quiet"], work, env)

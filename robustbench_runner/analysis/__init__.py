@@ -10,7 +10,7 @@ on its own):
   checkpoint.
 
 The analyses themselves belong to the paper that uses them (config group ``analysis``,
-``conf/analysis/*.yaml``):
+``conf/analysis/*.yaml`` of the paper's bundle):
 
 - ``papers/prs/analyses.py`` (``prs``, ``denseness``, ``inclusion_fgsm``,
   ``inclusion_pgd20``) with the metrics of ``papers/prs/metrics.py`` and

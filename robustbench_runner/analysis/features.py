@@ -2,7 +2,7 @@
 
 :func:`extract` runs ``model.features`` and ``model.classifier`` (the split defined by
 :class:`~robustbench_runner.models.base.ImageClassifier`) once per batch, in eval mode
-under ``no_grad``, on un-augmented inputs (docs/papers/prs.md, "PRS analysis"), and keeps
+under ``no_grad``, on un-augmented inputs (robustbench_runner/papers/prs/README.md, "PRS analysis"), and keeps
 
 - the penultimate features h(x) (float32, CPU), for denseness (paper prs, appendix D);
 - the activation patterns 1[h(x) > 0] packed into bits (:class:`PackedPatterns`), for the

@@ -1,4 +1,4 @@
-"""CNN-6 of the PRS paper (Table 1; docs/papers/prs.md).
+"""CNN-6 of the PRS paper (Table 1; robustbench_runner/papers/prs/README.md).
 
 Features: conv 32, conv 64 + maxpool, conv 128, conv 128 + maxpool, conv 64 + maxpool,
 conv 64 - all 3x3, padding 1, ReLU. Classifier: flatten -> Linear 512 -> ReLU ->

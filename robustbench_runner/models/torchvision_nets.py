@@ -1,4 +1,4 @@
-"""VGG-16 and ResNet-18 of the PRS paper (Appendix A; docs/papers/prs.md).
+"""VGG-16 and ResNet-18 of the PRS paper (Appendix A; robustbench_runner/papers/prs/README.md).
 
 "For VGG-16 and ResNet-18, we maintain the original structure for the feature extraction
 and replace the classifier as same as CNN-6." So the convolutional part is torchvision's,

@@ -4,9 +4,9 @@
 - ``adversarial.py``: training attack + BN mode while generating it; ``pgd_at``;
 - ``trades.py``, ``mart.py``: the TRADES and MART base losses as schemes;
 - ``reweighted.py``: burn-in / multiplier / normalize / detach, weighted CE and TRADES;
-- ``irat.py``: MAIL(-AT, -TRADES), WMMR, EWAT, margin reweighting (paper irat, docs/papers/irat.md);
+- ``irat.py``: MAIL(-AT, -TRADES), WMMR, EWAT, margin reweighting (paper irat, robustbench_runner/papers/irat/README.md);
 - ``gairat.py``: GAIRAT (kappa counted along the PGD path);
-- ``vir.py``: VIR-AT, VIR-TRADES (paper vir, docs/papers/vir.md);
+- ``vir.py``: VIR-AT, VIR-TRADES (paper vir, robustbench_runner/papers/vir/README.md);
 - ``weights.py``, ``losses.py``: the pure per-sample formulas.
 """
 

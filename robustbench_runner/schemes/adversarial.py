@@ -13,7 +13,7 @@ it in :meth:`bind`. The training-attack protocol is two config values:
   (U(-eps, eps): Madry et al. 2018, GAIRAT code).
 
 ``conf/train_attack/{mail,madry}.yaml`` sets both for every scheme of a comparison at once
-(papers irat and vir use ``mail``: ``conf/experiment/irat/main.yaml``, ``vir/common.yaml``).
+(papers irat and vir use ``mail``: ``robustbench_runner/papers/irat/conf/experiment/irat/main.yaml``, ``vir/common.yaml``).
 """
 
 from __future__ import annotations

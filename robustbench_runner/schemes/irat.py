@@ -1,5 +1,5 @@
 """Margin- and entropy-reweighted adversarial training compared in paper irat ("Revisiting
-Instance-Reweighted Adversarial Training", ICLR 2023 submission; docs/papers/irat.md):
+Instance-Reweighted Adversarial Training", ICLR 2023 submission; robustbench_runner/papers/irat/README.md):
 MAIL (-AT and -TRADES), WMMR, EWAT, and paper irat's margin reweighting ("Ours") on top of
 MAIL and WMMR. Formulas: ``weights.py``; policy (burn-in, M, normalize, detach):
 ``reweighted.py``.
@@ -60,7 +60,7 @@ class WMMR(ReweightedAT):
 
     The official code neither detaches nor normalizes the weights (``detach: false`` in
     ``conf/scheme/wmmr.yaml``); paper irat's experiments detach them, as for every reweighted
-    scheme of that comparison (``irat_detach_weights`` in ``conf/experiment/irat/main.yaml``)."""
+    scheme of that comparison (``irat_detach_weights`` in ``robustbench_runner/papers/irat/conf/experiment/irat/main.yaml``)."""
 
     default_name = "wmmr"
 

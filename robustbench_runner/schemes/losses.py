@@ -1,5 +1,5 @@
 """Base training losses as per-sample terms, so that per-sample weights can multiply them
-(TRADES, MART and the reweighted schemes built on them; docs/papers/irat.md, vir.md).
+(TRADES, MART and the reweighted schemes built on them; robustbench_runner/papers/irat/README.md, vir.md).
 
 Each ``*_terms`` function returns ``(B,)`` tensors; the matching ``*_loss`` reduces them
 to the scalar the scheme backpropagates, optionally with weights ``w`` on the term the

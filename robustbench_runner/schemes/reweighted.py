@@ -1,5 +1,5 @@
 """Instance-reweighted adversarial training: the weight policy shared by every reweighted
-scheme and the two base losses it multiplies (docs/papers/irat.md, docs/papers/vir.md).
+scheme and the two base losses it multiplies (robustbench_runner/papers/irat/README.md, robustbench_runner/papers/vir/README.md).
 
 - Burn-in: epochs are 1-based; weights are 1 for ``epoch <= burn_in`` (``burn_in: 75``
   means reweighting from epoch 76). The weights are not even computed during burn-in.

@@ -1,6 +1,6 @@
 """VIR: vulnerability-aware instance reweighting (paper vir: Fakorede, Nirala, Atsague, Tian,
 "Vulnerability-Aware Instance Reweighting for Adversarial Training", TMLR 2023, arXiv
-2307.07167; docs/papers/vir.md).
+2307.07167; robustbench_runner/papers/vir/README.md).
 
 w = S_v * S_d + beta (eq. 7), S_v = alpha * exp(-gamma * p_y(x)) on the natural example
 (eq. 5), S_d = KL(p(x) || p(x')) used as a value (eq. 6). ``components: sv | sd`` are the

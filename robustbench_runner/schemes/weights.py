@@ -1,5 +1,5 @@
-"""Per-sample weights of the instance-reweighted training schemes (docs/papers/irat.md,
-docs/papers/vir.md).
+"""Per-sample weights of the instance-reweighted training schemes (robustbench_runner/papers/irat/README.md,
+robustbench_runner/papers/vir/README.md).
 
 Every function is pure: it takes logits (and labels, natural logits or kappa where
 needed) and returns a ``(B,)`` tensor. Nothing is detached here; the schemes decide that

@@ -1,7 +1,7 @@
 """``rbr-tables``: declarative table specs (``conf/table/``) built from runs' metrics.csv."""
 
 from .build import Context, TableResult, build, pivot
-from .registry import register_builder
+from .registry import builder
 from .spec import TableSpec, all_specs, load_spec, select_specs, spec_from_dict
 
 __all__ = [
@@ -12,7 +12,7 @@ __all__ = [
     "build",
     "load_spec",
     "pivot",
-    "register_builder",
+    "builder",
     "select_specs",
     "spec_from_dict",
 ]

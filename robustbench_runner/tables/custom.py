@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..models import create_model
 from .build import Context, TableResult
-from .registry import register_builder
+from .registry import builder
 from .spec import TableSpec
 
 
@@ -26,7 +26,7 @@ def execution_order(model, in_channels: int, image_size: int) -> list:
     return seen
 
 
-@register_builder("model_layers")
+@builder("model_layers")
 def model_layers(spec: TableSpec, ctx: Context) -> TableResult:
     """A network's layers as the paper tabulates them (prs/table1: CNN-6), read from the model
     itself: type, channels/size, activation. Options: ``model`` (registry name), ``in_channels``,

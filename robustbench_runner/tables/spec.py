@@ -242,7 +242,24 @@ def load_spec(path: str | Path) -> TableSpec:
 
 _RESOLVER = re.compile(r"\$\{[^}]*:")
 
-TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
+TABLE_DIR = conf_dir() / "table"  # conf/table/**: the package's generic specs (summary)
+
+
+def table_dirs() -> list[Path]:
+    """Every folder of shipped and attached specs: the package's ``conf/table`` and each paper
+    bundle's ``conf/table`` (robustbench_runner/bundles.py; ids are their paths there)."""
+    from ..bundles import table_dirs as bundle_table_dirs
+
+    return [TABLE_DIR, *bundle_table_dirs()]
+
+
+def spec_file(table_id: str) -> Path:
+    """The file of the spec ``table_id`` (ids follow their paths under a spec folder)."""
+    for folder in table_dirs():
+        path = folder / f"{table_id}.yaml"
+        if path.is_file():
+            return path
+    raise UserError(f"no table spec file {table_id}.yaml in {', '.join(map(str, table_dirs()))}", fix="use an id that rbr-tables --list shows")
 
 
 def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -261,16 +278,17 @@ def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> 
     return sorted(found)
 
 
-def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> dict[str, TableSpec]:
-    """Every spec under ``table_dir`` and under each folder of ``extra`` (``rbr-tables
-    --specs DIR``: specs kept outside the repository); an id defined twice is an error.
+def all_specs(table_dir: Path | None = None, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> dict[str, TableSpec]:
+    """Every spec under ``table_dir`` (default: :func:`table_dirs`, the package's and every
+    attached bundle's) and under each folder of ``extra`` (``rbr-tables --specs DIR``: specs
+    kept outside the repository); an id defined twice is an error.
 
     ``problems``: when a list, a spec file that cannot be read or is not a valid spec is
     appended to it as ``(file, one-line reason)`` and left out (the commands print one
     warning line each and count them; the other tables still build); when None (library
     use, the tests of the shipped specs), it raises."""
     specs: dict[str, TableSpec] = {}
-    for folder in [Path(table_dir), *map(Path, extra)]:
+    for folder in [*(table_dirs() if table_dir is None else [Path(table_dir)]), *map(Path, extra)]:
         if not folder.is_dir():
             raise UserError(f"spec folder {folder} does not exist", fix="pass a folder that holds table spec .yaml files")
         for path in spec_files(folder, problems):
@@ -287,7 +305,7 @@ def all_specs(table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = (), pro
     return specs
 
 
-def select_specs(patterns: list[str], table_dir: Path = TABLE_DIR, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> list[TableSpec]:
+def select_specs(patterns: list[str], table_dir: Path | None = None, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> list[TableSpec]:
     """Specs whose id equals a pattern or starts with ``<pattern>/`` (``irat`` -> every
     irat table); ``all`` selects everything. ``extra``, ``problems``: :func:`all_specs`."""
     specs = all_specs(table_dir, extra, problems)

@@ -1,5 +1,6 @@
-"""One home and one name per paper: every slug of ``robustbench_runner.papers.SLUGS`` has its
-package, configs, Makefile fragment, documents and tests where its package docstring says, and
+"""One home and one name per paper: every slug of ``robustbench_runner.papers.SLUGS`` is one
+bundle folder (package, configs, stages, documents; tests under tests/papers/<slug>/) where its
+package docstring says, the bundle scan finds exactly these, and
 no file of the project still calls a paper by a letter (``paper A``, ``paper_e``,
 ``PAPER_C_...``) or by a seed-file number (``Seed 003``)."""
 
@@ -16,13 +17,15 @@ from robustbench_runner.papers import SLUGS
 
 REPO = Path(__file__).resolve().parents[2]
 #: the places every paper has, as its package docstring names them
+#: (paths that start with neither robustbench_runner/ nor tests/ are inside the bundle folder)
 PLACES = (
     "robustbench_runner/papers/{slug}/",
     "conf/experiment/{slug}/",
+    "conf/scale/smoke/{slug}/",
     "conf/table/{slug}/",
-    "mk/{slug}.mk",
-    "docs/papers/{slug}.md",
-    "docs/reproduce/{slug}.md",
+    "stages.yaml",
+    "README.md",
+    "reproduce.md",
     "tests/papers/{slug}/",
 )
 #: papers with an evaluation attack suite of their own (samplerob judges clean LOSS / ACC)
@@ -50,7 +53,15 @@ def where_it_lives(slug: str) -> str:
 def test_the_paper_packages_are_the_slugs():
     packages = sorted(p.name for p in (REPO / "robustbench_runner" / "papers").iterdir() if (p / "__init__.py").is_file())
     assert packages == sorted(SLUGS)
-    assert sorted(p.name for p in (REPO / "conf" / "experiment").iterdir() if p.is_dir()) == sorted(SLUGS)
+    from robustbench_runner.bundles import bundles
+
+    shipped = {s: b for s, b in bundles().items() if b.source == "package"}
+    assert sorted(shipped) == sorted(SLUGS)
+    for slug, b in shipped.items():  # each bundle's configs are its own paper's only
+        assert sorted(p.name for p in (b.conf / "experiment").iterdir()) == [slug]
+        assert sorted(p.name for p in (b.conf / "table").iterdir()) == [slug]
+    # the package's own conf/ keeps no paper's experiments or tables
+    assert not list((REPO / "conf").glob("experiment/**/*.yaml")) and not list((REPO / "conf").glob("table/*/**/*.yaml"))
     assert len(set(SLUGS)) == len(SLUGS) and all(re.fullmatch(r"[a-z][a-z0-9]*", s) for s in SLUGS)
 
 
@@ -63,11 +74,12 @@ def test_each_paper_lives_where_its_package_says(slug):
     named = re.findall(r"``([\w./<>-]+)``", section)
     missing_from_doc = [w for w in wanted if w not in named]
     assert not missing_from_doc, f"papers/{slug}/__init__.py does not name {missing_from_doc}"
-    paths = [n for n in named if "/" in n and "<" not in n]
-    absent = [p for p in paths if not ((REPO / p).is_dir() if p.endswith("/") else (REPO / p).is_file())]
+    bundle = REPO / "robustbench_runner" / "papers" / slug
+    paths = [n for n in named if ("/" in n or n.endswith((".md", ".yaml"))) and "<" not in n]
+    absent = [p for p in paths if not ((REPO if p.startswith(("robustbench_runner/", "tests/")) else bundle) / p).exists()]
     assert not absent, f"papers/{slug}/__init__.py names places that do not exist: {absent}"
     if slug not in ATTACK_SUITES:
-        assert not (REPO / "conf" / "attacks" / f"{slug}.yaml").exists(), "add the suite to ATTACK_SUITES"
+        assert not (bundle / "conf" / "attacks").exists(), "add the suite to ATTACK_SUITES"
 
 
 def test_letter_pattern_finds_letters_and_spares_slugs():

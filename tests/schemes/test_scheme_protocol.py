@@ -34,7 +34,7 @@ from robustbench_runner.schemes import (
 )
 from robustbench_runner.schemes.trades import FORWARD_ORDERS
 
-CONF = REPO / "conf" / "experiment"
+CONF = REPO / "robustbench_runner" / "papers"  # each paper bundle's conf/experiment/<paper>/
 
 
 def batches(n_batches: int = 4, n: int = 8, seed: int = 1):
@@ -84,7 +84,7 @@ def experiment_scheme(paper: str, block: str, scheme: str, *extra: str):
 
 
 def paper_schemes(paper: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / paper / "scheme").glob("*.yaml"))
+    return sorted(p.stem for p in (CONF / paper / "conf" / "experiment" / paper / "scheme").glob("*.yaml"))
 
 
 BLOCK = {"irat": "main", "vir": "rn18_cifar10"}

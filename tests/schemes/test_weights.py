@@ -16,7 +16,7 @@ def logits_of(*rows):
     return torch.tensor(rows, dtype=torch.float64).log()
 
 
-# p' = (0.5, 0.3, 0.2), y = 0: a margin-reweighting hand check (paper irat eq. 4-14, docs/papers/irat.md).
+# p' = (0.5, 0.3, 0.2), y = 0: a margin-reweighting hand check (paper irat eq. 4-14, robustbench_runner/papers/irat/README.md).
 P_HAND = (0.5, 0.3, 0.2)
 Y0 = torch.tensor([0])
 

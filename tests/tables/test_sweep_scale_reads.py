@@ -20,7 +20,7 @@ from robustbench_runner.results import METRIC_COLUMNS, SCHEMAS, read_result_csv,
 from robustbench_runner.tables import runs as runs_mod
 from robustbench_runner.tables.build import cell_positions
 from robustbench_runner.tables.runs import Run, _ConfigLoader, _flatten, load_runs, read_config
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, spec_from_dict
+from robustbench_runner.tables.spec import load_spec, spec_from_dict, table_dirs
 
 HEADER = ",".join(METRIC_COLUMNS) + "\n"
 
@@ -202,7 +202,7 @@ def test_cell_positions_equal_the_filters():
 
 
 def test_specs_read_as_omegaconf_reads_them(tmp_path):
-    shipped = sorted(TABLE_DIR.rglob("*.yaml"))
+    shipped = sorted(p for d in table_dirs() for p in d.rglob("*.yaml"))
     assert len(shipped) > 50
     for path in shipped:
         assert load_spec(path) == spec_from_dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True), str(path))

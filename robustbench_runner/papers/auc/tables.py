@@ -29,7 +29,7 @@ from ...errors import UserError
 from ...stats import mean_std, significance_mark, welch_ttest
 from ...tables.build import Context, TableResult, apply_where
 from ...tables.format import label, pyplot, save
-from ...tables.registry import register_builder
+from ...tables.registry import builder
 from ...tables.runs import run_info
 from ...tables.spec import TableSpec
 
@@ -81,7 +81,7 @@ def describe_group(group: dict, spec: TableSpec) -> str:
     return f"{model}, {ds}"
 
 
-@register_builder("auc_robustness")
+@builder("auc_robustness")
 def auc_robustness(spec: TableSpec, ctx: Context) -> TableResult:
     """auc/table1..18 (paper auc, appendix A.4): rows epoch; columns mean R, SD (ddof 1),
     marks, n. ``options``: ``group`` ({dataset, model, pretrained_on}), ``attack`` (FGSM),
@@ -148,7 +148,7 @@ def curve_values(df: pd.DataFrame, attack: str) -> pd.DataFrame:
     return sel[cols].reset_index(drop=True)
 
 
-@register_builder("auc_curves")
+@builder("auc_curves")
 def auc_curves(spec: TableSpec, ctx: Context) -> TableResult:
     """auc/fig4..7: accuracy-vs-eps curves per epoch, ``options.kinds`` of [normalized, raw],
     for each panel of ``options.panels`` ([{label, dataset, pretrained_on?}]) x each model of

@@ -1,10 +1,10 @@
 """Per-sample margin statistics of one checkpoint (paper irat; ``analysis=[margins]``).
 
 For every point of a split (natural inputs, and adversarial inputs of a configurable
-attack), with p the softmax output (docs/papers/irat.md; paper irat §3):
+attack), with p the softmax output (robustbench_runner/papers/irat/README.md; paper irat §3):
 
 - ``p_y`` the true-class probability; ``p2 = max_{k != y} p_k`` (definition 1);
-- ``margin`` m = p_y - p2 (eq. 4 with the sign convention of docs/papers/irat.md);
+- ``margin`` m = p_y - p2 (eq. 4 with the sign convention of robustbench_runner/papers/irat/README.md);
 - ``incorrect_rate`` pbar = 1 - p_y = sum_{k != y} p_k (eq. 6);
 - ``top2_ratio`` o = p2 / pbar (eq. 7);
 - ``similarity`` c = cos(p, q), q = p with the true class zeroed (eq. 11, 12);

@@ -1,4 +1,4 @@
-"""Paper irat (margin reweighting for IRAT, docs/papers/irat.md) figure builders, and the
+"""Paper irat (margin reweighting for IRAT, robustbench_runner/papers/irat/README.md) figure builders, and the
 run filter paper vir's builders share (``papers/vir/tables.py``). Its tables (irat/table1-8)
 are plain pivots (``conf/table/irat/table*.yaml``: ``defaults``, ``checkpoints``,
 ``row_headers``, ``gaps_note``; ``tables/spec.py``).
@@ -19,7 +19,7 @@ import pandas as pd
 from ...tables.build import Context, TableResult, aggregate, apply_where, select_checkpoint
 from ...tables.filters import keep_defaults
 from ...tables.format import mean_std_text, pyplot, save, wrapped
-from ...tables.registry import register_builder
+from ...tables.registry import builder
 from ...tables.runs import with_config
 from ...tables.spec import TableSpec
 from .margins import MARGINS_CSV, pearson_r
@@ -77,10 +77,10 @@ def _mean_std_text(values, digits: int) -> str:
     return mean_std_text(aggregate(np.asarray(values, dtype=float), "mean_std"), digits)
 
 
-@register_builder("irat_margins_scatter")
+@builder("irat_margins_scatter")
 def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
     """irat/fig2 (paper irat fig. 2): each point's true-class probability p_y and margin
-    m = p_y - max_{k != y} p_k (eq. 4, sign of docs/papers/irat.md), correct vs incorrect.
+    m = p_y - max_{k != y} p_k (eq. 4, sign of robustbench_runner/papers/irat/README.md), correct vs incorrect.
 
     table: the scatter data (run, seed, index, outcome, p_y, margin); pretty: per outcome,
     the number of points and mean±std of p_y and m."""
@@ -118,7 +118,7 @@ def irat_margins_scatter(spec: TableSpec, ctx: Context) -> TableResult:
     return TableResult(table.reset_index(drop=True), pretty, _sources(runs, "points", spec.expect), figure)
 
 
-@register_builder("irat_similarity_correlation")
+@builder("irat_similarity_correlation")
 def irat_similarity_correlation(spec: TableSpec, ctx: Context) -> TableResult:
     """irat/fig4 (paper irat fig. 4, App. D): similarity c (eq. 11) vs incorrect rate pbar
     (eq. 6) per point, and the Pearson r (eq. 23) per run.

@@ -4,7 +4,7 @@ Each class turns one checkpoint into ``metrics.csv`` rows (``attack`` = the anal
 ``metric`` = the quantity, ``split`` = the data it was measured on). All of them read the
 one-pass feature extraction of :class:`~.checkpoint.AnalysisContext` (``ctx.features``), so
 a checkpoint analysed with several of them runs the network once over the training set and
-once over the test set (docs/papers/prs.md, "PRS analysis"; paper prs = appendix of
+once over the test set (robustbench_runner/papers/prs/README.md, "PRS analysis"; paper prs = appendix of
 arXiv 2207.03400).
 
 - :class:`PRSAnalysis` (``prs``): PRS ratio, sparsity and final-layer cosine similarity
@@ -59,7 +59,7 @@ def _row(split: str, metric: str, value: float, n: int, eps: float = NAN) -> dic
 class PRSAnalysis(CheckpointAnalysis):
     """PRS ratio, inclusion ratio (IR), sparsity and cosine similarity (CS) of one checkpoint.
 
-    Rows (docs/papers/prs.md, "PRS analysis"):
+    Rows (robustbench_runner/papers/prs/README.md, "PRS analysis"):
 
     - ``split=train``: ``prs_ratio`` = |distinct penultimate patterns| / |X_train|
       (``n`` = training samples), ``prs_size`` = |PRS|, ``sparsity`` (zero fraction per

@@ -1,6 +1,6 @@
 """Paper prs (the PRS ratio paper, arXiv 2207.03400) metrics of one checkpoint.
 
-Definitions (docs/papers/prs.md, "PRS analysis"), all on the penultimate layer h
+Definitions (robustbench_runner/papers/prs/README.md, "PRS analysis"), all on the penultimate layer h
 (the input of the final linear layer), eval mode, un-augmented data:
 
 - activation pattern of x: the binary vector 1[h(x) > 0];

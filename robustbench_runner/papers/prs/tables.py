@@ -14,7 +14,7 @@ Options may be written per size preset, ``{paper: ..., smoke: ...}``: the builde
 ``scale_name`` from the runs' configs and pick the matching value (smoke runs on stand-in
 data reach no paper threshold, so the smoke thresholds are looser and the tables say so).
 
-Per-checkpoint properties (docs/papers/prs.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
+Per-checkpoint properties (robustbench_runner/papers/prs/README.md, "PRS analysis"): PRS ratio, IR, sparsity, CS
 (analysis ``prs``), D(X, K) (``denseness``), the FGSM robust score = raw AUC of the FGSM
 sweep 0..eps (``auc_raw`` of attack ``FGSM``), FGSM accuracy at the dataset eps (the
 sweep's last point), PGD-20 accuracy at the dataset eps, clean test accuracy.
@@ -33,9 +33,9 @@ from ...errors import UserError
 from ...stats import ols_slope
 from ...tables.build import Context, TableResult, apply_where, pivot, select_checkpoint
 from ...tables.format import label, num, ordered, pyplot, save, sort_rows
-from ...tables.registry import register_builder
+from ...tables.registry import builder
 from ...tables.runs import run_info, with_config
-from ...tables.spec import TABLE_DIR, ColumnSpec, TableSpec, load_spec, select_specs
+from ...tables.spec import ColumnSpec, TableSpec, select_specs
 
 IDENTITY = ["run_dir", "dataset", "model", "seed", "batch_size", "epoch", "checkpoint"]
 
@@ -151,8 +151,7 @@ def thresholds_of(spec: TableSpec, scale: str) -> dict:
     raw = spec.options.get("thresholds")
     if raw is None:
         source = str(spec.options.get("candidates", "prs/table2"))
-        path = TABLE_DIR / f"{source}.yaml"  # ids follow their file paths; else search them all
-        other = load_spec(path) if path.exists() else select_specs([source])[0]
+        other = select_specs([source])[0]
         raw = other.options.get("thresholds")
         if raw is None:
             raise UserError(f"table spec {source} has no options.thresholds", fix="add the candidate thresholds there")
@@ -206,7 +205,7 @@ def _sources(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["row", "column", "n", "missing", "runs", "note"])
 
 
-@register_builder("prs_candidates")
+@builder("prs_candidates")
 def prs_candidates(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table2: the candidate grid - dataset, architecture, batch size, seed, epoch,
     test accuracy and whether the checkpoint is selected."""
@@ -229,7 +228,7 @@ def prs_candidates(spec: TableSpec, ctx: Context) -> TableResult:
     return TableResult(tidy, pretty, _sources(records))
 
 
-@register_builder("prs_candidate_accuracy")
+@builder("prs_candidate_accuracy")
 def prs_candidate_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table3: mean +- std over seeds of the candidates' test accuracy; rows dataset x
     architecture x batch size, columns the grid epochs; empty where no seed passes."""
@@ -258,7 +257,7 @@ def low_high_batch_sizes(spec: TableSpec, ctx: Context, df: pd.DataFrame) -> tup
     return sizes[0], sizes[-1]
 
 
-@register_builder("prs_denseness")
+@builder("prs_denseness")
 def prs_denseness(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table4: CNN-6 denseness D(X, K) per K and the PRS ratio of a low-PRS and a
     high-PRS network per dataset (batch sizes: :func:`low_high_batch_sizes`), mean +- std
@@ -291,7 +290,7 @@ DEFAULT_PROPERTIES = [
 ]
 
 
-@register_builder("prs_regression")
+@builder("prs_regression")
 def prs_regression(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table5 (``options.stat: slope``) and prs/table6 (``p_value``): per architecture x
     dataset, the OLS slope of each property on the PRS ratio over the selected candidates
@@ -341,7 +340,7 @@ def _epoch_for(epochs: dict, model: str, dataset: str) -> int:
     return int(specific if specific is not None else epochs["default"])
 
 
-@register_builder("prs_attack_table")
+@builder("prs_attack_table")
 def prs_attack_table(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/table7: Clean, FGSM, PGD, AA robust accuracy (%) and the PRS ratio of a low- and
     a high-PRS network per architecture x dataset (paper prs, appendix G: seed 907, epoch
@@ -392,7 +391,7 @@ def note_point_counts(spec: TableSpec, df: pd.DataFrame, labels: dict) -> None:
 # -- appendix J-R ------------------------------------------------------------------------------
 
 
-@register_builder("prs_appendix_auc")
+@builder("prs_appendix_auc")
 def prs_appendix_auc(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/appendix_auc/<arch>_<dataset> (paper prs, appendices J-R): the raw AUC of the FGSM
     robust-accuracy curve over eps in [0, dataset eps] (the FGSM robust score) of every
@@ -432,7 +431,7 @@ def _curve_stats(table: pd.DataFrame, keys: list[str], value_cols: list[str]) ->
     return pd.DataFrame(rows, columns=[*keys, "metric", "mean", "std", "n"])
 
 
-@register_builder("prs_fig16")
+@builder("prs_fig16")
 def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/fig16 (paper prs, appendix F): PRS ratio and test accuracy per epoch on CIFAR-10,
     mean over seeds. Panels (``options.panels``): (a) each architecture of the candidate
@@ -480,7 +479,7 @@ def prs_fig16(spec: TableSpec, ctx: Context) -> TableResult:
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
 
-@register_builder("prs_fig17")
+@builder("prs_fig17")
 def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/fig17 (paper prs, appendix G): FGSM robust accuracy at the dataset eps against the
     PRS ratio of every selected candidate, one panel per architecture, with the OLS line of
@@ -531,7 +530,7 @@ def prs_fig17(spec: TableSpec, ctx: Context) -> TableResult:
     return TableResult(points, pretty, _sources(records), figure=figure)
 
 
-@register_builder("prs_fig18")
+@builder("prs_fig18")
 def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/fig18 (paper prs, appendix H): PRS ratio and PGD robust accuracy per epoch of the
     pre-trained ResNet-18 (``options.series``: pre-training) and of its ST and AT
@@ -570,7 +569,7 @@ def prs_fig18(spec: TableSpec, ctx: Context) -> TableResult:
     return TableResult(tidy, tidy.copy(), _sources(records), figure=figure)
 
 
-@register_builder("prs_fig19")
+@builder("prs_fig19")
 def prs_fig19(spec: TableSpec, ctx: Context) -> TableResult:
     """prs/fig19 (paper prs, appendix I): robust accuracy versus eps on the inclusion and
     exclusion groups (analyses ``inclusion_fgsm`` / ``inclusion_pgd20``: FGSM and PGD-20

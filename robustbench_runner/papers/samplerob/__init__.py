@@ -1,11 +1,11 @@
 """Paper "samplerob": "Introducing Sample Robustness" (anonymous, ICLR 2021 submission,
-OpenReview 8-sxWOto_iI; docs/papers/samplerob.md). It scores each training point by its distance
+OpenReview 8-sxWOto_iI; README.md). It scores each training point by its distance
 to the nearest point of another label, trains on the most / least robust subsets and studies
 neighbour models on them (experiments: conf/experiment/samplerob/, tables:
 conf/table/samplerob/).
 
 Its study CLI, ``rbr-samplerob <command>`` (also ``python -m robustbench_runner.papers.samplerob``;
-``mk/samplerob.mk`` calls it), runs the steps around the networks' ``rbr-run`` sweeps:
+``robustbench_runner/papers/samplerob/stages.yaml`` calls it), runs the steps around the networks' ``rbr-run`` sweeps:
 
 - ``prepare``: sample robustness R of every training (x) and test (t) sample, computed within
   its own set (``sample_robustness.py``), the L<n>/M<n> subset index files named as in the
@@ -26,15 +26,17 @@ optimizers), ``cli``.
 
 Where it lives:
 
-- ``robustbench_runner/papers/samplerob/``: this package (the modules above; ``tables``: its
+- ``robustbench_runner/papers/samplerob/``: this bundle; paths below without ``robustbench_runner/`` or ``tests/`` are inside it.
+  The package (the modules above; ``tables``: its
   table builders);
 - ``conf/experiment/samplerob/``: its experiments (``rbr-run experiment=samplerob/<name>``);
+- ``conf/scale/smoke/samplerob/``: the smoke-scale overlay of each experiment;
 - ``conf/table/samplerob/``: its table and figure specs (``rbr-tables --table samplerob``);
 - no attack suite of its own: its networks are judged on clean LOSS and ACC of the test
   (sub)sets (``attacks=none``);
 - ``conf/analysis/subset_eval.yaml``: its analysis (``analysis=[subset_eval]``);
-- ``mk/samplerob.mk``: ``make reproduce-samplerob``;
-- ``docs/papers/samplerob.md``: the paper's equations, protocol and our choices;
-- ``docs/reproduce/samplerob.md``: how to reproduce it, with our results;
+- ``stages.yaml``: its reproduction stages (``rbr-reproduce samplerob``, ``make reproduce-samplerob``);
+- ``README.md``: the paper's equations, protocol and our choices;
+- ``reproduce.md``: how to reproduce it, with our results;
 - ``tests/papers/samplerob/``: its tests.
 """

@@ -1,7 +1,7 @@
 """``rbr-samplerob prepare``: sample robustness of a dataset's training and test sets, the paper's
 L/M subsets as index files, class distributions and min/max of R (paper samplerob).
 
-Paper samplerob, section 4 (docs/papers/samplerob.md): R is computed *within* the training set x and
+Paper samplerob, section 4 (robustbench_runner/papers/samplerob/README.md): R is computed *within* the training set x and
 *within* the test set t (``sample_robustness.py``: algorithm 2 for class labels,
 R = r / (r + 1); algorithm 1 for regression targets scaled to ||y||_inf = 1), on the [0, 1]
 features the runs train on (the dataset config's loader, with every limit, subset and

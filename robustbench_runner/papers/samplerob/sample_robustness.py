@@ -1,13 +1,13 @@
 """Sample robustness R(x) of paper samplerob ("Introducing sample robustness").
 
-Definitions (paper samplerob, sections 3.2-3.4; docs/papers/samplerob.md):
+Definitions (paper samplerob, sections 3.2-3.4; robustbench_runner/papers/samplerob/README.md):
 
     Gamma(x) = {x~ in the same set : y(x~) != y(x)}               (differently labelled samples)
     reach             r(x) = min_{x~ in Gamma(x)} d(x, x~)                          (def. 3.2)
     Lipschitz quotient Q(x) = max_{x~ in Gamma(x)} ||y(x) - y(x~)|| / d(x, x~)       (def. 3.3)
     robustness        R(x) = ||y||_inf / (Q(x) + ||y||_inf),  ||y||_inf = max_x ||y(x)||   (3.4)
 
-``d`` is the Euclidean distance between the flattened features as given (choice, docs/papers/samplerob.md:
+``d`` is the Euclidean distance between the flattened features as given (choice, robustbench_runner/papers/samplerob/README.md:
 [0, 1]-scaled; ``uint8`` images are read as ``pixel / 255``). R is computed *within* one set:
 the training set x and the test set t each get their own values (paper samplerob, section 4).
 
@@ -24,7 +24,7 @@ of 3.3 is attained at the nearest differently labelled sample, ``Q = 1 / r`` and
 y^k: x -> R (1 for class k, 0 otherwise, Euclidean norm on R); the map of x's own class has
 Gamma(x) = all samples of other classes, hence R(x) = r(x) / (r(x) + 1) with r the distance to
 the nearest sample of *any* other class, which is what algorithm 2 prints and what
-docs/papers/samplerob.md states. Reading the labels as one-hot vectors in R^K gives the same value under
+robustbench_runner/papers/samplerob/README.md states. Reading the labels as one-hot vectors in R^K gives the same value under
 the max norm (||e_a - e_b||_inf = 1), but under the Euclidean norm ||e_a - e_b||_2 = sqrt(2)
 and 3.4 would give ``r / (r + sqrt 2)``. ``label_distance`` is that gap: 1 (default, paper samplerob's
 algorithm 2) or ``sqrt(2)`` for the L2 one-hot reading; in general R = r / (r + label_distance).

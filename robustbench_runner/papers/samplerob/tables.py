@@ -39,7 +39,7 @@ from ...tables.build import (
     select_checkpoint,
 )
 from ...tables.format import num, pyplot, save
-from ...tables.registry import register_builder
+from ...tables.registry import builder
 from ...tables.runs import with_config
 from ...tables.spec import TableSpec
 
@@ -118,7 +118,7 @@ def _study_rows(ctx: Context, name: str, dataset: str | None = None) -> pd.DataF
 # -- tables 1 and 10: class distributions -----------------------------------------------------------
 
 
-@register_builder("samplerob_class_distribution")
+@builder("samplerob_class_distribution")
 def class_distribution_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``dataset``, ``subsets`` (column order), ``labels`` (class -> paper label)."""
     opts = spec.options
@@ -222,7 +222,7 @@ def _class_figure(ctx: Context, dataset: str, class_labels: dict) -> Callable[[P
 # -- appendix E.1: min and max R --------------------------------------------------------------------
 
 
-@register_builder("samplerob_minmax")
+@builder("samplerob_minmax")
 def minmax_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``below`` (threshold whose count is shown; 0.65 as in E.1), ``datasets`` (order)."""
     below = float(spec.options.get("below", 0.65))
@@ -342,7 +342,7 @@ def _epoch_label(part: pd.DataFrame, how: str | None) -> str:
     raise UserError(f"unknown epochs_row {how!r}", fix="use train, select_plus_one or null")
 
 
-@register_builder("samplerob_matrix")
+@builder("samplerob_matrix")
 def matrix_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``models``, ``stage``, ``checkpoint`` (``last`` or a label like ``k01``),
     ``loss`` (metric name or null), ``acc``, ``trim_share`` (or ``trim`` and ``runs``), ``epochs_row``
@@ -482,7 +482,7 @@ def _best(curve: pd.DataFrame) -> pd.Series | None:
     return c.sort_values(["acc", "h"], ascending=[False, True], kind="stable").iloc[0]
 
 
-@register_builder("samplerob_hyper")
+@builder("samplerob_hyper")
 def hyper_table(spec: TableSpec, ctx: Context) -> TableResult:
     """Options: ``model`` (knn_regressor | random_forest), ``variants`` ({scheme: paper label},
     in column order), ``hyper`` (row / bracket label: K, Trees), ``select`` (``on_t``: tables 6

@@ -1,17 +1,19 @@
 """Paper "vir": Fakorede, Nirala, Atsague, Tian, "Vulnerability-Aware Instance Reweighting for
-Adversarial Training", TMLR 2023, arXiv 2307.07167 (docs/papers/vir.md). VIR weights each
+Adversarial Training", TMLR 2023, arXiv 2307.07167 (README.md). VIR weights each
 point by its vulnerability and the adversarial prediction gap, in AT and TRADES (experiments:
 conf/experiment/vir/, tables: conf/table/vir/).
 
 Where it lives:
 
-- ``robustbench_runner/papers/vir/``: this package (``tables``: its table and figure builders);
+- ``robustbench_runner/papers/vir/``: this bundle; paths below without ``robustbench_runner/`` or ``tests/`` are inside it.
+  The package (``tables``: its table and figure builders);
 - ``conf/experiment/vir/``: its experiments (``rbr-run experiment=vir/<name>``);
+- ``conf/scale/smoke/vir/``: the smoke-scale overlay of each experiment;
 - ``conf/table/vir/``: its table and figure specs (``rbr-tables --table vir``);
 - ``conf/attacks/vir.yaml``, ``conf/attacks/vir_blackbox.yaml``: its white-box and black-box
   evaluation attack suites (``attacks=vir``, ``attacks=vir_blackbox``);
-- ``mk/vir.mk``: ``make reproduce-vir``;
-- ``docs/papers/vir.md``: the paper's equations, protocol and our choices;
-- ``docs/reproduce/vir.md``: how to reproduce it, with our results;
+- ``stages.yaml``: its reproduction stages (``rbr-reproduce vir``, ``make reproduce-vir``);
+- ``README.md``: the paper's equations, protocol and our choices;
+- ``reproduce.md``: how to reproduce it, with our results;
 - ``tests/papers/vir/``: its tests.
 """

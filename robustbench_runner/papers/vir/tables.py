@@ -25,7 +25,7 @@ from ...tables.build import Context, TableResult, aggregate, select_checkpoint
 from ...tables.format import label as paper_label
 from ...tables.format import listed_then_seen, mean_std_text, pyplot, save
 from ...tables.gaps import explain_gaps
-from ...tables.registry import register_builder
+from ...tables.registry import builder
 from ...tables.spec import TableSpec
 from ..irat.tables import run_table
 
@@ -57,7 +57,7 @@ def class_accuracy(confusion: pd.DataFrame, num_classes: int) -> tuple[np.ndarra
         return np.where(totals > 0, np.diag(counts) / totals, np.nan), counts
 
 
-@register_builder("vir_class_accuracy")
+@builder("vir_class_accuracy")
 def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     """vir/fig2: per-class robust accuracy (rows: schemes; columns: classes) under
     ``options.attack`` at the spec's checkpoint. ``options.num_classes`` (10)."""
@@ -121,7 +121,7 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     return result
 
 
-@register_builder("vir_class_weights")
+@builder("vir_class_weights")
 def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
     """vir/fig3: sum of the sample weights of each class per epoch (rows: scheme x epoch;
     columns: classes), mean ± std over seeds, from ``weights_log.csv``."""

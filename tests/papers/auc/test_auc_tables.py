@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rbr_testing import compose_cfg, make_dry_run
+from rbr_testing import compose_cfg, reproduce_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.run import CONF_DIR
@@ -23,7 +23,7 @@ from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, select_specs
+from robustbench_runner.tables.spec import load_spec, select_specs, spec_file
 
 EPS = [0.0, 0.0125, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 SEEDS = [0, 1, 2, 3, 4]
@@ -100,7 +100,7 @@ def ctx(runs) -> Context:
 
 
 def spec_of(table_id: str):
-    return load_spec(TABLE_DIR / f"{table_id}.yaml")
+    return load_spec(spec_file(table_id))
 
 
 def expected_marks(model, ds, pre, epoch, spec) -> str:
@@ -250,9 +250,7 @@ def test_seed_sweep_per_scale():
 
 
 def test_make_target_commands():
-    out = make_dry_run("reproduce-auc", "SCALE=paper", "DATA=/data")
-    assert out.returncode == 0, out.stderr
-    lines = [ln for ln in out.stdout.splitlines() if "rbr-" in ln]
+    lines = [ln for ln in reproduce_dry_run("auc", scale="paper", data="/data") if "rbr-" in ln]
     # one experiment per rbr-run (a swept `experiment=` would drop its seed sweep), the
     # pretrained conditions after the runs they start from
     for line, name in zip(lines, AUC_EXPERIMENTS, strict=False):

@@ -16,7 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rbr_testing import REPO, compose_cfg, tables_cli
+from rbr_testing import REPO, compose_cfg, reproduce_dry_run, tables_cli
 from robustbench_runner.analysis.checkpoint import AnalysisContext
 from robustbench_runner.config import validate
 from robustbench_runner.papers.irat.margins import (
@@ -31,7 +31,7 @@ from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.spec import load_spec
 
-TABLE_DIR = REPO / "conf" / "table" / "irat"
+TABLE_DIR = REPO / "robustbench_runner" / "papers" / "irat" / "conf" / "table" / "irat"  # the bundle's specs
 EPS = 8 / 255
 NAN = float("nan")
 
@@ -40,7 +40,7 @@ NAN = float("nan")
 
 
 def test_margin_terms_match_the_hand_check_of_definitions_md():
-    # docs/papers/irat.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
+    # robustbench_runner/papers/irat/README.md: p' = (0.5, 0.3, 0.2), y = 0: m = 0.2, p2 = 0.3, pbar = 0.5, o = 0.6,
     # c = 0.13 / (sqrt(0.38) sqrt(0.13)) = 0.5849
     logits = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]).log()
     t = margin_table(logits, torch.tensor([0, 1]))
@@ -371,20 +371,18 @@ def test_ablation_default_tau_run_is_the_main_run():
 
 
 def test_makefile_target_runs_every_sweep_then_the_tables():
-    out = subprocess.run(["make", "-n", "reproduce-irat", "SCALE=paper", "LAUNCHER=slurm", "DATA=/data"], cwd=REPO, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    lines = [ln for ln in out.stdout.splitlines() if "rbr-" in ln]
+    lines = [ln for ln in reproduce_dry_run("irat", scale="paper", launcher="slurm", data="/data") if "rbr-" in ln]
     runs = [ln for ln in lines if "experiment=" in ln]
     assert [ln.split("experiment=")[1].split()[0] for ln in runs] == ["irat/main", "irat/main", "irat/ablation_tau", "irat/ablation_sim"]
     # shared warm-up (docs/warmup.md): the Standard runs keep their state after epoch 75, the rest branch there
     assert "+experiment/irat/scheme=standard warmup=irat" in runs[0]
-    for scale, save_at in (("paper", [75]), ("smoke", [1])):  # conf/warmup/irat.yaml + its smoke overlay
+    for scale, save_at in (("paper", [75]), ("smoke", [1])):  # robustbench_runner/papers/irat/conf/warmup/irat.yaml + its smoke overlay
         cfg = compose_cfg(["experiment=irat/main", "+experiment/irat/scheme=standard", "warmup=irat", f"scale={scale}"])
         assert list(cfg.warmup.save_at) == save_at
-    assert all("warmup.from=${output_root}/sweeps/${sweep_name}" in ln for ln in runs[1:])
+    assert all("'warmup.from=${output_root}/sweeps/${sweep_name}'" in ln for ln in runs[1:])
     assert all("scale=paper" in ln and "hydra/launcher=slurm" in ln and "data.root=/data" in ln for ln in lines[:3])
-    plain = subprocess.run(["make", "-n", "reproduce-irat", "SCALE=paper", "WARMUP=none"], cwd=REPO, capture_output=True, text=True)
-    assert plain.returncode == 0 and "warmup." not in plain.stdout
+    plain = reproduce_dry_run("irat", scale="paper", warmup="none")
+    assert not any("warmup." in ln for ln in plain)
     assert "--table irat --out outputs/tables/irat" in lines[-1]
 
 

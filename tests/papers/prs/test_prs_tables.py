@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rbr_testing import compose_cfg, make_dry_run
+from rbr_testing import compose_cfg, reproduce_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.run import CONF_DIR
@@ -23,7 +23,7 @@ from robustbench_runner.tables import build
 from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, select_specs
+from robustbench_runner.tables.spec import load_spec, select_specs, spec_file
 
 MODELS = ["cnn6", "resnet18_tv"]
 DATASETS = ["mnist", "cifar10"]
@@ -148,7 +148,7 @@ def runs(tmp_path_factory) -> Path:
 
 
 def build_table(table_id: str, root: Path):
-    spec = load_spec(TABLE_DIR / f"{table_id}.yaml")
+    spec = load_spec(spec_file(table_id))
     run_dirs = find_runs([root])
     ctx = Context(metrics=load_metrics(run_dirs, spec.config_keys()), run_dirs=run_dirs)
     return spec, build(spec, ctx)
@@ -442,9 +442,7 @@ def test_candidate_sweep_parameters_per_scale():
 
 
 def test_make_target_lists_the_table7_checkpoints():
-    out = make_dry_run("reproduce-prs", "SCALE=paper", "DATA=/data")
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    lines = reproduce_dry_run("prs", scale="paper", data="/data")
     assert sum("rbr-run -m scale=paper" in ln for ln in lines) == 6
     t7 = next(ln for ln in lines if "experiment=prs/table7_eval" in ln)
     assert "sweep_name=prs_paper" in t7 and "checkpoint=" not in t7  # the list is the experiment's

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from robustbench_runner.bundles import get as get_bundle
 from robustbench_runner.errors import UserError
 from robustbench_runner.papers.samplerob import tables as sr
 from robustbench_runner.results import METRIC_COLUMNS
 from robustbench_runner.tables.build import Context, build
 from robustbench_runner.tables.collect import find_runs, load_metrics
-from robustbench_runner.tables.spec import TABLE_DIR, all_specs
+from robustbench_runner.tables.spec import all_specs
 
 SPEC_IDS = {f"samplerob/table{i}" for i in range(1, 11)} | {"samplerob/minmax"}
 
@@ -46,7 +47,7 @@ def context(root: Path) -> Context:
 
 def spec(table_id: str):
     """A fresh spec object (builders append notes to it) from conf/table/samplerob/."""
-    return all_specs(TABLE_DIR / "samplerob")[table_id]
+    return all_specs(get_bundle("samplerob").table_dir)[table_id]
 
 
 def nn_cfg(
@@ -63,7 +64,7 @@ def nn_cfg(
 
 
 def test_every_samplerob_table_has_a_spec():
-    assert set(all_specs(TABLE_DIR / "samplerob")) == SPEC_IDS
+    assert set(all_specs(get_bundle("samplerob").table_dir)) == SPEC_IDS
 
 
 def test_trim_follows_the_seeds_of_the_runs_and_mixed_scales():

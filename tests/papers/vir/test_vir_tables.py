@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from rbr_testing import REPO, compose_cfg
+from rbr_testing import REPO, compose_cfg, reproduce_dry_run
 from robustbench_runner.config import validate
 from robustbench_runner.papers.vir.tables import class_accuracy
 from robustbench_runner.results import METRIC_COLUMNS
@@ -23,7 +23,7 @@ from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
 from robustbench_runner.tables.spec import load_spec, select_specs
 
-TABLE_DIR = REPO / "conf" / "table" / "vir"
+TABLE_DIR = REPO / "robustbench_runner" / "papers" / "vir" / "conf" / "table" / "vir"  # the bundle's specs
 EPS = 8 / 255
 SCHEMES = ["pgd_at", "trades", "mart", "gairat", "mail", "vir_trades", "vir_at"]
 SUITE_A = ["clean", "FGSM", "PGD-100", "CW", "FMN-100", "AA", "MDE", "Square", "SPSA"]
@@ -280,19 +280,18 @@ def test_paper_scale_values():
 
 
 def test_makefile_target_runs_every_block_then_the_tables():
-    out = subprocess.run(["make", "-n", "reproduce-vir", "SCALE=paper", "LAUNCHER=joblib", "DATA=/data"], cwd=REPO, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    text = out.stdout
+    text = "\n".join(reproduce_dry_run("vir", scale="paper", launcher="joblib", data="/data"))
     for block in ["rn18_cifar10", "wrn_cifar10", "rn18_svhn_cifar100", "rn18_tinyimagenet", "ablation_components"]:
         assert f"experiment=vir/{block}" in text
-    assert "experiment=vir/hp_$hp" in text and "hydra/launcher=local_processes" in text and "scale=paper" in text
+    assert all(f"experiment=vir/hp_{hp}" in text for hp in ("at_beta", "trades_beta", "at_alpha", "at_gamma", "trades_alpha", "trades_gamma"))
+    assert "hydra/launcher=local_processes" in text and "scale=paper" in text
     assert "--table vir --out outputs/tables/vir" in text and "table8" in text
     # shared warm-up (docs/warmup.md): AT (and RN-18 CIFAR-10 VIR-TRADES) first, the rest branch
-    assert "'+experiment/vir/scheme=at,vir_trades' warmup=vir" in text
-    for scale, save_at in (("paper", [59, 75]), ("smoke", [1])):  # conf/warmup/vir.yaml + its smoke overlay
+    assert "+experiment/vir/scheme=at,vir_trades warmup=vir" in text
+    for scale, save_at in (("paper", [59, 75]), ("smoke", [1])):  # robustbench_runner/papers/vir/conf/warmup/vir.yaml + its smoke overlay
         cfg = compose_cfg(["experiment=vir/rn18_cifar10", "+experiment/vir/scheme=at", "warmup=vir", f"scale={scale}"])
         assert list(cfg.warmup.save_at) == save_at
-    assert text.count("warmup.from=${output_root}/sweeps/${sweep_name}") == 6
+    assert text.count("warmup.from=${output_root}/sweeps/${sweep_name}") == 11  # every block and ablation run, the 6 hp sweeps included
 
 
 @pytest.mark.slow
