@@ -115,17 +115,23 @@ def tolerance_verdict(ours, paper, tol: float, *, not_comparable: str | None = N
     return Verdict(DISAGREES, f"ours - paper = {d:+.3g}, {abs(d) / tol:.1f}x the tolerance {tol:g}")
 
 
-def threshold_verdict(values: Mapping[str, float], threshold: float, *, above: bool = True,
+def threshold_verdict(values: Mapping[str, float], threshold: float, *, above: bool = True, strict: bool = True,
                       not_comparable: str | None = None) -> Verdict:
-    """A claim that every value passes a threshold (strictly above, or with ``above=False``
-    strictly below): agrees when all do, disagrees naming each that does not and by how much."""
+    """A claim that every value passes a threshold (above it, or with ``above=False`` below;
+    ``strict=False`` lets a value equal to the threshold pass): agrees when all do, disagrees
+    naming each that does not and by how much."""
     if not values:
         raise ValueError("threshold_verdict needs at least one value")
     absent = [n for n, v in values.items() if missing(v)]
     if absent:
         return Verdict(NOT_RUN, "no value for " + ", ".join(absent))
-    fails = {n: float(v) for n, v in values.items() if (float(v) <= threshold if above else float(v) >= threshold)}
-    word = "above" if above else "below"
+    def passes(v: float) -> bool:
+        if v == threshold:
+            return not strict
+        return v > threshold if above else v < threshold
+
+    fails = {n: float(v) for n, v in values.items() if not passes(float(v))}
+    word = ("above" if above else "below") if strict else ("at least" if above else "at most")
     if not_comparable:
         return Verdict(NOT_COMPARABLE, f"{not_comparable}; {len(fails)} of {len(values)} not {word} {threshold:g}")
     if not fails:
@@ -518,13 +524,17 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def _milestone(v) -> int | None:
-    """``optim.schedule.milestones`` of a run (a list, or its string form) -> the first one."""
-    if isinstance(v, str):
-        v = [x for x in v.strip("[] ").split(",") if x.strip()]
+def run_milestone(run_dir: Path) -> int | None:
+    """The first ``optim.schedule.milestones`` entry of a finished run's ``config.yaml`` (a
+    file this tool wrote; YAML only, no objects), None when it has none."""
+    from omegaconf import OmegaConf
+
     try:
-        return int(list(v)[0])
-    except (TypeError, ValueError, IndexError):
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        ms = OmegaConf.select(cfg, "optim.schedule.milestones")
+        return int(ms[0]) if ms else None
+    except (OSError, ValueError, TypeError, IndexError) as e:
+        print(f"[validate] WARNING: {run_dir / 'config.yaml'}: no readable lr milestone ({e})", file=sys.stderr)
         return None
 
 
@@ -536,7 +546,7 @@ def _n_train(limit) -> int:
 def auc_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     from robustbench_runner.papers.auc.tables import r_values
 
-    df = load_done(root, "auc", ["optim.schedule.milestones", "data.limit_train"])
+    df = load_done(root, "auc", ["data.limit_train"])
     rows: list[Row] = []
     spe = steps_per_epoch(PAPER_N_TRAIN, AUC_BS)
     lines = ["## Paper auc — normalized AUC robustness R (LeNet, FullyConnectedNet on MNIST 32x32x3)", ""]
@@ -556,7 +566,7 @@ def auc_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
         info = {}
         if sel is not None and len(sel):
             for run_dir, g in sel.groupby("run_dir"):
-                info[run_dir] = (_milestone(g["cfg.optim.schedule.milestones"].iloc[0]), _n_train(g["cfg.data.limit_train"].iloc[0]))
+                info[run_dir] = (run_milestone(Path(run_dir)), _n_train(g["cfg.data.limit_train"].iloc[0]))
         lines += [f"### {model} — paper auc, {table}", ""]
         detail = []
         if r is not None and len(r):
@@ -686,7 +696,12 @@ def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
                 except Exception:  # constant values: no slope
                     slope = None
         few = f"{npts} checkpoints (< {MIN_SLOPE_POINTS}); the paper fits the candidates of 5 seeds x 4 batch sizes x 6 epochs" if npts < MIN_SLOPE_POINTS else None
-        v = sign_verdict(slope, PAPER["prs_table5"][label], not_comparable=few) if slope is not None else Verdict(NOT_RUN if ck is None else NOT_COMPARABLE, few or "no slope (constant values)")
+        if ck is None:
+            v = Verdict(NOT_RUN)
+        elif slope is None:
+            v = Verdict(NOT_COMPARABLE, few or "no slope (constant values)")
+        else:
+            v = sign_verdict(slope, PAPER["prs_table5"][label], not_comparable=few)
         rows.append(Row("prs", "table 5", f"slope {label} (sign)", f(slope), f"{PAPER['prs_table5'][label]:+.2f}", v, f"OLS over {npts} checkpoints"))
 
     t7 = df[df.run.astype(str).str.endswith("-t7")] if df is not None else None
@@ -762,7 +777,7 @@ def samplerob_section(root: Path, profile: Profile) -> tuple[list[str], list[Row
         whole = paper["x"] if s[0] == "x" else paper["t"]
         rho = float(spearmanr(ours_pct[s], 100 * np.array(paper[s]) / np.array(whole)).statistic) if s in ours_pct else None
         rows.append(Row("samplerob", "table 10", f"digit shares of {s}: Spearman rho ours vs paper", f(rho), f">= {RHO_MIN:g} (stated bar)",
-                        threshold_verdict({"rho": rho}, RHO_MIN - 1e-12), f"{N_TRAIN:,} / 1,000 images (paper 60,000 / 10,000)"))
+                        threshold_verdict({"rho": rho}, RHO_MIN, strict=False), f"{N_TRAIN:,} / 1,000 images (paper 60,000 / 10,000)"))
     for s, n, claim in SR_TOP:
         top = sorted(int(i) for i in np.argsort(-ours_pct[s], kind="stable")[:n]) if s in ours_pct else None
         rows.append(Row("samplerob", "appendix F", f"the {n} most over-represented digits in {s}", str(top) if top else "–", str(list(claim)),
