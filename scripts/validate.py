@@ -55,6 +55,7 @@ DENSENESS_TOL = 0.005     # paper prs table 4 prints denseness without SD; its v
 ABOUT_TOL = 1.0           # "about 98 %" (paper samplerob, appendix F): within 1 percentage point
 MIN_SLOPE_POINTS = 6      # OLS slopes (paper prs, table 5) from fewer checkpoints: not comparable
 
+EDGE = 1e-9               # relative slack at a band's edge: (0.47 - 0.49) / 0.01 is -2.0000000000000018 in floats
 AGREES, DISAGREES, NOT_COMPARABLE, NOT_RUN = "agrees", "disagrees", "not comparable", "not run"
 
 
@@ -96,7 +97,7 @@ def verdict(ours, paper_mean, paper_sd, k: float = K_SD, *, not_comparable: str 
     z = (float(ours) - float(paper_mean)) / sd
     if not_comparable:
         return Verdict(NOT_COMPARABLE, f"{not_comparable}; ours - paper = {z:+.1f} paper SDs")
-    if abs(z) <= k:
+    if abs(z) <= k * (1 + EDGE):
         return Verdict(AGREES, f"{z:+.1f} paper SDs, within ±{k:g}")
     return Verdict(DISAGREES, f"{z:+.1f} paper SDs, outside ±{k:g}")
 
@@ -110,7 +111,7 @@ def tolerance_verdict(ours, paper, tol: float, *, not_comparable: str | None = N
     d = float(ours) - float(paper)
     if not_comparable:
         return Verdict(NOT_COMPARABLE, f"{not_comparable}; ours - paper = {d:+.3g}")
-    if abs(d) <= tol:
+    if abs(d) <= tol * (1 + EDGE):
         return Verdict(AGREES, f"ours - paper = {d:+.3g}, within ±{tol:g}")
     return Verdict(DISAGREES, f"ours - paper = {d:+.3g}, {abs(d) / tol:.1f}x the tolerance {tol:g}")
 
