@@ -391,12 +391,14 @@ def run_chain(chain: list[Step], root: Path, env: dict, dry_run: bool) -> None:
     for step in chain:
         cmd = [sys.executable, *step.argv]
         m = read_marker(root, step)
-        if m and m.get("rc") == 0:
+        done = bool(m and m.get("rc") == 0)
+        if dry_run:   # every command, finished or not
+            print(f"[validate] {step.id}{' (finished)' if done else ''}: {step.name}\n  {' '.join(cmd)}", flush=True)
+            continue
+        if done:
             step.status, step.rc, step.seconds = "done before", 0, m.get("seconds")
             continue
         print(f"[validate] {step.id}: {step.name}\n  {' '.join(cmd)}", flush=True)
-        if dry_run:
-            continue
         if runs_done(root, step):   # finished outside this script (same command): record, no re-run
             step.status, step.rc = "done before", 0
             write_marker(root, step)
