@@ -5,6 +5,8 @@ Resolvers (registered on import):
 - ``${mul:a,b}``, ``${div:a,b}``, ``${int:x}`` for derived values (step size 2.5*eps/steps,
   "decay at 50% of training");
 - ``${tag_suffix:tag}`` -> ``-tag`` or empty;
+- ``${every_and_last:k,${train.epochs}}`` -> every k-th epoch and the last (:mod:`.grids`;
+  the default ``eval.grid``);
 - ``${train_run_name:data,model,scheme,seed,tag}`` -> a training run's name
   (:func:`train_run_name`, the one spelling of that format); ``${run_name:...}`` -> the run
   directory name (:func:`resolve_run_name`); ``${run_group:mode}`` -> ``runs`` or ``evals``;
@@ -84,7 +86,10 @@ def _tag_suffix(tag) -> str:
 
 
 def register_resolvers() -> None:
+    from .grids import every_and_last
+
     for name, fn in {
+        "every_and_last": every_and_last,
         "frac": _frac,
         "mul": lambda a, b: float(a) * float(b),
         "div": lambda a, b: _frac(a, b),
