@@ -89,7 +89,9 @@ def register_resolvers() -> None:
     from .grids import every_and_last
 
     for name, fn in {
-        "every_and_last": every_and_last,
+        # a ListConfig, not a list: OmegaConf.resolve (rbr-run --cfg job --resolve) can put a
+        # container in place of an interpolation, never a plain list
+        "every_and_last": lambda k, n: OmegaConf.create(every_and_last(k, n)),
         "frac": _frac,
         "mul": lambda a, b: float(a) * float(b),
         "div": lambda a, b: _frac(a, b),

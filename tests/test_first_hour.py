@@ -47,3 +47,131 @@ def test_default_grid_keeps_the_default_experiment_hash():
 def test_explicit_grid_still_wins():
     cfg = compose_cfg(["train.epochs=4", "eval.grid=[1,3]"])
     assert list(cfg.eval.grid) == [1, 3]
+
+
+# -- item 2: models by name (timm, torchvision), lazy modules ---------------------------------
+
+DIGITS = {"num_classes": 10, "in_channels": 1, "image_size": 32}
+
+
+def _build(overrides, dims=DIGITS):
+    import torch
+
+    from robustbench_runner.build import build_model
+
+    cfg = compose_cfg(overrides)
+    model = build_model(cfg.model, dims, 0)
+    out = model(torch.rand(2, dims["in_channels"], dims["image_size"], dims["image_size"]))
+    return cfg, model, out
+
+
+def test_timm_by_name_maps_channels_and_classes(monkeypatch):
+    timm = pytest.importorskip("timm")
+    seen = {}
+    real = timm.create_model
+
+    def spy(name, **kw):
+        seen.update(kw, name=name)
+        return real(name, **kw)
+
+    monkeypatch.setattr(timm, "create_model", spy)
+    cfg, model, out = _build(["model=timm", "model.name=resnet18"])
+    assert seen == {"name": "resnet18", "pretrained": False, "num_classes": 10, "in_chans": 1}  # timm's own names, no download
+    assert model.conv1.in_channels == 1 and tuple(out.shape) == (2, 10)
+    assert cfg.name == "digits-timm_resnet18-standard-s0"  # apart from rbr's own model=resnet18
+
+
+def test_torchvision_by_name_adapts_the_stem():
+    cfg, model, out = _build(["model=torchvision", "model.name=resnet18"])
+    assert model.conv1.in_channels == 1 and model.conv1.kernel_size == (7, 7) and model.fc.out_features == 10
+    assert tuple(out.shape) == (2, 10)
+    assert cfg.name == "digits-tv_resnet18-standard-s0"
+    _, model3, _ = _build(["model=torchvision", "model.name=resnet18"], {**DIGITS, "in_channels": 3, "num_classes": 7})
+    assert model3.conv1.in_channels == 3 and model3.fc.out_features == 7
+
+
+def test_adapt_first_conv_keeps_pretrained_response_on_grey_images():
+    """One channel gets the sum of the RGB kernels: a grey image (r = g = b) responds the same."""
+    import torch
+    from torch import nn
+
+    from robustbench_runner.models.by_name import adapt_first_conv
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    grey = torch.rand(2, 1, 8, 8)
+    want = net(grey.expand(-1, 3, -1, -1))
+    adapt_first_conv(net, 1, keep_weights=True)
+    assert net[0].in_channels == 1
+    torch.testing.assert_close(net(grey), want)
+
+
+def test_by_name_weights_from_a_local_file(tmp_path):
+    import torch
+
+    _, model, _ = _build(["model=torchvision", "model.name=resnet18"])
+    with torch.no_grad():
+        model.fc.bias.fill_(0.25)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    _, loaded, _ = _build(["model=torchvision", "model.name=resnet18", f"model.weights={tmp_path / 'w.pt'}"])
+    assert torch.equal(loaded.fc.bias, torch.full((10,), 0.25))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["model=torchvision", "model.name=no_such_net"], "torchvision has no model 'no_such_net'"),
+        (["model=torchvision", "model.name=resnet18", "model.weights=/nonexistent/w.pt"], "is not a file"),
+    ],
+)
+def test_by_name_errors_are_one_line(overrides, needle):
+    with pytest.raises(UserError) as e:
+        _build(overrides)
+    assert needle in e.value.one_line() and "\n" not in e.value.one_line()
+
+
+def test_by_name_without_a_name_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    from rbr_testing import main_inprocess
+
+    code, err = main_inprocess(["model=torchvision", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and "model.name has no value" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_by_name_targets_may_come_from_a_checkpoint():
+    """mode=eval rebuilds the model from a checkpoint's stored config: the by-name builders
+    are shipped targets (conf/model/*.yaml name them)."""
+    from robustbench_runner.models.by_name import TIMM, TORCHVISION
+    from robustbench_runner.targets import is_allowed
+
+    assert is_allowed(TIMM) and is_allowed(TORCHVISION)
+
+
+class LazyNet:  # built by model=custom model._target_=test_first_hour.lazy_net
+    pass
+
+
+def lazy_net(num_classes: int):
+    from torch import nn
+
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(32), nn.ReLU(), nn.LazyLinear(num_classes))
+
+
+def test_lazy_modules_are_materialized_before_the_optimizer():
+    from torch.nn.parameter import UninitializedParameter
+
+    from robustbench_runner.build import build_optimizer
+
+    cfg, model, out = _build(["model=custom", "model._target_=test_first_hour.lazy_net"])
+    assert not any(isinstance(p, UninitializedParameter) for p in model.parameters())
+    assert model[1].in_features == 32 * 32 and tuple(out.shape) == (2, 10)
+    opt, _ = build_optimizer(cfg.optim, model)
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == 32 * 32 * 32 + 32 + 32 * 10 + 10
+
+
+def test_lazy_modules_are_seeded_by_init_seed():
+    import torch
+
+    _, a, _ = _build(["model=custom", "model._target_=test_first_hour.lazy_net"])
+    _, b, _ = _build(["model=custom", "model._target_=test_first_hour.lazy_net"])
+    torch.testing.assert_close(a[1].weight, b[1].weight)
