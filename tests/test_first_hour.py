@@ -175,3 +175,39 @@ def test_lazy_modules_are_seeded_by_init_seed():
     _, a, _ = _build(["model=custom", "model._target_=test_first_hour.lazy_net"])
     _, b, _ = _build(["model=custom", "model._target_=test_first_hour.lazy_net"])
     torch.testing.assert_close(a[1].weight, b[1].weight)
+
+
+# -- item 4: run.log, item 7: small errors on the one-line exit-2 contract ----------------------
+
+QUICK = ["device=cpu", "model.batch_norm=true", "data.limit_train=64", "data.limit_test=40", "data.image_size=16",
+         "train.epochs=1", "train.batch_size=32", "eval.n_eval=16", "eval.batch_size=16", "attacks.pgd20.steps=2",
+         "progress=false"]  # fmt: skip
+
+
+def test_run_log_tells_the_story(tmp_path, capsys):
+    from rbr_testing import run_inprocess
+
+    from robustbench_runner.io import read_manifest
+
+    run = run_inprocess([*QUICK, f"output_root={tmp_path}"])
+    log = (run / "run.log").read_text()
+    assert log.splitlines()[0].split(" ", 2)[2].startswith("=== rbr-run")  # date, time, the invocation
+    assert "[rbr] epoch 1/1 loss" in log  # the epoch line, with loss and accuracy
+    assert "epoch_001 PGD-2:" in log and "pts robust" in log  # attack closing lines
+    assert "worst-case" in log and "clean-attacked" in log  # the summary table
+    assert "run.log" in read_manifest(run)  # overwrite=true deletes it with the run
+    size = (run / "run.log").stat().st_size
+    capsys.readouterr()
+    run_inprocess([*QUICK, f"output_root={tmp_path}"])  # DONE: nothing to do, the folder untouched
+    assert "is complete (DONE)" in capsys.readouterr().out
+    assert (run / "run.log").stat().st_size == size
+
+
+def test_val_size_at_least_the_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from rbr_testing import main_inprocess
+
+    code, err = main_inprocess([*QUICK, "data.val_size=64", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "data.val_size=64 is not smaller than the training split" in err and "fix: set data.val_size below 64" in err
+    assert not any(tmp_path.rglob("run.log"))  # a command that computed nothing leaves no folder behind
+    assert not (tmp_path / "runs" / "digits-cnn6-standard-s0").exists()
