@@ -211,3 +211,52 @@ def test_val_size_at_least_the_data_is_one_line_exit_2(tmp_path, monkeypatch, ca
     assert "data.val_size=64 is not smaller than the training split" in err and "fix: set data.val_size below 64" in err
     assert not any(tmp_path.rglob("run.log"))  # a command that computed nothing leaves no folder behind
     assert not (tmp_path / "runs" / "digits-cnn6-standard-s0").exists()
+
+
+# -- item 6: schedules from torch's own schedulers; rbr-tables --list in natural order ------------
+
+
+@pytest.mark.parametrize("optim", ["sgd_cosine", "adamw_cosine"])
+def test_cosine_with_warmup(optim):
+    """Linear warm-up to lr, then cosine to eta_min: the lr per epoch follows the formula."""
+    import math
+
+    import torch
+
+    from robustbench_runner.build import build_optimizer
+
+    cfg = compose_cfg([f"optim={optim}", "train.epochs=40"])
+    assert cfg.optim.schedule.warmup_epochs == 2  # 5% of 40
+    model = torch.nn.Linear(2, 2)
+    opt, sched = build_optimizer(cfg.optim, model)
+    lr0, warm = float(cfg.optim.optimizer.lr), 2
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.01 * lr0) and lrs[warm] == pytest.approx(lr0)
+    assert lrs[1] == pytest.approx(lr0 * (0.01 + 0.99 / 2))  # linear in between
+    for t in (5, 20, 39):
+        assert lrs[t] == pytest.approx(lr0 * (1 + math.cos(math.pi * (t - warm) / (40 - warm))) / 2, rel=1e-6)
+
+
+def test_cosine_warmup_errors_are_user_errors():
+    import torch
+
+    from robustbench_runner.schedules import warmup_cosine
+
+    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    with pytest.raises(UserError, match="warmup_epochs=5 must be"):
+        warmup_cosine(opt, epochs=5, warmup_epochs=5)
+    assert isinstance(warmup_cosine(opt, epochs=3), torch.optim.lr_scheduler.CosineAnnealingLR)  # short runs: no warm-up
+
+
+def test_tables_list_is_in_natural_order(capsys):
+    from robustbench_runner.tables import cli
+    from robustbench_runner.tables.cli import natural_key
+
+    assert sorted(["prs/table10", "prs/table2", "prs/fig1"], key=natural_key) == ["prs/fig1", "prs/table2", "prs/table10"]
+    cli.run(cli.parse_args(["--list"]))
+    ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert ids == sorted(ids, key=natural_key) and len(ids) > 10

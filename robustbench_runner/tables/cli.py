@@ -47,10 +47,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def natural_key(text: str) -> list:
+    """Sort key that orders the digit runs of ``text`` by value: table2 < table10."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for tid, spec in all_specs(extra=args.specs).items():
-            print(f"{tid:32s} {spec.title}")
+        specs = all_specs(extra=args.specs)
+        for tid in sorted(specs, key=natural_key):  # prs/table2 before prs/table10
+            print(f"{tid:32s} {specs[tid].title}")
         return 0
     if not args.dirs:
         raise UserError("no run directory given", fix="rbr-tables <run or sweep dir> [--table ID]")
