@@ -43,9 +43,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras
 
-demo: $(STAMP) ## run the default experiment (CNN-6 on scikit-learn's digits, CPU in ~3 min)
+demo: $(STAMP) ## run the default experiment (CNN-6 on scikit-learn's digits, on a CPU)
 	$(BIN)/rbr-run
-	@echo "outputs: outputs/runs/digits-cnn6-standard-s0 (metrics.csv, train_log.csv, ckpt/)"
+	@echo "outputs: outputs/runs/digits-cnn6-standard-s0 (run.log, metrics.csv, curves.png, ckpt/)"
+	@echo "next: source $(VENV)/bin/activate   (puts rbr-run, rbr-tables, rbr-report on the PATH; README Quickstart)"
 
 test: $(STAMP) ## run the fast test suite (CPU; slow and GPU tests deselected)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu" -n $(TEST_WORKERS) $(PYTEST_ARGS)

@@ -38,16 +38,49 @@ def build_model(model_cfg: DictConfig, dims: Mapping, init_seed: int) -> nn.Modu
     """The network with weights drawn from ``init_seed`` (separate from the data-order seed,
     so the same initial weights can train on several datasets: paper auc). A ``_target_`` other
     than rbr's registry (``model=custom``) is built by :mod:`.models.custom`."""
+    from .models.by_name import build_by_name, is_by_name
     from .models.custom import build_user_model, is_user_model
 
     state = torch.get_rng_state()
     torch.manual_seed(init_seed)
     try:
-        if is_user_model(model_cfg):  # model=custom: keys rbr reserves are not passed on
-            return build_user_model(model_cfg, dims)
-        return _instantiate(model_cfg, "model", **dict(dims))
+        if is_by_name(model_cfg):  # model=timm | torchvision model.name=<the library's name>
+            model = build_by_name(model_cfg, dims)
+        elif is_user_model(model_cfg):  # model=custom: keys rbr reserves are not passed on
+            model = build_user_model(model_cfg, dims)
+        else:
+            return _instantiate(model_cfg, "model", **dict(dims))
+        materialize_lazy(model, dims)  # nn.LazyLinear & co. get their shapes (seeded like the rest)
+        return model
     finally:
         torch.set_rng_state(state)
+
+
+def materialize_lazy(model: nn.Module, dims: Mapping) -> None:
+    """Give lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) their shapes with one
+    forward pass of zeros shaped like the dataset's inputs, before the optimizer, the summary
+    or a checkpoint load see the parameters (an uninitialized parameter cannot be optimized,
+    copied or loaded into). In eval mode (no BatchNorm statistics change), without gradients;
+    a model without lazy modules is not run."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    if not any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules()):
+        return
+    from .models.custom import data_shape
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *data_shape(dims)))
+    except Exception as e:
+        raise UserError(
+            f"the model has lazy modules (e.g. nn.LazyLinear) and a forward pass on inputs of shape {data_shape(dims)} "
+            f"to size them failed: {' '.join(str(e).split())[:200]}",
+            fix="check that the model takes the dataset's input shape (model.input_size documents it)",
+        ) from e
+    finally:
+        model.train(was_training)
 
 
 def build_scheme(scheme_cfg: DictConfig) -> Scheme:

@@ -5,6 +5,8 @@ Resolvers (registered on import):
 - ``${mul:a,b}``, ``${div:a,b}``, ``${int:x}`` for derived values (step size 2.5*eps/steps,
   "decay at 50% of training");
 - ``${tag_suffix:tag}`` -> ``-tag`` or empty;
+- ``${every_and_last:k,${train.epochs}}`` -> every k-th epoch and the last (:mod:`.grids`;
+  the default ``eval.grid``);
 - ``${train_run_name:data,model,scheme,seed,tag}`` -> a training run's name
   (:func:`train_run_name`, the one spelling of that format); ``${run_name:...}`` -> the run
   directory name (:func:`resolve_run_name`); ``${run_group:mode}`` -> ``runs`` or ``evals``;
@@ -94,7 +96,12 @@ def _tag_suffix(tag) -> str:
 
 
 def register_resolvers() -> None:
+    from .grids import every_and_last
+
     for name, fn in {
+        # a ListConfig, not a list: OmegaConf.resolve (rbr-run --cfg job --resolve) can put a
+        # container in place of an interpolation, never a plain list
+        "every_and_last": lambda k, n: OmegaConf.create(every_and_last(k, n)),
         "frac": _frac,
         "mul": lambda a, b: float(a) * float(b),
         "div": lambda a, b: _frac(a, b),

@@ -78,15 +78,17 @@ def frozen_eval(model: nn.Module):
         model.train(was_training)
 
 
-def batched(fn, n: int, batch_size: int, desc: str | None = None):
+def batched(fn, n: int, batch_size: int, desc: str | None = None, unit: str = "pt"):
     """Call ``fn(start, stop)`` over ``range(n)`` in batches; on out-of-memory halve the batch
     size and retry the same batch. Returns the list of results and the batch size used."""
     results = []
     start = 0
     bs = max(1, int(batch_size))
-    with progress.bar(total=n, desc=desc, unit="pt") as pbar:
+    with progress.bar(total=n, desc=desc, unit=unit) as pbar:
         while start < n:
             stop = min(n, start + bs)
+            if isinstance(pbar, progress.LogBar):
+                pbar.pending = stop - start  # the batch in flight (its ETA counts progress.within)
             try:
                 results.append(fn(start, stop))
             except RuntimeError as e:
@@ -113,7 +115,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device=Non
         return logits.argmax(dim=1).cpu()
 
     with frozen_eval(model):
-        out, _ = batched(run, len(x), batch_size)
+        out, _ = batched(run, len(x), batch_size, desc="clean predictions", unit="img")
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 

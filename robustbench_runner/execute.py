@@ -5,7 +5,8 @@
    record what the run writes into it (:func:`.io.run_lock`, :func:`.io.recording`);
 2. run a :class:`.train_run.TrainRun` (``mode=train``) or an :class:`.eval_run.EvalRun`
    (``mode=eval``), which claim the directory (:mod:`.run_dir`) and write ``DONE`` at the end;
-3. a failed command that computed nothing leaves no run directory behind
+3. every line the run prints is also in ``<run>/run.log`` (:mod:`.runlog`);
+4. a failed command that computed nothing leaves no run directory behind
    (:func:`.run_dir.forget_if_empty`).
 """
 
@@ -24,6 +25,7 @@ from .eval_run import EvalRun
 from .io import finish_wipe, recording, run_lock
 from .results import RunFiles
 from .run_dir import forget_if_empty
+from .runlog import run_log
 from .seeding import set_deterministic
 from .train_run import TrainRun
 
@@ -56,7 +58,7 @@ def execute(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = 
         raise
     with run_lock(run_dir):
         finish_wipe(run_dir)  # an overwrite=true wipe killed half-way: finish it before anything else
-        with recording(run_dir):
+        with recording(run_dir), run_log(run_dir):  # <run>/run.log: the run's lines, once it claimed its folder
             _run(cfg, run_dir, device, overrides)
     return run_dir
 

@@ -99,6 +99,18 @@ def count_robust(preds: dict, y, n_all: int | None = None) -> None:
     _ACTIVE[-1].add_robust(int((preds[top].cpu() == y.cpu()).sum()), len(y), float(top), n_all)
 
 
+def within(fraction: float) -> None:
+    """How far the attack batch in flight is (0..1: e.g. PGD's step / steps), so that a
+    progress line during one long batch carries an ETA (:meth:`LogBar.line`)."""
+    if _ACTIVE:
+        _ACTIVE[-1].partial = min(max(float(fraction), 0.0), 1.0)
+
+
+#: AutoAttack's standard cascade: a stage's "robust accuracy after <stage>" line means this
+#: fraction of the batch's work is done (by count of stages, not by cost: a rough ETA)
+AA_STAGES = {"APGD-CE": 0.25, "APGD-T": 0.5, "FAB-T": 0.75, "SQUARE": 1.0}
+
+
 def note(message: str) -> None:
     """A sub-step of the innermost bar (e.g. AutoAttack's 'robust accuracy after APGD-CE'),
     printed when log lines are on and the last line is ``progress_every`` seconds old."""
@@ -138,6 +150,9 @@ class LogBar:
         self.n_all: int | None = None
         self.closed = False
         self.last_note = ""
+        self.pending = 0  # points of the batch in flight (batched() sets it)
+        self.partial = 0.0  # how far that batch is (within())
+        self.rough = False  # the ETA comes from a coarse stage count (AutoAttack)
         self.out = sys.stdout  # bound now: library calls inside redirect stdout to silence it
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -167,6 +182,7 @@ class LogBar:
 
     def update(self, n: int = 1) -> None:
         self.n += int(n)
+        self.partial = 0.0
         self._maybe_print()
 
     def set_postfix(self, *a, **kw) -> None:
@@ -195,6 +211,10 @@ class LogBar:
     def note(self, message: str) -> None:
         """Keep the newest sub-step; the next line (throttled, or the heartbeat's) shows it."""
         self.last_note = " ".join(str(message).split())
+        upper = self.last_note.upper()
+        stage = max((f for k, f in AA_STAGES.items() if f"AFTER {k}" in upper), default=None)
+        if stage is not None:
+            self.partial, self.rough = stage, True
         self._maybe_print()
 
     def _maybe_print(self) -> None:
@@ -206,17 +226,27 @@ class LogBar:
         elapsed = now - self.t0
         name = " ".join(p for p in (self.scope, self.desc) if p)
         done = f"{self.n}/{self.total}" if self.total is not None else f"{self.n}"
-        parts = [f"{done} {PLURALS.get(self.unit, self.unit + 's')}"]
+        unit = PLURALS.get(self.unit, self.unit + "s")
+        # attack lines count attacked points (the clean-correct ones); the robust accuracy is
+        # over all points of the subset, named as "k of n pts robust": never two denominators
+        # in one "a/b" shape
+        parts = [f"{done} attacked {unit}" if self.attack else f"{done} {unit}"]
+        if self.attack and closing and self.n_all and self.total is not None and self.n_all != self.total:
+            parts[0] += f" (the clean-correct ones of {self.n_all})"
         if self.attack and self.attacked:
             clean_frac = (self.total / self.n_all) if (self.n_all and self.total is not None) else 1.0
             if closing and self.n_all:
-                parts.append(f"robust acc {self.robust / self.n_all:.4f} at eps {self.eps:g} ({self.robust}/{self.n_all} pts)")
+                parts.append(f"robust acc {self.robust / self.n_all:.4f} at eps {self.eps:g} ({self.robust} of {self.n_all} pts robust)")
             else:
                 parts.append(f"robust acc so far {self.robust / self.attacked * clean_frac:.3f} at eps {self.eps:g}")
         parts.append(f"elapsed {fmt_seconds(elapsed)}")
-        done_now = self.n - self.start_n
-        if not closing and self.total is not None and done_now > 0 and self.n < self.total:
-            parts.append(f"eta {fmt_seconds(elapsed / done_now * (self.total - self.n))}")
+        done_now = self.n - self.start_n + self.partial * self.pending  # the batch in flight counts by its fraction done
+        if not closing and self.total is not None and self.n < self.total:
+            if done_now > 0:
+                left = self.total - self.n - self.partial * self.pending
+                parts.append(f"eta {fmt_seconds(elapsed / done_now * left)}{' (rough: by AutoAttack stage)' if self.rough else ''}")
+            elif self.attack:
+                parts.append(f"eta after the first {self.pending or 'batch of'} pts" if self.pending else "eta after the first batch")
         extra = extra or ("" if closing else self.last_note)
         if extra:
             parts.append(extra)

@@ -98,6 +98,9 @@ def one_line(ex: BaseException) -> str:
         inner = inner and (inner.__cause__ or inner.__context__)
     if isinstance(ex, SweepJobFailed):
         return str(ex)
+    missing = _missing_value(ex)
+    if missing:
+        return f"{missing} has no value (fix: set it on the command line, e.g. {missing}=<value>; `rbr-run --cfg job` shows the ??? keys)"
     if isinstance(ex, MissingConfigException) and ex.missing_cfg_file:
         return _missing_config(ex.missing_cfg_file, list(ex.options or []))
     if isinstance(ex, OverrideParseException):
@@ -111,6 +114,21 @@ def one_line(ex: BaseException) -> str:
     if cause is not None and str(cause) and str(cause) not in text:
         text += "\n" + str(cause)
     return _squeeze(text)
+
+
+def _missing_value(ex: BaseException) -> str | None:
+    """The key of a mandatory ``???`` value left unset (e.g. ``model=timm`` without
+    ``model.name``), from OmegaConf's MissingMandatoryValue anywhere in the chain."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    for _ in range(5):
+        if ex is None:
+            return None
+        if isinstance(ex, MissingMandatoryValue):
+            m = re.search(r"Missing mandatory value: ([\w.\[\]]+)", str(ex))
+            return m.group(1) if m else getattr(ex, "full_key", None)
+        ex = ex.__cause__ or ex.__context__
+    return None
 
 
 def _squeeze(text: str) -> str:

@@ -140,6 +140,9 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | No
     info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg), **(extra or {})}
     atomic_write_text(files.config, to_yaml(cfg))
     atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
+    from .runlog import arm
+
+    arm(files.dir)  # the folder is this run's now: <run>/run.log opens (runlog.py)
     return False
 
 
@@ -224,5 +227,5 @@ def forget_if_empty(files: RunFiles) -> None:
         return
     entries = read_manifest(files.dir)
     present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
-    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"} and present <= set(entries):
+    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv", "run.log"} and present <= set(entries):
         wipe_recorded(files.dir, entries, first=(), last=("run.json",))

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import progress, runtime, warmup
+from . import progress, runlog, runtime, warmup
 from .build import build_model, build_optimizer, build_scheme, model_dims
 from .checkpoint_eval import BestSelector, CheckpointEvaluator, eval_tf32, identity
 from .checkpoints import (
@@ -154,7 +154,8 @@ class TrainRun:
         tracker.sync()  # [trackers]
 
         epochs = int(cfg.train.epochs)
-        for epoch in progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True):
+        epoch_bar = progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True)
+        for epoch in epoch_bar:
             stats = train_one_epoch(
                 model, scheme, optimizer, bundle.train_for_epoch(epoch),
                 epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
@@ -185,8 +186,12 @@ class TrainRun:
             save_checkpoint(files.ckpt("last"), payload)
             if epoch in self.save_at:  # a warm-up run's branch state (docs/warmup.md)
                 warmup.save_branch_state(warmup.branch_file(files.dir, epoch), payload, files.ckpt("best"))
+            line = f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)"
             if not progress.enabled():
-                print(f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)", flush=True)
+                print(line, flush=True)
+            else:  # the bar shows the last epoch's loss and accuracy; run.log gets the line
+                epoch_bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.acc:.4f}")
+                runlog.file_only(line)
             if epoch in self.grid:
                 evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
             tracker.sync()  # [trackers] this epoch's train_log.csv and metrics.csv rows

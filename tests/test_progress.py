@@ -43,8 +43,11 @@ def test_lines_are_throttled_and_carry_eta(fake, capsys):
     lines = capsys.readouterr().out.splitlines()
     # 100 s of work: a line at 30, 60, 90 s, then the closing line
     assert len(lines) == 4, lines
-    assert lines[0] == "[rbr] epoch_004 PGD-20: 30/100 pts, robust acc so far 0.480 at eps 0.3, elapsed 0:30, eta 1:10"
-    assert lines[-1] == "[rbr] epoch_004 PGD-20: 100/100 pts, robust acc 0.4800 at eps 0.3 (60/125 pts), elapsed 1:40"
+    assert lines[0] == "[rbr] epoch_004 PGD-20: 30/100 attacked pts, robust acc so far 0.480 at eps 0.3, elapsed 0:30, eta 1:10"
+    # one denominator per figure: 100 attacked (the clean-correct ones), 60 of all 125 robust
+    assert lines[-1] == (
+        "[rbr] epoch_004 PGD-20: 100/100 attacked pts (the clean-correct ones of 125), robust acc 0.4800 at eps 0.3 (60 of 125 pts robust), elapsed 1:40"
+    )
 
 
 def test_interval_is_configurable(fake, capsys):
@@ -92,7 +95,7 @@ def test_engine_reports_every_attack_per_checkpoint(fake, capsys):
     closing = [line for line in out.splitlines() if "robust acc " in line and "so far" not in line]
     assert [line.split(":")[0] for line in closing] == ["[rbr] epoch_002 FGSM", "[rbr] epoch_002 PGD-3"]
     robust = int((results["PGD-3"][0.1] == y).sum())
-    assert f"robust acc {robust / 24:.4f} at eps 0.1 ({robust}/24 pts)" in closing[1]
+    assert f"robust acc {robust / 24:.4f} at eps 0.1 ({robust} of 24 pts robust)" in closing[1]
     assert "so far" in out  # throttled lines appeared in between (7 s per clock read)
 
 
@@ -107,7 +110,9 @@ def test_autoattack_cascade_is_forwarded(fake, capsys):
         run_suite(model, x, y, {"aa": aa}, batch_size=8)
     out = capsys.readouterr().out
     assert "[rbr] epoch_001 AA:" in out and "AutoAttack, current batch: robust accuracy after APGD-CE" in out
-    assert re.search(r"\[rbr\] epoch_001 AA: 8/8 pts, robust acc [0-9.]+ at eps 0.05 \(\d/8 pts\)", out)
+    assert re.search(r"\[rbr\] epoch_001 AA: 8/8 attacked pts, robust acc [0-9.]+ at eps 0.05 \(\d of 8 pts robust\)", out)
+    # lines during the batch carry an ETA from the cascade stage reached (rough, and says so)
+    assert re.search(r"AA: 0/8 attacked pts, .*eta \d+:\d\d \(rough: by AutoAttack stage\)", out), out
 
 
 def test_heartbeat_speaks_during_one_long_batch(monkeypatch, capsys):
@@ -123,5 +128,29 @@ def test_heartbeat_speaks_during_one_long_batch(monkeypatch, capsys):
     finally:
         progress.configure(False, every=30)
     lines = capsys.readouterr().out.splitlines()
-    assert sum(line.startswith("[rbr] epoch_001 PGD-100: 0/10 pts, elapsed") for line in lines) >= 2, lines
-    assert lines[-1].startswith("[rbr] epoch_001 PGD-100: 10/10 pts")
+    assert sum(line.startswith("[rbr] epoch_001 PGD-100: 0/10 attacked pts, elapsed") for line in lines) >= 2, lines
+    assert all("eta" in line for line in lines[:-1])  # never a repeated line without an ETA
+    assert lines[-1].startswith("[rbr] epoch_001 PGD-100: 10/10 attacked pts")
+
+
+def test_eta_within_one_batch(fake, capsys):
+    """A line during the first (and only) batch has an ETA from the attack's own step count
+    (PGD reports step / steps through progress.within)."""
+    with progress.scope("epoch_002"), progress.bar(total=100, desc="PGD-20", unit="pt") as bar:
+        bar.pending = 100
+        fake.t += 40
+        progress.within(0.4)  # 40 s for 40% of the batch
+        bar._maybe_print()
+        bar.update(100)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "[rbr] epoch_002 PGD-20: 0/100 attacked pts, elapsed 0:40, eta 1:00", first
+
+
+def test_pgd_reports_its_steps(monkeypatch):
+    seen = []
+    monkeypatch.setattr(progress, "within", lambda f: seen.append(f))
+    model = tiny_model()
+    x = torch.rand(6, 1, 4, 4)
+    y = model(x).argmax(1)
+    create_attack("pgd", model, eps=0.1, steps=4).predictions(x, y)
+    assert seen and seen[0] == 0.0 and max(seen) <= 1.0 and seen == sorted(seen)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import progress
 from ..errors import UserError
 from .base import ITERATES, Attack, check_choice, check_interval, project_linf
 from .losses import LOSSES, fp32_objective
@@ -228,6 +229,7 @@ class PGD(Attack):
             xa = self._starts_of(x, y, idx, eps, restart, keys)
             live = torch.ones_like(ya, dtype=torch.bool)  # not fooled yet
             for step in range(self.steps + 1):
+                progress.within((restart * self.steps + step) / (self.restarts * self.steps))  # ETA within one batch
                 if step < self.steps:
                     logits, grad = self._loss_and_grad(xa, ya, cl)
                 else:

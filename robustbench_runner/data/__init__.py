@@ -88,9 +88,29 @@ def finalize(bundle: DataBundle, common: dict) -> DataBundle:
     bundle.test = limit(bundle.test, common.get("limit_test"), seed)
     val_size = common.get("val_size") or 0
     if val_size:
-        bundle.train, bundle.val = hold_out(bundle.train, val_size, seed)
+        bundle.train, bundle.val = _hold_out_val(bundle, val_size, seed)
     bundle.after_finalize(common)
     return bundle
+
+
+def _hold_out_val(bundle: DataBundle, val_size, seed: int):
+    """``data.val_size`` samples of the training split held out for validation; a size the
+    split cannot give (all of it or more, or too few per class) is a one-line error."""
+    n = len(bundle.train)
+    suggest = max(1, n // 5)
+    if int(val_size) >= n:
+        raise UserError(
+            f"data.val_size={val_size} is not smaller than the training split of {bundle.name!r} ({n} samples after data.limit_train/subset), "
+            "so no training data would be left",
+            fix=f"set data.val_size below {n}, e.g. data.val_size={suggest}",
+        )
+    try:
+        return hold_out(bundle.train, val_size, seed)
+    except ValueError as e:  # scikit-learn's stratified split: too few samples per class
+        raise UserError(
+            f"data.val_size={val_size} cannot be split off the {n} training samples of {bundle.name!r} ({' '.join(str(e).split())[:160]})",
+            fix=f"pick another data.val_size, e.g. data.val_size={suggest}",
+        ) from e
 
 
 def read_index_file(path: str | Path, n: int) -> torch.Tensor:

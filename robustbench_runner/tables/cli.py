@@ -48,13 +48,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def natural_key(text: str) -> list:
+    """Sort key that orders the digit runs of ``text`` by value: table2 < table10."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def run(args: argparse.Namespace) -> int:
     bad_specs: list[tuple[Path, str]] = []  # spec files left out, one warning line each
     if args.list:
         listed = all_specs(extra=args.specs, problems=bad_specs)
         _warn_each(bad_specs)
-        for tid, spec in listed.items():
-            print(f"{tid:32s} {spec.title}")
+        for tid in sorted(listed, key=natural_key):  # prs/table2 before prs/table10
+            print(f"{tid:32s} {listed[tid].title}")
         return 1 if bad_specs and args.strict else 0
     if not args.dirs:
         raise UserError("no run directory given", fix="rbr-tables <run or sweep dir> [--table ID]")
