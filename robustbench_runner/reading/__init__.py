@@ -39,6 +39,7 @@ from .indices import load_index_file
 from .jsons import load_json, parse_json
 from .matfiles import load_mat
 from .pickles import load_data_pickle
+from .tabular import load_numeric_csv
 from .tensors import WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
 from .yamls import load_yaml, parse_yaml
 
@@ -60,6 +61,7 @@ __all__ = [
     "load_index_file",
     "load_mat",
     "load_npy",
+    "load_numeric_csv",
     "load_npz",
     "load_safetensors",
     "load_torch",
