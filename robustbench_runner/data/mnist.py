@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..reading import check_counts, check_labels, check_shape, load_idx
 from .base import ArraySplit, DataBundle
 from .digits import upsample
-from ..reading import check_counts, check_labels, check_shape, load_idx
 from .missing import ensure_files, first_existing
 
 FIX = "replace it with an intact copy of the official file (or move it away and set data.download=true)"

@@ -22,6 +22,8 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
+from .arrays import load_npy, load_npz, parse_npy
+from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
 from .files import (
     LIMITS,
     BadFile,
@@ -31,8 +33,6 @@ from .files import (
     read_text,
     source_stamp,
 )
-from .arrays import load_npy, load_npz, parse_npy
-from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
 from .idx import load_idx
 from .images import load_image
 from .indices import load_index_file
@@ -40,7 +40,14 @@ from .jsons import load_json, parse_json
 from .matfiles import load_mat
 from .pickles import load_data_pickle
 from .tabular import load_numeric_csv
-from .tensors import WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
+from .tensors import (
+    WeightsOnlyRefused,
+    checkpoint_format,
+    file_head,
+    load_safetensors,
+    load_torch,
+    load_torch_trusted,
+)
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [

@@ -12,7 +12,16 @@ import pickle
 import numpy as np
 import pytest
 from data_kit import cifar_batch, write_cifar10
-from hostile_kit import PLANTS, assert_one_line_error, byte_mutations, can_be_unreadable, code_pickle, exhaustive, fast, plant
+from hostile_kit import (
+    PLANTS,
+    assert_one_line_error,
+    byte_mutations,
+    can_be_unreadable,
+    code_pickle,
+    exhaustive,
+    fast,
+    plant,
+)
 from hypothesis import given
 
 from robustbench_runner.data.cifar import load_cifar10, load_cifar100

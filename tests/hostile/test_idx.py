@@ -12,7 +12,15 @@ import struct
 import numpy as np
 import pytest
 from data_kit import idx_bytes, write_mnist
-from hostile_kit import PLANTS, assert_one_line_error, byte_mutations, can_be_unreadable, exhaustive, fast, plant
+from hostile_kit import (
+    PLANTS,
+    assert_one_line_error,
+    byte_mutations,
+    can_be_unreadable,
+    exhaustive,
+    fast,
+    plant,
+)
 from hypothesis import given
 
 from robustbench_runner.data.mnist import load_mnist
@@ -118,7 +126,7 @@ def test_out_of_range_labels_are_refused(tmp_path, part, label):
     labels = np.frombuffer((raw / name).read_bytes()[8:], np.uint8).copy()
     labels[3] = label
     (raw / name).write_bytes(idx_bytes(labels, 2049))
-    with pytest.raises(BadFile, match=rf"outside \[0, 10\)") as e:
+    with pytest.raises(BadFile, match=r"outside \[0, 10\)") as e:
         load_mnist(tmp_path)
     assert name in str(e.value)
 
