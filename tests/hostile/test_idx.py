@@ -142,6 +142,17 @@ def test_counts_and_shapes_must_agree(tmp_path):
         load_mnist(tmp_path)
 
 
+def test_images_of_another_type_are_not_cast(tmp_path):
+    """A float IDX in place of the uint8 images: refused (its magic carries the type code),
+    never cast to uint8 silently."""
+    raw = write_mnist(tmp_path, gz=False)
+    floats = np.full((20, 28, 28), 300.5, ">f4")
+    head = struct.pack(">I", 0x00000D03) + struct.pack(">III", *floats.shape)
+    (raw / "train-images-idx3-ubyte").write_bytes(head + floats.tobytes())
+    with pytest.raises(BadFile, match="IDX magic 3331, expected 2051"):
+        load_mnist(tmp_path)
+
+
 @pytest.mark.parametrize("kind", PLANTS)
 def test_filesystem_hostiles(tmp_path, kind):
     if kind == "unreadable" and not can_be_unreadable():
