@@ -38,7 +38,15 @@ from torch import nn
 
 from .checkpoints import CKPT_FORMAT
 from .errors import UserError
-from .reading import BadFile, WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
+from .reading import (
+    BadFile,
+    WeightsOnlyRefused,
+    checkpoint_format,
+    file_head,
+    load_safetensors,
+    load_torch,
+    load_torch_trusted,
+)
 
 #: advice for a checkpoint the user brought (never "delete it": it is theirs)
 USER_FIX = "pass a file written by torch.save (a state_dict, a training checkpoint, a Lightning .ckpt), a .safetensors file or a run directory"

@@ -33,7 +33,7 @@ def one_line_error(err: str) -> str:
         (["eval.batch_size=0"], r"eval.batch_size=0 must be a positive integer"),
         (["mode=eval"], r"mode=eval needs a checkpoint \(fix: add checkpoint="),
         (["device=tpu"], r"device=tpu is not a device"),
-        (["data.subset=/nonexistent/x_L40.txt"], r"subset index file /nonexistent/x_L40.txt does not exist"),
+        (["data.subset=/nonexistent/x_L40.txt"], r"subset index file: /nonexistent/x_L40.txt: does not exist"),
         (["optim.optimizer.lr=-1"], r"cannot build optim.optimizer: Invalid learning rate"),
         (["dataset=cifar10", "data.root=/nonexistent"], r"/nonexistent/cifar-10-batches-py.*data.root=.*download=true"),
         (["dataset=mnist", "data.root=/nonexistent"], r"MNIST.*train-images-idx3-ubyte.*data.download=true"),

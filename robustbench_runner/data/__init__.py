@@ -63,6 +63,10 @@ def load_dataset(cfg: DictConfig | Mapping, device: torch.device | str | None = 
         raise UserError(f"dataset {common['name']!r}: {e}", fix="check the data.* overrides") from e
     if declared is not None:
         bundle = as_bundle(bundle, declared, common["name"], target)
+    else:  # a built-in loader: its splits agree with themselves (labels in range, counts, shapes)
+        from ..reading import check_bundle
+
+        check_bundle(bundle, str(conf.get("root") or target), what=f"dataset {common['name'] or target}")
     if common["name"]:
         bundle.name = common["name"]
     bundle.loader = LoaderOptions(

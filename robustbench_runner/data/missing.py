@@ -7,9 +7,7 @@ with internet access.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -62,16 +60,3 @@ def ensure_files(
     if any(v is None for v in found.values()):
         raise missing_data_error(dataset, root, expected, can_download=fetch is not None)
     return found
-
-
-@contextlib.contextmanager
-def reading(dataset: str, path: str | Path):
-    """Turn a parse failure of a data file into a :class:`UserError` naming the file."""
-    try:
-        yield
-    except (ValueError, KeyError, EOFError, OSError, pickle.UnpicklingError) as e:
-        reason = " ".join(str(e).split())[:200] or type(e).__name__
-        raise UserError(
-            f"{dataset}: cannot read {path} ({reason})",
-            fix="replace the file with an intact copy (or delete it and set data.download=true)",
-        ) from e

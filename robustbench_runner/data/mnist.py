@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..reading import BadFile, check_counts, check_labels, check_shape, load_idx
 from .base import ArraySplit, DataBundle
 from .digits import upsample
-from ..reading import check_counts, check_labels, check_shape, load_idx
 from .missing import ensure_files, first_existing
 
 FIX = "replace it with an intact copy of the official file (or move it away and set data.download=true)"
@@ -116,6 +116,8 @@ def load_idx_dataset(
         ipath, lpath = paths[f"{part}_images"], paths[f"{part}_labels"]
         images = read_idx(ipath, IMAGES_MAGIC, name)
         check_shape(images, (None, 28, 28), ipath, name="images", what=name, fix=FIX)
+        if images.dtype != np.uint8:  # never cast silently (a float IDX would wrap or truncate)
+            raise BadFile(ipath, f"holds {images.dtype} images, not uint8 pixels", fix=FIX, what=name)
         labels = read_idx(lpath, LABELS_MAGIC, name)
         check_shape(labels, (None,), lpath, name="labels", what=name, fix=FIX)
         labels = check_labels(labels, len(class_names), lpath, what=name, fix=FIX)

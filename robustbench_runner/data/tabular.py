@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..reading import load_numeric_csv
 from .base import ArraySplit, DataBundle
 from .missing import ensure_files, first_existing
 from .splits import stratified_indices
@@ -67,8 +68,6 @@ def onp_csv_candidates(root: Path) -> list[Path]:
 
 def load_onp(root: str | Path = "data", download: bool = False, n_train: int | float = 32_000, split_seed: int = 0) -> DataBundle:
     """UCI Online News Popularity as a [0, 1] regression set (module docstring)."""
-    import pandas as pd
-
     root = Path(root)
 
     def fetch():
@@ -80,11 +79,10 @@ def load_onp(root: str | Path = "data", download: bool = False, n_train: int | f
         "onp", root, lambda: {"csv": first_existing(onp_csv_candidates(root))},
         [" or ".join(str(p) for p in onp_csv_candidates(root))], download=download, fetch=fetch,
     )  # fmt: skip
-    df = pd.read_csv(paths["csv"], skipinitialspace=True)
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in (*ONP_NON_PREDICTIVE, ONP_TARGET) if c not in df.columns]
-    if missing:
-        raise UserError(f"onp: {paths['csv']} has no column(s) {missing}", fix="use the UCI OnlineNewsPopularity.csv")
+    df = load_numeric_csv(
+        paths["csv"], required=(*ONP_NON_PREDICTIVE, ONP_TARGET), text_columns=("url",),
+        what="onp", fix="use the UCI OnlineNewsPopularity.csv",
+    )  # fmt: skip
     features = df.drop(columns=[*ONP_NON_PREDICTIVE, ONP_TARGET])
     x, x_min, x_max = minmax(features.to_numpy(dtype=np.float64))
     shares = df[ONP_TARGET].to_numpy(dtype=np.float64)

@@ -30,8 +30,17 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..reading import (
+    LIMITS,
+    BadFile,
+    check_shape,
+    is_regular_file,
+    load_image,
+    load_npz,
+    read_text,
+    source_stamp,
+)
 from .base import ArraySplit, DataBundle
-from ..reading import LIMITS, BadFile, check_shape, is_regular_file, load_image, load_npz, read_text, source_stamp
 from .missing import ensure_files, first_existing
 
 FOLDER = "tiny-imagenet-200"

@@ -22,6 +22,8 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
+from .arrays import load_npy, load_npz, parse_npy
+from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
 from .csvs import load_csv, load_parquet, parse_csv
 from .files import (
     LIMITS,
@@ -32,15 +34,21 @@ from .files import (
     read_text,
     source_stamp,
 )
-from .arrays import load_npy, load_npz, parse_npy
-from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
 from .idx import load_idx
 from .images import load_image
 from .indices import load_index_file
 from .jsons import load_json, parse_json
 from .matfiles import load_mat
 from .pickles import load_data_pickle
-from .tensors import WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
+from .tabular import load_numeric_csv
+from .tensors import (
+    WeightsOnlyRefused,
+    checkpoint_format,
+    file_head,
+    load_safetensors,
+    load_torch,
+    load_torch_trusted,
+)
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [
@@ -62,6 +70,7 @@ __all__ = [
     "load_index_file",
     "load_mat",
     "load_npy",
+    "load_numeric_csv",
     "load_npz",
     "load_safetensors",
     "load_torch",

@@ -57,7 +57,7 @@ def check_shape(array, expected: Sequence[int | None], path: PathLike, *, name: 
     """``array.shape`` matches ``expected`` (``None`` = any size along that axis)."""
     shape = tuple(int(s) for s in getattr(array, "shape", ()))
     want = tuple(expected)
-    if len(shape) != len(want) or any(w is not None and s != int(w) for s, w in zip(shape, want)):
+    if len(shape) != len(want) or any(w is not None and s != int(w) for s, w in zip(shape, want, strict=True)):
         pretty = "(" + ", ".join("N" if w is None else str(w) for w in want) + ")"
         raise BadFile(path, f"holds {name} of shape {shape}, expected {pretty}", fix=fix, what=what)
 

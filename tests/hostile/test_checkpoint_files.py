@@ -14,12 +14,29 @@ import struct
 
 import pytest
 import torch
-from hostile_kit import PLANTS, _Canary, assert_one_line_error, byte_mutations, can_be_unreadable, exhaustive, fast, plant
+from hostile_kit import (
+    PLANTS,
+    _Canary,
+    assert_one_line_error,
+    byte_mutations,
+    can_be_unreadable,
+    exhaustive,
+    fast,
+    plant,
+)
 from hypothesis import given
 
 from robustbench_runner.errors import UserError
 from robustbench_runner.io import load_checkpoint
-from robustbench_runner.reading import BadFile, WeightsOnlyRefused, checkpoint_format, file_head, load_safetensors, load_torch, load_torch_trusted
+from robustbench_runner.reading import (
+    BadFile,
+    WeightsOnlyRefused,
+    checkpoint_format,
+    file_head,
+    load_safetensors,
+    load_torch,
+    load_torch_trusted,
+)
 from robustbench_runner.user_checkpoints import load_file, read_checkpoint
 
 READERS = [load_torch, load_safetensors, load_torch_trusted, checkpoint_format, file_head,

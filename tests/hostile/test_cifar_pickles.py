@@ -12,7 +12,18 @@ import pickle
 import numpy as np
 import pytest
 from data_kit import cifar_batch, write_cifar10
-from hostile_kit import PLANTS, assert_one_line_error, byte_mutations, can_be_unreadable, code_pickle, exhaustive, fast, plant
+from hostile_kit import (
+    PLANTS,
+    assert_one_line_error,
+    assert_untouched,
+    byte_mutations,
+    can_be_unreadable,
+    code_pickle,
+    exhaustive,
+    fast,
+    plant,
+    tree_state,
+)
 from hypothesis import given
 
 from robustbench_runner.data.cifar import load_cifar10, load_cifar100
@@ -234,15 +245,19 @@ def test_filesystem_hostiles(tmp_path, kind):
 
 
 def test_rbr_run_with_a_code_pickle_exits_2_and_runs_nothing(tmp_path):
+    """The real command: exit 2, one line naming the batch, no canary, no metric row, and the
+    data folder (the hostile file included) exactly as it was: nothing of the user's touched."""
     from rbr_testing import cli
 
     write_cifar10(tmp_path / "data")
     canary = tmp_path / "canary"
     (tmp_path / "data" / "cifar-10-batches-py" / "data_batch_1").write_bytes(code_pickle(canary))
+    before = tree_state(tmp_path, skip=tmp_path / "out")
     proc = cli(["dataset=cifar10", f"data.root={tmp_path / 'data'}", f"output_root={tmp_path / 'out'}", "device=cpu", "progress=false"], timeout=300)
     assert_one_line_error(proc.returncode, proc.stderr, "data_batch_1")
     assert not canary.exists()
     assert not list((tmp_path / "out").rglob("metrics.csv"))
+    assert_untouched(before, tree_state(tmp_path, skip=tmp_path / "out"))
 
 
 def test_loader_errors_are_user_errors():

@@ -12,7 +12,15 @@ import struct
 import numpy as np
 import pytest
 from data_kit import idx_bytes, write_mnist
-from hostile_kit import PLANTS, assert_one_line_error, byte_mutations, can_be_unreadable, exhaustive, fast, plant
+from hostile_kit import (
+    PLANTS,
+    assert_one_line_error,
+    byte_mutations,
+    can_be_unreadable,
+    exhaustive,
+    fast,
+    plant,
+)
 from hypothesis import given
 
 from robustbench_runner.data.mnist import load_mnist
@@ -118,7 +126,7 @@ def test_out_of_range_labels_are_refused(tmp_path, part, label):
     labels = np.frombuffer((raw / name).read_bytes()[8:], np.uint8).copy()
     labels[3] = label
     (raw / name).write_bytes(idx_bytes(labels, 2049))
-    with pytest.raises(BadFile, match=rf"outside \[0, 10\)") as e:
+    with pytest.raises(BadFile, match=r"outside \[0, 10\)") as e:
         load_mnist(tmp_path)
     assert name in str(e.value)
 
@@ -131,6 +139,17 @@ def test_counts_and_shapes_must_agree(tmp_path):
     write_mnist(tmp_path, gz=False)
     (raw / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((20, 28, 27), np.uint8), 2051))
     with pytest.raises(BadFile, match=r"shape \(20, 28, 27\)"):
+        load_mnist(tmp_path)
+
+
+def test_images_of_another_type_are_not_cast(tmp_path):
+    """A float IDX in place of the uint8 images: refused (its magic carries the type code),
+    never cast to uint8 silently."""
+    raw = write_mnist(tmp_path, gz=False)
+    floats = np.full((20, 28, 28), 300.5, ">f4")
+    head = struct.pack(">I", 0x00000D03) + struct.pack(">III", *floats.shape)
+    (raw / "train-images-idx3-ubyte").write_bytes(head + floats.tobytes())
+    with pytest.raises(BadFile, match="IDX magic 3331, expected 2051"):
         load_mnist(tmp_path)
 
 

@@ -113,3 +113,45 @@ def test_rbr_run_with_an_empty_subset_exits_2_naming_it(tmp_path):
     proc = cli([*TINY, f"data.subset={p}", f"output_root={tmp_path / 'out'}"], timeout=300)
     assert_one_line_error(proc.returncode, proc.stderr, "empty.txt")
     assert "diverged" not in proc.stderr
+
+
+# -- the other content checks of reading.checks -------------------------------------------------------
+
+
+def _bundle(y_train, y_test, x_test_shape=(3, 1, 2, 2)):
+    import torch
+
+    from robustbench_runner.data.base import ArraySplit, DataBundle
+
+    return DataBundle(
+        name="b", train=ArraySplit(torch.zeros(len(y_train), 1, 2, 2), torch.tensor(y_train)),
+        test=ArraySplit(torch.zeros(x_test_shape), torch.tensor(y_test)), num_classes=3, in_channels=1, image_size=2,
+    )  # fmt: skip
+
+
+def test_check_bundle():
+    from robustbench_runner.reading import check_bundle
+
+    check_bundle(_bundle([0, 1, 2], [2, 1, 0]), "ok.bin")
+    with pytest.raises(BadFile, match=r"test.bin.*outside \[0, 3\)"):
+        check_bundle(_bundle([0, 1, 2], [0, 3, 1]), {"train": "train.bin", "test": "test.bin"})
+    with pytest.raises(BadFile, match=r"train.bin.*outside \[0, 3\)"):
+        check_bundle(_bundle([-1, 1, 2], [0, 1, 1]), {"train": "train.bin", "test": "test.bin"})
+    with pytest.raises(BadFile, match="holds no train samples"):
+        check_bundle(_bundle([], [0, 1, 2]), "e.bin")
+    with pytest.raises(BadFile, match="other splits"):
+        check_bundle(_bundle([0, 1, 2], [0, 1, 2], (3, 1, 3, 3)), "s.bin")
+
+
+@pytest.mark.parametrize(
+    "labels,n,match",
+    [(np.array([0.0, 1.0]), 3, None), (np.array([0.5]), 3, "float64"), (np.array(["a"]), 3, "<U1"), (np.array([np.nan]), 3, "float64")],
+)  # fmt: skip
+def test_check_labels_types(labels, n, match):
+    from robustbench_runner.reading import check_labels
+
+    if match is None:
+        assert check_labels(labels, n, "l.bin").tolist() == [0, 1]
+    else:
+        with pytest.raises(BadFile, match=match):
+            check_labels(labels, n, "l.bin")
