@@ -22,7 +22,7 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
-from .csvs import load_csv, load_parquet, parse_csv
+from .csvs import FORMULA_PREFIXES, load_csv, load_parquet, neutralise_cell, neutralise_frame, parse_csv
 from .files import (
     LIMITS,
     BadFile,
@@ -37,6 +37,7 @@ from .pickles import load_data_pickle
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [
+    "FORMULA_PREFIXES",
     "LIMITS",
     "BadFile",
     "is_regular_file",
@@ -45,6 +46,8 @@ __all__ = [
     "load_json",
     "load_parquet",
     "load_yaml",
+    "neutralise_cell",
+    "neutralise_frame",
     "open_regular",
     "parse_csv",
     "parse_json",
