@@ -22,7 +22,14 @@ What every reader guarantees:
 Each public reader has a generator of malformed variants in ``tests/hostile/``.
 """
 
-from .csvs import FORMULA_PREFIXES, load_csv, load_parquet, neutralise_cell, neutralise_frame, parse_csv
+from .csvs import (
+    FORMULA_PREFIXES,
+    load_csv,
+    load_parquet,
+    neutralise_cell,
+    neutralise_frame,
+    parse_csv,
+)
 from .files import (
     LIMITS,
     BadFile,

@@ -172,3 +172,21 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = s.map(neutralise_cell, na_action="ignore")
     out.columns = [neutralise_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """``df`` as CSV text that reads back as it is: rows end in ``\n``, or in ``\r\n`` when a
+    text cell holds a carriage return (Python's CSV writer quotes a cell holding a character
+    of the row ending, not a bare ``\r``, which readers and spreadsheets take as a row end)."""
+    has_cr = any(
+        s.map(lambda v: isinstance(v, str) and "\r" in v).any()
+        for _, s in df.items()
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+    ) or any(isinstance(c, str) and "\r" in c for c in df.columns)
+    return df.to_csv(index=False, lineterminator="\r\n" if has_cr else "\n")
+
+
+def spreadsheet_csv(df: pd.DataFrame) -> str:
+    """``df`` as the text of a CSV meant for a spreadsheet: :func:`csv_text` of
+    :func:`neutralise_frame`."""
+    return csv_text(neutralise_frame(df))

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 from hostile_kit import can_be_unreadable
-from run_folder_kit import MUTATIONS, NEEDS_NON_ROOT, SECRET, make_run, make_sweep, outside_file, restore_permissions
+from run_folder_kit import (
+    MUTATIONS,
+    NEEDS_NON_ROOT,
+    SECRET,
+    make_run,
+    make_sweep,
+    outside_file,
+    restore_permissions,
+)
 
 from robustbench_runner.report import main as report_main
 from robustbench_runner.tables.cli import main as tables_main

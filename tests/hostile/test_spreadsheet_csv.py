@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from run_folder_kit import make_run
 from test_run_folders import call
 
-from robustbench_runner.reading import FORMULA_PREFIXES, neutralise_cell, neutralise_frame, parse_csv
+from robustbench_runner.reading import (
+    FORMULA_PREFIXES,
+    neutralise_cell,
+    neutralise_frame,
+    parse_csv,
+)
 from robustbench_runner.tables.cli import main as tables_main
 
 #: the CSV reader the outputs are read back with, and the cell renderer under test
@@ -81,3 +86,17 @@ def test_numbers_stay_numbers():
     assert out.value.tolist() == df.value.tolist() and out.n.tolist() == df.n.tolist()
     assert str(out.value.dtype) == "float64" and str(out.n.dtype) == "int64"
     assert neutralise_frame(pd.DataFrame({"=bad": [1]})).columns.tolist() == ["'=bad"]
+
+
+def test_a_carriage_return_in_a_cell_cannot_split_a_row():
+    import pandas as pd
+
+    from robustbench_runner.reading.csvs import csv_text, spreadsheet_csv
+
+    df = pd.DataFrame({"tag": ["a\rb", "=x\r", "plain"], "value": [1.5, -2.0, 3.0]})
+    for text in (csv_text(df), spreadsheet_csv(df)):
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert len(rows) == 4 and all(len(r) == 2 for r in rows)
+    back = parse_csv(csv_text(df), columns={"tag": "str", "value": "float"})
+    assert back.tag.tolist() == df.tag.tolist() and back.value.tolist() == df.value.tolist()
+    assert csv_text(df[df.tag == "plain"]).count("\r") == 0  # ordinary tables keep \n rows
