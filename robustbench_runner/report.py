@@ -249,6 +249,8 @@ def render(args: argparse.Namespace) -> tuple[Path, Problems]:
     root = Path(args.dirs[0])
     out = Path(args.out) if args.out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
+    # every file the report writes (figures/, curves/, index.html) is written from here on:
+    # one block, so the writing rule can record them (``io.recording``) around it
     page = render_page(args, runs, root, out, problems)
     index = out / "index.html"
     atomic_write_text(index, page)
