@@ -248,7 +248,9 @@ def render(args: argparse.Namespace) -> tuple[Path, Problems]:
         problems.warn(d, why)
     root = Path(args.dirs[0])
     out = make_dirs(Path(args.out) if args.out else root / "report", "output folder", "--out")
-    with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-report wrote there
+    # every file the report writes (figures/, curves/, index.html) is written in this one block,
+    # which records them (io.recording) so a later report replaces only its own files
+    with recording(out, OUT_MANIFEST, what=PROG):
         page = render_page(args, runs, root, out, problems)
         index = out / "index.html"
         atomic_write_text(index, page)

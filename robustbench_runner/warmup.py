@@ -42,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import semantic_dict
 from .errors import UserError
 from .io import atomic_write_text, load_checkpoint, save_checkpoint
+from .reading import BadFile, load_json
 
 #: Config sections the training of an epoch reads (``TrainRun.run``: the dataset and its
 #: augmentation, the model and its initial weights, the optimizer and schedule, batch size /
@@ -264,14 +265,10 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
 def _stored_config(run_dir: Path) -> dict | None:
     """The semantic config in a run's run.json (None when missing or unreadable)."""
     try:
-        info = json.loads((run_dir / "run.json").read_text())
-        return (
-            info["config"]
-            if isinstance(info, dict) and isinstance(info.get("config"), dict)
-            else None
-        )
-    except (OSError, ValueError):
+        info = load_json(run_dir / "run.json", follow_symlinks=False)
+    except BadFile:
         return None
+    return info["config"] if isinstance(info.get("config"), dict) else None
 
 
 MISSING = ("error", "train")
@@ -404,7 +401,7 @@ def _isna(v) -> bool:
 
 def record_branch(files, info: dict | None) -> None:
     """Set (or clear) the ``warmup`` entry of run.json."""
-    data = json.loads(files.info.read_text())
+    data = load_json(files.info, follow_symlinks=False, what="run.json")
     if info is None:
         data.pop("warmup", None)
     else:

@@ -13,12 +13,14 @@ Tracker run ids live in ``<run dir>/trackers.json`` (a resumed run reopens the s
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
 from ..io import atomic_write_text
+from ..reading import BadFile, load_json
 from ..results import RunFiles
 from .points import Point, run_points
 
@@ -41,13 +43,25 @@ class RunInfo:
         return {"rbr.run": self.name, "rbr.config_hash": self.config_hash, "rbr.run_dir": str(self.dir.resolve())}
 
     # -- ids of tracker runs, kept in the run directory ----------------------------------------
-    def state(self, backend: str) -> dict:
+    def _states(self) -> dict:
+        """``trackers.json`` (the tracker run ids this run keeps) through the reading layer:
+        a regular file the run wrote (no symlink followed), an object of objects; {} when
+        absent, else one line naming it."""
         path = self.dir / STATE_FILE
-        return dict(json.loads(path.read_text()).get(backend, {})) if path.exists() else {}
+        if not os.path.lexists(path):
+            return {}
+        fix = f"delete {path}: the trackers start new runs"
+        data = load_json(path, follow_symlinks=False, what="tracker state", fix=fix)
+        if not all(isinstance(v, dict) for v in data.values()):
+            raise BadFile(path, "holds an entry that is not an object", what="tracker state", fix=fix)
+        return data
+
+    def state(self, backend: str) -> dict:
+        return dict(self._states().get(backend, {}))
 
     def save_state(self, backend: str, value: dict) -> None:
         path = self.dir / STATE_FILE
-        data = json.loads(path.read_text()) if path.exists() else {}
+        data = self._states()
         data[backend] = value
         atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 

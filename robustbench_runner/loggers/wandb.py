@@ -11,9 +11,12 @@ points already sent are kept in ``<run dir>/wandb_logged.json`` and skipped on r
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
 
 from ..io import atomic_write_text
+from ..reading import BadFile, load_json
 from .base import Backend, RunInfo
 
 LEDGER = "wandb_logged.json"
@@ -27,6 +30,18 @@ def _import():
     return wandb
 
 
+def read_ledger(path: Path) -> set[tuple[str, int]]:
+    """The ``(key, step)`` pairs already sent (the ledger this backend writes in the run):
+    a regular file (no symlink followed), a JSON list of ``[key, step]`` pairs; else one
+    line naming it."""
+    fix = f"delete {path}: points are sent again (W&B keeps the first of a step)"
+    pairs = load_json(path, expect=list, follow_symlinks=False, what="W&B ledger", fix=fix)
+    ok = all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], int) and not isinstance(p[1], bool) for p in pairs)
+    if not ok:
+        raise BadFile(path, "holds an entry that is not a [key, step] pair", what="W&B ledger", fix=fix)
+    return {(k, s) for k, s in pairs}
+
+
 class WandbBackend(Backend):
     name = "wandb"
 
@@ -38,8 +53,8 @@ class WandbBackend(Backend):
         if not state:
             run.save_state(self.name, {"id": run_id})
         self.ledger = run.dir / LEDGER
-        if self.ledger.exists():
-            self.seen = {(k, int(s)) for k, s in json.loads(self.ledger.read_text())}
+        if os.path.lexists(self.ledger):
+            self.seen = read_ledger(self.ledger)
         self.wb = wandb.init(
             project=self.settings.get("project") or "robustbench_runner",
             entity=self.settings.get("entity"),

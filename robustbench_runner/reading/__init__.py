@@ -24,7 +24,14 @@ Each public reader has a generator of malformed variants in ``tests/hostile/``.
 
 from .arrays import load_npy, load_npz, parse_npy
 from .checks import check_bundle, check_counts, check_indices, check_labels, check_shape
-from .csvs import load_csv, load_parquet, parse_csv
+from .csvs import (
+    FORMULA_PREFIXES,
+    load_csv,
+    load_parquet,
+    neutralise_cell,
+    neutralise_frame,
+    parse_csv,
+)
 from .files import (
     LIMITS,
     BadFile,
@@ -52,6 +59,7 @@ from .tensors import (
 from .yamls import load_yaml, parse_yaml
 
 __all__ = [
+    "FORMULA_PREFIXES",
     "LIMITS",
     "BadFile",
     "WeightsOnlyRefused",
@@ -78,6 +86,8 @@ __all__ = [
     "load_json",
     "load_parquet",
     "load_yaml",
+    "neutralise_cell",
+    "neutralise_frame",
     "open_regular",
     "parse_csv",
     "parse_json",

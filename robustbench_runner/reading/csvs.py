@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -86,9 +87,8 @@ def parse_csv(
     columns, optional = dict(columns or {}), dict(optional or {})
     if not text.strip():
         raise BadFile(source, "is empty (not even a header)", what=what, fix=fix)
-    lines = text.splitlines(keepends=True)
-    try:
-        rows = list(csv.reader(lines))
+    try:  # newline="": only \n and \r\n end a row (str.splitlines would also split at \x85, \u2028...)
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as e:
         raise BadFile(source, f"is not valid CSV ({e})", what=what, fix=fix) from None
     header = rows[0]
@@ -107,7 +107,7 @@ def parse_csv(
         kinds = {INT: "int64", FLOAT: "float64", STR: "str"}
         return pd.DataFrame({c: pd.Series(dtype=kinds.get(dtypes.get(c, STR), "object")) for c in header})
     try:
-        frame = frame_from_text("".join(lines), dtypes)
+        frame = frame_from_text(text, dtypes)
     except (ValueError, pd.errors.ParserError) as e:
         raise BadFile(source, f"is not valid CSV ({' '.join(str(e).split())[:120]})", what=what, fix=fix) from None
     return coerce(frame, dtypes, source, what=what, fix=fix)
@@ -141,3 +141,52 @@ def load_parquet(path: str | Path, *, max_bytes: int = LIMITS["data"], follow_sy
         return pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError, IndexError, KeyError, TypeError, MemoryError) as e:
         raise BadFile(path, f"is not a readable Parquet file ({type(e).__name__}: {' '.join(str(e).split())[:120]})", what=what, fix=fix) from None
+
+
+# -- cells of CSVs meant for spreadsheets ---------------------------------------------------------------
+
+#: What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula: a
+#: leading ``=``, ``+``, ``-`` or ``@``, also behind a tab or carriage return (OWASP, "CSV
+#: Injection"). A tag or run name like ``=HYPERLINK(...)`` would become a live formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?:\s*±\s*(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?%?|[+-]?(?:inf|nan)", re.I)
+
+
+def neutralise_cell(value):
+    """``value`` as a spreadsheet shows it as text: a string that a spreadsheet would start a
+    formula with (:data:`FORMULA_PREFIXES`) gets a leading ``'``; numbers, and strings that
+    are numbers (``-0.5``, ``-1.20±0.30``: the pretty tables' cells), stay as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _NUMBER.fullmatch(value.strip()):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell and column name through :func:`neutralise_cell` (numeric
+    columns untouched): the one render step of the CSVs meant for spreadsheets (``rbr-tables``'
+    ``.pretty.csv`` and ``.sources.csv``; the tidy ``<id>.csv`` keeps exact values)."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            out[col] = s.map(neutralise_cell, na_action="ignore")
+    out.columns = [neutralise_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """``df`` as CSV text that reads back as it is: rows end in ``\n``, or in ``\r\n`` when a
+    text cell holds a carriage return (Python's CSV writer quotes a cell holding a character
+    of the row ending, not a bare ``\r``, which readers and spreadsheets take as a row end)."""
+    has_cr = any(
+        s.map(lambda v: isinstance(v, str) and "\r" in v).any()
+        for _, s in df.items()
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+    ) or any(isinstance(c, str) and "\r" in c for c in df.columns)
+    return df.to_csv(index=False, lineterminator="\r\n" if has_cr else "\n")
+
+
+def spreadsheet_csv(df: pd.DataFrame) -> str:
+    """``df`` as the text of a CSV meant for a spreadsheet: :func:`csv_text` of
+    :func:`neutralise_frame`."""
+    return csv_text(neutralise_frame(df))

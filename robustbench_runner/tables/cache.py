@@ -75,8 +75,8 @@ def _signature(df: pd.DataFrame) -> list[list[str]] | None:
 
 def _json_exact(value: dict) -> bool:
     try:
-        return json.loads(json.dumps(value, allow_nan=False)) == value
-    except (TypeError, ValueError):
+        return parse_json(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError, UserError):
         return False
 
 
@@ -89,13 +89,13 @@ def _stamp_tuple(stamp: list) -> tuple:
 
 
 class SweepCache:
-    """The cache file of one folder: :meth:`load` what it holds, :meth:`save` a new state."""
+    """The cache file of one folder: :meth:`read` what it holds, :meth:`save` a new state."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.path = cache_path(root)
 
-    def load(self) -> tuple[dict[str, dict], pd.DataFrame | None, list | None]:
+    def read(self) -> tuple[dict[str, dict], pd.DataFrame | None, list | None]:
         """``(entries by relative folder, all cached metrics rows, their signature)``; empty
         when there is no cache, and (with one warning line) when it cannot be used."""
         self.usable = True
@@ -178,7 +178,7 @@ def _load_under(root: Path, run_dirs: list[Path]) -> tuple[list[Run | None], lis
     the skipped ones with their reasons, and the metrics rows of all these runs
     concatenated (None when a run with rows is not in the cache)."""
     cache = SweepCache(root)
-    old, old_rows, sig = cache.load()
+    old, old_rows, sig = cache.read()
     out: list[Run | None] = []
     skipped: list[tuple[Path, str]] = []
     new_entries: dict[str, dict] = {}

@@ -32,7 +32,7 @@ def find_runs(roots: Iterable[str | Path], unreadable: list[tuple[Path, str]] | 
         if not root.exists():
             raise UserError(f"{root} does not exist", fix="pass a run or sweep directory (e.g. outputs/sweeps/<name>)")
 
-        def failed(e: OSError) -> None:
+        def failed(e: OSError, root: Path = root) -> None:
             problems.append((Path(e.filename or root), f"cannot be listed ({e.strerror or type(e).__name__})"))
 
         for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):

@@ -1,4 +1,10 @@
-"""Writing a built table: tidy CSV, paper-like pretty CSV + Markdown, sources sidecar, figure."""
+"""Writing a built table: tidy CSV, paper-like pretty CSV + Markdown, sources sidecar, figure.
+
+The pretty and sources CSVs are meant for spreadsheets: their text cells go through
+:func:`~robustbench_runner.reading.csvs.spreadsheet_csv` (a cell a spreadsheet would read as
+a formula gets a leading ``'``); the tidy CSV keeps every value exactly. All three are written
+by :func:`~robustbench_runner.reading.csvs.csv_text`, so a carriage return in a cell (a tag)
+is quoted and cannot split a row."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import pandas as pd
 
 from ..io import atomic_write_text, make_dirs
 from ..paths import check_path_part
+from ..reading.csvs import csv_text, spreadsheet_csv
 from .result import TableResult
 from .spec import TableSpec
 
@@ -33,12 +40,14 @@ def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> li
         "md": out / f"{stem}.md",
         "sources": out / f"{stem}.sources.csv",
     }
-    atomic_write_text(paths["table"], result.table.to_csv(index=False))
-    atomic_write_text(paths["pretty"], result.pretty.to_csv(index=False))
+    atomic_write_text(paths["table"], csv_text(result.table))
+    # the tidy CSV keeps exact values; the pretty and sources CSVs are the ones opened in a
+    # spreadsheet: a text cell that would start a formula (a tag "=HYPERLINK(...)") is text there
+    atomic_write_text(paths["pretty"], spreadsheet_csv(result.pretty))
     title = f"{spec.id}: {spec.title}" if spec.title else spec.id
     note = f"\n{spec.note}\n" if spec.note else ""
     atomic_write_text(paths["md"], markdown(result.pretty, title) + note)
-    atomic_write_text(paths["sources"], result.sources.to_csv(index=False))
+    atomic_write_text(paths["sources"], spreadsheet_csv(result.sources))
     written = list(paths.values())
     if result.figure is not None:
         png = out / f"{stem}.png"

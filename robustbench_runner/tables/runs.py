@@ -67,8 +67,8 @@ def _by_entries(text: str) -> dict | None:
     space, a tab, ``-``, ``#`` or are blank (its block value, its block sequence, comments):
     in block YAML without anchors, aliases, tags, merge keys or directives such an entry
     means the same alone as in its document. Each entry must parse to a one-key mapping,
-    else the text is parsed whole; a key given twice keeps its first place and its last
-    value, as whole-document parsing does. The values are copied out, so no two runs share
+    else the text is parsed whole (so is a text giving a key twice, which the whole-document
+    parse refuses, as ``OmegaConf.load`` does). The values are copied out, so no two runs share
     a container."""
     if _LINKED.search(text):
         return None
@@ -94,6 +94,8 @@ def _by_entries(text: str) -> dict | None:
                 _ENTRIES.clear()
             hit = _ENTRIES[entry] = next(iter(one.items()))
         key, value = hit
+        if key in out:
+            return None  # a key given twice: the whole-document parse refuses it, as OmegaConf does
         out[key] = _copied(value)
     return out
 

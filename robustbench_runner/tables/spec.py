@@ -76,8 +76,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ..errors import UserError
-from ..reading import parse_yaml, read_text
 from ..paths import conf_dir
+from ..reading import parse_yaml, read_text
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
 MIXED = ("split", "refuse")
@@ -273,7 +273,7 @@ def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> 
             raise UserError(f"spec folder {e.filename}: {why}", fix="give your user read permission on it, or remove it") from None
         problems.append((Path(e.filename or folder), why))
 
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=failed, followlinks=False):
+    for dirpath, _dirnames, filenames in os.walk(folder, onerror=failed, followlinks=False):
         found += [Path(dirpath) / n for n in filenames if n.endswith(".yaml")]
     return sorted(found)
 

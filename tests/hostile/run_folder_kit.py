@@ -30,14 +30,14 @@ TINY_PNG = bytes.fromhex(
 SECRET = "TOP-SECRET-CANARY-7f3a"  # the content of the file outside the sweep
 
 
-def make_run(sweep: Path, name: str, seed: int = 0, *, done: bool = True, value: float = 0.8) -> Path:
+def make_run(sweep: Path, name: str, seed: int = 0, *, done: bool = True, value: float = 0.8, tag: str | None = None) -> Path:
     """A finished run ``sweep/name`` with two metrics rows per epoch (clean and PGD-20)."""
     d = Path(sweep) / name
     d.mkdir(parents=True)
     files = RunFiles(d)
     ident = RunIdentity(run=name, dataset="digits", model="cnn6", scheme="standard", seed=seed, batch_size=16, config_hash=f"h{seed}")
     with recording(d):
-        atomic_write_text(d / "config.yaml", f"name: {json.dumps(name)}\nseed: {seed}\ntag: null\ndata:\n  name: digits\nmodel:\n  name: cnn6\n")
+        atomic_write_text(d / "config.yaml", f"name: {json.dumps(name, ensure_ascii=False)}\nseed: {seed}\ntag: {json.dumps(tag, ensure_ascii=False)}\ndata:\n  name: digits\nmodel:\n  name: cnn6\n")
         atomic_write_text(d / "run.json", json.dumps({"name": name, "seed": seed}))
         for e in (1, 2):
             rows = [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": value, "n": 100},

@@ -26,7 +26,7 @@ from test_cache import _cached, _fresh, _write_run  # noqa: E402  (the cache's o
 
 from robustbench_runner.tables.cache import cache_path  # noqa: E402
 
-READERS = ["reading.load_parquet", "reading.parse_json", "tables.cache.SweepCache.load"]
+READERS = ["reading.load_parquet", "reading.parse_json", "tables.cache.SweepCache.read"]
 
 
 def make(tmp: Path) -> Path:

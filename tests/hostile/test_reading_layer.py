@@ -35,7 +35,9 @@ OPENERS = {"Image", "gzip", "bz2", "lzma", "tarfile", "zipfile", "io", "os", "co
 
 #: ``(file relative to the package, call) -> why it stays outside the layer``. The count of
 #: call sites per key must not grow (see :func:`test_no_read_outside_the_reading_layer`).
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("papers/samplerob/neighbors.py", "Study.load"): "a classmethod of ours, not a file read: it reads through reading.load_yaml/load_json and samplerob.subset_eval.read_sets",
+}
 
 
 def _writes(node: ast.Call) -> bool:

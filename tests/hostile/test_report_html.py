@@ -109,7 +109,7 @@ def curves(page: Page) -> list[str]:
     return [a["src"] for t, a in page.tags if t == "img" and a.get("alt", "").startswith("curves of")]
 
 
-@pytest.mark.parametrize("embed", [True, False])
+@pytest.mark.parametrize("embed", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_symlinked_curves_png_is_refused_with_a_warning(tmp_path, capsys, embed):
     sweep = make_sweep(tmp_path)
     bad = sweep / "digits-cnn6-standard-s1"

@@ -76,8 +76,26 @@ def specs_dir(tmp_path: Path, content: str | None = None, kind: str | None = Non
     return d, bad
 
 
-@pytest.mark.parametrize("content", list(BAD_SPECS), ids=list(BAD_SPECS.values()))
+#: the fast sample (``make test``); every entry of BAD_SPECS runs in the slow sweep
+FAST_SPECS = ["an integer id", "an id that climbs out of the output folder", "a YAML bomb", "an environment resolver", "trim not a number"]
+
+
+def _cases(fast_only: bool):
+    return [pytest.param(c, id=w) for c, w in BAD_SPECS.items() if (w in FAST_SPECS) == fast_only]
+
+
+@pytest.mark.parametrize("content", _cases(True))
 def test_a_damaged_spec_is_one_warning_and_the_other_tables_build(tmp_path, capsys, sweep, content):
+    check_damaged_spec(tmp_path, capsys, sweep, content)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", _cases(False))
+def test_every_damaged_spec(tmp_path, capsys, sweep, content):
+    check_damaged_spec(tmp_path, capsys, sweep, content)
+
+
+def check_damaged_spec(tmp_path, capsys, sweep, content):
     d, bad = specs_dir(tmp_path, content)
     out = tmp_path / "out"
     code, stdout, err = call(tables_main, [str(sweep), "--specs", str(d), "--table", "mine/good", "--out", str(out), "--quiet"], capsys)

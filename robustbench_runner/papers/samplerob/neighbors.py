@@ -32,20 +32,19 @@ rows), ``metric`` = ``loss`` / ``acc``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from ...data import load_dataset
 from ...data.base import DataBundle
 from ...errors import UserError
+from ...reading import load_json, load_yaml
 from .paper import scheme
 from .rundir import StudyRun
-from .subset_eval import SETS_FILE
+from .subset_eval import SETS_FILE, read_sets
 from .subsets import load_subset
 
 ATTACK = "subset_eval"
@@ -76,15 +75,19 @@ class Study:
                 f"{d} is not a finished samplerob study",
                 fix="run `rbr-samplerob prepare` first",
             )
-        cfg = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"))
-        info = json.loads((d / "subsets" / SETS_FILE).read_text())
+        cfg = load_yaml(d / "config.yaml", follow_symlinks=False, what="samplerob study")
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("data"), dict):
+            raise UserError(f"{d / 'config.yaml'} does not hold a study config with a data section", fix="prepare the study again (overwrite=true)")
+        info = read_sets(d / "subsets" / SETS_FILE)
         bundle = load_dataset(cfg["data"])
         if {"x": len(bundle.train), "t": len(bundle.test)} != info["sizes"]:
             raise UserError(
                 f"the dataset of {d} no longer loads with the sizes it was prepared on {info['sizes']}",
                 fix="prepare the study again (overwrite=true)",
             )
-        chash = json.loads((d / "run.json").read_text())["config_hash"]
+        chash = load_json(d / "run.json", follow_symlinks=False, what="samplerob study").get("config_hash")
+        if not isinstance(chash, str):
+            raise UserError(f"{d / 'run.json'} has no config_hash", fix="prepare the study again (overwrite=true)")
         return cls(d, cfg, info, bundle, chash)
 
     def features(self, split: str) -> np.ndarray:

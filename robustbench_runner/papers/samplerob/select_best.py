@@ -19,10 +19,9 @@ import os
 import shutil
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from ...errors import UserError
 from ...io import atomic_write_text, read_csv
+from ...reading import BadFile, load_json, load_yaml
 
 BEST_NAME = "best_t_loss"
 
@@ -51,8 +50,9 @@ def select_runs(root: str | Path) -> list[Path]:
     """Run folders under ``root`` made by the first step (``samplerob.stage: select``)."""
     out = []
     for cfg_path in sorted(Path(root).rglob("config.yaml")):
-        cfg = OmegaConf.load(cfg_path)
-        if OmegaConf.select(cfg, "samplerob.stage", default=None) == "select":
+        cfg = load_yaml(cfg_path, follow_symlinks=False, what="run config")  # bounded, no symlink: a run wrote it
+        stage = cfg.get("samplerob") if isinstance(cfg, dict) else None
+        if isinstance(stage, dict) and stage.get("stage") == "select":
             out.append(cfg_path.parent)
     return out
 
@@ -66,6 +66,14 @@ def place(src: Path, dst: Path) -> None:
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+def _record(path: Path) -> dict | None:
+    """The ``best_t_loss.json`` this step wrote (None when it is not one: it is rewritten)."""
+    try:
+        return load_json(path, follow_symlinks=False)
+    except BadFile:
+        return None
 
 
 def select_best(root: str | Path, split: str = "t", metric: str = "loss") -> list[Path]:
@@ -91,7 +99,7 @@ def select_best(root: str | Path, split: str = "t", metric: str = "loss") -> lis
         dst = run / "ckpt" / f"{BEST_NAME}.pt"
         record = {"epoch": epoch, metric: value, "split": split, "checkpoint": src.name}
         info = run / "ckpt" / f"{BEST_NAME}.json"
-        if not (dst.exists() and info.exists() and json.loads(info.read_text()) == record):
+        if not (dst.exists() and info.exists() and _record(info) == record):
             place(src, dst)
             atomic_write_text(info, json.dumps(record, indent=1))
         placed.append(dst)

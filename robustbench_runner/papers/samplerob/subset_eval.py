@@ -21,7 +21,6 @@ then yields three rows (``split`` = the subset name, ``eps`` NaN):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,10 +30,24 @@ from torch import nn
 
 from ...analysis.checkpoint import AnalysisContext, CheckpointAnalysis
 from ...errors import UserError
+from ...reading import BadFile, load_json
 from .subsets import load_subset
 
 #: File written by ``rbr-samplerob prepare`` beside the index files: set sizes the indices refer to.
 SETS_FILE = "sets.json"
+
+
+def read_sets(path: str | Path) -> dict:
+    """A study's ``subsets/sets.json`` (written by ``rbr-samplerob prepare``) through the
+    reading layer: a regular file the study wrote (no symlink followed), strict JSON, an
+    object whose ``sizes`` are the non-negative integer sizes ``x`` and ``t``; else one
+    line naming the file."""
+    fix = "prepare the study again (rbr-samplerob prepare ... overwrite=true)"
+    info = load_json(path, follow_symlinks=False, what="samplerob sets", fix=fix)
+    sizes = info.get("sizes")
+    if not isinstance(sizes, dict) or not all(isinstance(sizes.get(k), int) and not isinstance(sizes.get(k), bool) and sizes[k] >= 0 for k in ("x", "t")):
+        raise BadFile(path, "has no integer sizes {x, t}", what="samplerob sets", fix=fix)
+    return info
 
 
 def balanced_class_weights(labels: np.ndarray) -> np.ndarray:
@@ -152,7 +165,7 @@ class SubsetEval(CheckpointAnalysis):
         path = self.folder / SETS_FILE
         if not path.is_file():
             return None
-        return int(json.loads(path.read_text())["sizes"]["t" if self.split == "test" else "x"])
+        return read_sets(path)["sizes"]["t" if self.split == "test" else "x"]
 
     def rows(self, ctx: AnalysisContext) -> list[dict]:
         if ctx.bundle.task != "classification":

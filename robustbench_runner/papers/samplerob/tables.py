@@ -169,12 +169,14 @@ def class_distribution_table(spec: TableSpec, ctx: Context) -> TableResult:
 
 def _scaling_note(ctx: Context, run_dir: str, dataset: str) -> str:
     """Which data the study describes and whether subset counts were scaled (smoke scale)."""
-    import json
-
     from ...papers.samplerob.paper import scheme
+    from ...papers.samplerob.subset_eval import SETS_FILE, read_sets
 
-    sets = json.loads((Path(run_dir) / "subsets" / "sets.json").read_text())
-    sc = scheme(sets["like"][0])
+    sets = read_sets(Path(run_dir) / "subsets" / SETS_FILE)
+    like = sets.get("like")
+    if not isinstance(like, list) or not like or not isinstance(like[0], str):
+        raise UserError(f"{Path(run_dir) / 'subsets' / SETS_FILE} names no paper scheme (like)", fix="prepare the study again (overwrite=true)")
+    sc = scheme(like[0])
     nx, nt = sets["sizes"]["x"], sets["sizes"]["t"]
     text = f"Computed on `{dataset}` ({nx} training / {nt} test samples)."
     if (nx, nt) != (sc.train_total, sc.test_total):
