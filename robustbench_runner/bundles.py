@@ -95,7 +95,9 @@ def _package_bundles() -> list[Bundle]:
     from . import papers
 
     out = []
-    for info in sorted(pkgutil.iter_modules(papers.__path__), key=lambda i: i.name):
+    # the project's order (papers.SLUGS: what `rbr-reproduce all` runs first), then any other
+    order = {s: i for i, s in enumerate(papers.SLUGS)}
+    for info in sorted(pkgutil.iter_modules(papers.__path__), key=lambda i: (order.get(i.name, len(order)), i.name)):
         root = Path(papers.__path__[0]) / info.name
         if info.ispkg and ((root / "conf").is_dir() or (root / "stages.yaml").is_file()):
             out.append(Bundle(info.name, root, "package", f"{papers.__name__}.{info.name}"))

@@ -37,11 +37,13 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import robustbench_runner.config  # noqa: F401  (resolvers)
+from robustbench_runner import bundles
 from robustbench_runner.build import build_attacks
 from robustbench_runner.evaluate import attack_predictions, frozen_eval
 from robustbench_runner.paths import conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
+bundles.attach()  # attacks=vir is paper vir's suite, in its bundle's conf/
 # --tiny: the suite's shape with a few iterations per attack (the smoke-scale idea)
 TINY = ["++attacks.pgd100.steps=3", "++attacks.cw.steps=3", "++attacks.fmn.steps=3", "++attacks.aa.n_iter=2",
         "++attacks.aa.n_target_classes=1", "++attacks.aa.fab_n_iter=2", "++attacks.aa.n_queries=5",
