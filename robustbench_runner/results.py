@@ -374,7 +374,21 @@ class RunFiles:
         self.done = self.dir / "DONE"
 
     def ckpt(self, label: str) -> Path:
+        """``ckpt/<label>.pt`` (``last``, ``best``, a grid label)."""
         return self.ckpt_dir / f"{label}.pt"
+
+    @staticmethod
+    def grid_label(epoch: int) -> str:
+        """The label (file stem, ``checkpoint`` column) of the grid checkpoint of ``epoch``."""
+        return f"epoch_{epoch:03d}"
+
+    def grid_ckpt(self, epoch: int) -> Path:
+        """``ckpt/epoch_XXX.pt``: the checkpoint of grid epoch ``epoch``."""
+        return self.ckpt(self.grid_label(epoch))
+
+    def branch_ckpt(self, epoch: int) -> Path:
+        """``ckpt/branch_XXX.pt``: a warm-up run's branch state after ``epoch`` (docs/warmup.md)."""
+        return self.ckpt(f"branch_{epoch:03d}")
 
     def read_metrics(self) -> pd.DataFrame:
         """The rows of ``metrics.csv`` the evaluator may skip (after a torn last row, without

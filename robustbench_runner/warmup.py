@@ -33,6 +33,7 @@ Nothing read from the parent's files chooses an import: its config is compared a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import semantic_dict
 from .errors import UserError
 from .io import atomic_write_text, load_checkpoint, save_checkpoint
+from .results import RunFiles
 
 #: Config sections the training of an epoch reads (``TrainRun.run``: the dataset and its
 #: augmentation, the model and its initial weights, the optimizer and schedule, batch size /
@@ -315,24 +317,24 @@ def save_branch_state(path: Path, resume_payload: dict, best_path: Path) -> None
 
 
 def seed_from_branch(
-    run, branch: Branch, model: torch.nn.Module, bundle, weights_from_one: bool
+    files, grid: list[int], payload: Callable[[int], dict], branch: Branch, model: torch.nn.Module, bundle, weights_from_one: bool
 ) -> None:
     """Write into this (fresh) run directory what the unbranched run would hold after epoch
     K, in this run's own identity: ``ckpt/last.pt`` (this config and hash; the parent's model,
     optimizer, schedule, best), the grid checkpoints and ``best.pt`` of epochs <= K, and the
     ``train_log.csv`` (and ``weights_log.csv``: w = 1 in the burn-in) rows of those epochs.
-    ``run``: the :class:`~.train_run.TrainRun`; ``model``: its freshly initialised model (the
-    epoch-0 checkpoint)."""
-    files, epoch, src = run.files, branch.epoch, branch.payload
+    ``files``: this run's :class:`~.results.RunFiles`; ``grid``: its eval.grid; ``payload(epoch)``:
+    this run's checkpoint of ``model`` (its freshly initialised model: the epoch-0 checkpoint)."""
+    epoch, src = branch.epoch, branch.payload
     parent_dir = branch.run_dir
-    for e in [g for g in run.grid if g <= epoch]:
-        label = f"epoch_{e:03d}"
+    parent = RunFiles(parent_dir)
+    for e in [g for g in grid if g <= epoch]:
         if e == 0:
             state = model.state_dict()
         elif e == epoch:
             state = src["model"]
         else:
-            p = parent_dir / "ckpt" / f"{label}.pt"
+            p = parent.grid_ckpt(e)
             if not p.is_file():
                 raise UserError(
                     f"this run's eval.grid needs the epoch-{e} checkpoint, which the warm-up run {parent_dir.name} did not keep",
@@ -345,13 +347,13 @@ def seed_from_branch(
                     fix="rerun the warm-up run, or drop warmup.from",
                 )
             state = ck["model"]
-        save_checkpoint(files.ckpt(label), {**run.checkpoint_payload(e, model), "model": state})
+        save_checkpoint(files.grid_ckpt(e), {**payload(e), "model": state})
     best = src.get("best")
     if best is not None and "best_model" in src:
         save_checkpoint(
             files.ckpt("best"),
             {
-                **run.checkpoint_payload(int(best["epoch"]), model),
+                **payload(int(best["epoch"])),
                 "model": src["best_model"],
                 "select": dict(best),
             },
@@ -374,7 +376,7 @@ def seed_from_branch(
             tally = WeightTally(bundle.num_classes)
             tally.add(torch.ones(len(y), dtype=torch.float64), torch.as_tensor(y))
             files.add_weights_log(e, tally.row())
-    last = {**run.checkpoint_payload(epoch, model), "model": src["model"]}
+    last = {**payload(epoch), "model": src["model"]}
     last.update(optimizer=src["optimizer"], schedule=src.get("schedule"), best=src.get("best"))
     save_checkpoint(files.ckpt("last"), last)
 
