@@ -69,7 +69,7 @@ def resolve_run_name(mode: str, name: str, checkpoint: str | None, tag: str = ""
     p = Path(str(checkpoint))
     if str(checkpoint).startswith("robustbench:"):  # a RobustBench zoo id (models/robustbench_zoo.py)
         return "robustbench-" + str(checkpoint).split(":", 1)[1] + _tag_suffix(tag)
-    if p.parent.name == "ckpt":  # <run>/ckpt/epoch_010.pt -> <run>
+    if p.parent.name == "ckpt":  # RunFiles.CKPT (config.py sits below results.py)  # <run>/ckpt/epoch_010.pt -> <run>
         base = p.parent.parent.name
     elif p.suffix:  # a plain file
         base = p.stem

@@ -131,7 +131,7 @@ def missing_cells(result) -> int:
 
 
 def curves_for(run_dir: Path, out: Path) -> Path | None:
-    png = run_dir / "curves.png"
+    png = RunFiles(run_dir).curves
     if png.exists():
         return png
     from .plots import write_curves

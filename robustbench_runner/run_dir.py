@@ -16,7 +16,6 @@ finishes it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -136,17 +135,17 @@ def has_results(files: RunFiles) -> bool:
 
 #: What a run directory written before manifests existed may hold (``overwrite=true`` on
 #: such a directory deletes these names only).
-LEGACY_FILES = ("DONE", "config.yaml", "run.json", "metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv")
+LEGACY_FILES = RunFiles.FILES
 
 
 def legacy_entries(files: RunFiles) -> list[str]:
     out = [n for n in LEGACY_FILES if (files.dir / n).exists()]
     if files.ckpt_dir.is_dir() and not files.ckpt_dir.is_symlink():
-        out += [f"ckpt/{p.name}" for p in files.ckpt_dir.iterdir() if re.fullmatch(r"(epoch_\d+|last|best)\.pt", p.name)]
+        out += [f"{RunFiles.CKPT}/{p.name}" for p in files.ckpt_dir.iterdir() if RunFiles.LEGACY_CKPT.fullmatch(p.name)]
     if files.eval_dir.is_dir() and not files.eval_dir.is_symlink():
         for d in files.eval_dir.iterdir():
             if d.is_dir() and not d.is_symlink():
-                out += [f"eval/{d.name}/{p.name}" for p in d.glob("*.pt")]
+                out += [f"{RunFiles.EVAL}/{d.name}/{p.name}" for p in d.glob("*.pt")]
     return out
 
 
@@ -155,7 +154,7 @@ def wipe_run_dir(files: RunFiles) -> None:
     fixed names of the run layout), ``DONE`` first; never a user's file, never through a
     symlink (a symlinked ``ckpt/`` is unlinked, not entered)."""
     entries = read_manifest(files.dir) if (files.dir / MANIFEST).exists() else legacy_entries(files)
-    wipe_recorded(files.dir, entries, first=("DONE",), last=("run.json",))
+    wipe_recorded(files.dir, entries, first=(RunFiles.DONE,), last=(RunFiles.INFO,))
 
 
 def forget_if_empty(files: RunFiles) -> None:
@@ -166,5 +165,5 @@ def forget_if_empty(files: RunFiles) -> None:
         return
     entries = read_manifest(files.dir)
     present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
-    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv"} and present <= set(entries):
-        wipe_recorded(files.dir, entries, first=(), last=("run.json",))
+    if set(entries) <= {RunFiles.CONFIG, RunFiles.INFO, RunFiles.MODEL_SUMMARY} and present <= set(entries):
+        wipe_recorded(files.dir, entries, first=(), last=(RunFiles.INFO,))

@@ -39,6 +39,7 @@ from .errors import Diverged, UserError
 from .io import load_checkpoint, save_checkpoint
 from .loop import Loop, user_callbacks
 from .model_summary import write_model_summary
+from .results import RunFiles
 from .run_dir import GUARD_FIX, read_info
 from .train import non_finite_tensors, train_one_epoch
 from .user_checkpoints import load_weights, read_checkpoint
@@ -60,7 +61,8 @@ def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None
         return None
     path = Path(str(init_from))
     if path.is_dir():
-        path = path / "ckpt" / "last.pt" if (path / "ckpt").is_dir() else path / "last.pt"
+        files = RunFiles(path)
+        path = files.ckpt("last") if files.ckpt_dir.is_dir() else path / files.ckpt("last").name
     ck = read_checkpoint(path, trusted)  # a user's file too: state_dict, Lightning, ... (user_checkpoints)
     state, cfg, epoch = ck.state, ck.config, ck.epoch
     info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": ck.config_hash}

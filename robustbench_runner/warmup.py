@@ -169,7 +169,8 @@ def _short(v) -> str:
 
 
 def branch_file(run_dir: Path, epoch: int) -> Path:
-    return Path(run_dir) / "ckpt" / f"branch_{epoch:03d}.pt"
+    """A run directory's branch state after ``epoch`` (:meth:`.results.RunFiles.branch_ckpt`)."""
+    return RunFiles(run_dir).branch_ckpt(epoch)
 
 
 @dataclass
@@ -195,11 +196,12 @@ class Branch:
 
 
 def _candidates(source: Path, epoch: int, own: Path) -> list[Path]:
-    if branch_file(source, epoch).parent.is_dir() or (source / "run.json").exists():
-        return [branch_file(source, epoch)]  # one run directory
+    run = RunFiles(source)
+    if run.ckpt_dir.is_dir() or run.info.exists():
+        return [run.branch_ckpt(epoch)]  # one run directory
     return sorted(
         p
-        for p in source.glob(f"*/ckpt/branch_{epoch:03d}.pt")
+        for p in source.glob(RunFiles.branch_pattern(epoch))
         if p.parent.parent.resolve() != own.resolve()
     )
 
@@ -214,7 +216,7 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
         return None
     source = Path(str(w["from"]))
     epoch = branch_epoch(cfg)
-    single = (source / "run.json").exists() or (source / "ckpt").is_dir()
+    single = RunFiles(source).info.exists() or RunFiles(source).ckpt_dir.is_dir()
     if epoch is None:
         if single:
             raise UserError(
@@ -266,7 +268,7 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
 def _stored_config(run_dir: Path) -> dict | None:
     """The semantic config in a run's run.json (None when missing or unreadable)."""
     try:
-        info = json.loads((run_dir / "run.json").read_text())
+        info = json.loads(RunFiles(run_dir).info.read_text())
         return (
             info["config"]
             if isinstance(info, dict) and isinstance(info.get("config"), dict)
@@ -358,7 +360,7 @@ def seed_from_branch(
                 "select": dict(best),
             },
         )
-    log = parent_dir / "train_log.csv"
+    log = parent.train_log
     if log.exists():
         rows = RunFilesReader(parent_dir).train_rows(epoch)
         for row in rows:
@@ -385,8 +387,6 @@ class RunFilesReader:
     """The parent's train_log.csv rows of the shared epochs, read through its schema."""
 
     def __init__(self, run_dir: Path):
-        from .results import RunFiles
-
         self.files = RunFiles(run_dir)
 
     def train_rows(self, epoch: int) -> list[dict]:

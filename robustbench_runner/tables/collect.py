@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from ..results import read_result_frame
+from ..results import RunFiles, read_result_frame
 from .runs import RunSet, load_runs
 
 
@@ -23,16 +23,16 @@ def find_runs(roots: Iterable[str | Path]) -> list[Path]:
         root = Path(root)
         if not root.exists():
             raise UserError(f"{root} does not exist", fix="pass a run or sweep directory (e.g. outputs/sweeps/<name>)")
-        for m in root.rglob("metrics.csv"):
+        for m in root.rglob(RunFiles.METRICS):
             runs.add(m.parent)
-        for m in root.rglob("run.json"):  # runs that have not written metrics yet
+        for m in root.rglob(RunFiles.INFO):  # runs that have not written metrics yet
             runs.add(m.parent)
     return sorted(runs)
 
 
 def run_status(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"run_dir": str(d), "done": (d / "DONE").exists(), "has_metrics": (d / "metrics.csv").exists()} for d in run_dirs],
+        [{"run_dir": str(d), "done": RunFiles(d).done.exists(), "has_metrics": RunFiles(d).metrics.exists()} for d in run_dirs],
         columns=["run_dir", "done", "has_metrics"],
     )
 

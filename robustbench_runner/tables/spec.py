@@ -77,6 +77,7 @@ from omegaconf._utils import get_yaml_loader
 
 from ..errors import UserError
 from ..paths import conf_dir
+from ..results import RunFiles
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
 MIXED = ("split", "refuse")
@@ -111,7 +112,7 @@ class TableSpec:
     order: dict[str, list] = field(default_factory=dict)
     expect: int | None = None
     builder: str | None = None
-    source: str = "metrics.csv"
+    source: str = RunFiles.METRICS
     options: dict[str, Any] = field(default_factory=dict)  # free-form, for custom builders
     note: str = ""
     seed_keys: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_KEYS))  # may differ within a cell

@@ -43,6 +43,7 @@ from omegaconf import OmegaConf
 from ...data import load_dataset
 from ...data.base import DataBundle
 from ...errors import UserError
+from ...results import RunFiles
 from .paper import scheme
 from .rundir import StudyRun
 from .subset_eval import SETS_FILE
@@ -70,13 +71,13 @@ class Study:
 
     @classmethod
     def load(cls, study_dir: str | Path) -> Study:
-        d = Path(study_dir)
-        if not (d / "DONE").exists():
+        d, files = Path(study_dir), RunFiles(study_dir)
+        if not files.done.exists():
             raise UserError(
                 f"{d} is not a finished samplerob study",
                 fix="run `rbr-samplerob prepare` first",
             )
-        cfg = OmegaConf.to_container(OmegaConf.load(d / "config.yaml"))
+        cfg = OmegaConf.to_container(OmegaConf.load(files.config))
         info = json.loads((d / "subsets" / SETS_FILE).read_text())
         bundle = load_dataset(cfg["data"])
         if {"x": len(bundle.train), "t": len(bundle.test)} != info["sizes"]:
@@ -84,7 +85,7 @@ class Study:
                 f"the dataset of {d} no longer loads with the sizes it was prepared on {info['sizes']}",
                 fix="prepare the study again (overwrite=true)",
             )
-        chash = json.loads((d / "run.json").read_text())["config_hash"]
+        chash = json.loads(files.info.read_text())["config_hash"]
         return cls(d, cfg, info, bundle, chash)
 
     def features(self, split: str) -> np.ndarray:
