@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import UserError
 from .faults import crash_point
-from .io import atomic_write_text
+from .io import upsert_csv
 
 METRIC_COLUMNS = [
     "run", "dataset", "model", "scheme", "seed", "batch_size", "config_hash",
@@ -316,7 +316,7 @@ def without_torn_group(got: ResultCsv, group: list[str]) -> pd.DataFrame:
 def upsert_result(
     path: str | Path, rows: pd.DataFrame, key: list[str], keep: str = "first", sort: list[str] | None = None, torn_group: list[str] | None = None
 ) -> int:
-    """Merge ``rows`` into the result CSV at ``path`` atomically (like :func:`io.upsert_csv`),
+    """Merge ``rows`` into the result CSV at ``path`` atomically (:func:`.io.upsert_csv`),
     reading the old rows through the file's schema: a torn last row is dropped here (with the
     rows of its ``torn_group``, see :func:`without_torn_group`), so its key is free for the
     recomputed row, and dtypes survive the rewrite. Returns the number of new keys written."""
@@ -330,16 +330,7 @@ def upsert_result(
         old = without_torn_group(got, torn_group) if torn_group else got.frame
     else:
         old = rows.iloc[0:0]
-    merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
-    dup = merged[key].astype(str).duplicated(keep=keep)
-    merged = merged[~dup.to_numpy()]
-    if sort:
-        merged = merged.sort_values(list(sort), kind="stable")
-    n_new = len(merged) - len(old.drop_duplicates(subset=key)) if len(old) else len(merged)
-    buf = io.StringIO()
-    conform(merged, schema).to_csv(buf, index=False)
-    atomic_write_text(path, buf.getvalue())
-    return n_new
+    return upsert_csv(path, rows, key, keep=keep, sort=sort, old=old, finish=lambda merged: conform(merged, schema))
 
 
 # -- one run's files ------------------------------------------------------------------------------

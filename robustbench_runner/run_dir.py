@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import __version__
 from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
-from .config import config_diff, run_group, semantic_dict
+from .config import config_diff, run_group, semantic_dict, shown_diff
 from .errors import UserError
 from .io import LOCK, MANIFEST, atomic_write_text, read_manifest, wipe_recorded
 from .results import RunFiles
@@ -71,8 +71,7 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | No
             wipe_run_dir(files)
         elif other:
             if has_results(files):
-                diff = config_diff(stored["config"], semantic_dict(cfg)) if stored["config"] else []
-                shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+                shown = shown_diff(config_diff(stored["config"], semantic_dict(cfg))) if stored["config"] else ""
                 shown = shown or f"config hash {', '.join(sorted(other))} in {stored['source']}, not {chash}"
                 raise UserError(f"{files.dir} holds a run with a different config ({shown})", fix=GUARD_FIX)
             wipe_run_dir(files)

@@ -33,7 +33,7 @@ from .checkpoints import (
     newest_checkpoint,
     schedule_state,
 )
-from .config import config_diff, config_hash, semantic_dict
+from .config import config_diff, config_hash, semantic_dict, shown_diff
 from .data import load_dataset, make_augment
 from .errors import Diverged, UserError
 from .io import load_checkpoint, save_checkpoint
@@ -174,8 +174,7 @@ class TrainRun(Loop):
         missing or replaced: the checkpoint's own hash is what its weights were trained with)."""
         stored = payload.get("config_hash")
         if payload.get("format") == CKPT_FORMAT and stored != self.chash:
-            diff = config_diff(semantic_dict(OmegaConf.create(payload["config"])), semantic_dict(self.cfg))
-            shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+            shown = shown_diff(config_diff(semantic_dict(OmegaConf.create(payload["config"])), semantic_dict(self.cfg)))
             raise UserError(f"{path} was trained with a different config ({shown or f'config hash {stored}, not {self.chash}'})", fix=GUARD_FIX)
 
     def resume_plan(self) -> tuple[int, Path | None, dict | None, str]:

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .config import semantic_dict
+from .config import Difference, config_diff, semantic_dict
 from .errors import UserError
 from .io import atomic_write_text, load_checkpoint, save_checkpoint
 from .results import RunFiles
@@ -131,16 +131,12 @@ def branch_epoch(cfg: DictConfig) -> int | None:
 
 def differing_keys(parent: dict, child: dict, epoch: int) -> list[str]:
     """Why two semantic configs do not share their first ``epoch`` epochs ([] = they do)."""
-    out = []
-    for key in TRAINING_KEYS:
-        if parent.get(key) != child.get(key):
-            out += _diff(parent.get(key), child.get(key), key)
+    out = _shown(config_diff({k: parent.get(k) for k in TRAINING_KEYS}, {k: child.get(k) for k in TRAINING_KEYS}))
     (psig, pbound), (csig, cbound) = (
         scheme_signature(parent["scheme"]),
         scheme_signature(child["scheme"]),
     )
-    if psig != csig:
-        out += _diff(psig, csig, "scheme")
+    out += _shown(config_diff({"scheme": psig}, {"scheme": csig}))
     for who, bound, name in (
         ("parent", pbound, parent["scheme"].get("name")),
         ("this run", cbound, child["scheme"].get("name")),
@@ -152,15 +148,8 @@ def differing_keys(parent: dict, child: dict, epoch: int) -> list[str]:
     return out
 
 
-def _diff(a, b, prefix: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [
-            d
-            for k in sorted(set(a) | set(b), key=str)
-            for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")
-            if a.get(k) != b.get(k)
-        ]
-    return [f"{prefix} ({_short(a)} vs {_short(b)})"]
+def _shown(diff: list[Difference]) -> list[str]:
+    return [f"{d.key} ({_short(d.old)} vs {_short(d.new)})" for d in diff]
 
 
 def _short(v) -> str:

@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 from omegaconf._utils import get_yaml_loader
 
-from ..config import VOLATILE_KEYS
+from ..config import VOLATILE_KEYS, config_diff
 from ..errors import UserError
 from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
 
@@ -224,15 +224,13 @@ def _covered(key: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
-    """The config keys (not under ``ignore``) whose values are not the same in all ``runs``."""
-    keys = sorted({k for r in runs for k in r.flat})
-    out = []
-    for k in keys:
-        if _covered(k, ignore):
-            continue
-        if len({r.flat.get(k, "<absent>") for r in runs}) > 1:
-            out.append(k)
-    return out
+    """The config keys (not under ``ignore``) whose values are not the same in all ``runs``
+    (:func:`.config.config_diff` of each run's flat config against the first's)."""
+    if not runs:
+        return []
+    first = runs[0].flat
+    keys = {d.key for r in runs[1:] for d in config_diff(first, r.flat)}
+    return sorted(k for k in keys if not _covered(k, ignore))
 
 
 @dataclass
