@@ -4,8 +4,8 @@
   warm-up run's branch states (docs/warmup.md, :mod:`.warmup`);
 - :class:`BestCheckpoint`: the ``select`` score after each epoch, ``ckpt/best.pt`` and its
   evaluation at the end;
-- :class:`GridCheckpoints`: ``ckpt/epoch_XXX.pt`` on the evaluation grid and their evaluation
-  (also of grid checkpoints a kill left unevaluated);
+- :class:`GridCheckpoints`: the evaluation of the grid checkpoints ``ckpt/epoch_XXX.pt``
+  (also of those a kill left unevaluated);
 - :class:`TrackerCallback`: copies the CSV rows to the configured trackers (``logger=``);
 - :class:`DropResumeState`: drops the optimizer state from a finished run's ``last.pt``
   (``train.keep_optimizer_state=false``);
@@ -74,27 +74,21 @@ class BestCheckpoint(Callback):
 
 
 class GridCheckpoints(Callback):
-    """``eval.grid``: ``ckpt/epoch_XXX.pt`` after each grid epoch (before ``last.pt``, so a
-    kill never skips one) and its evaluation (after ``last.pt``, so a kill during an
-    evaluation does not repeat the epoch). On resuming: the epoch-0 checkpoint of a fresh
-    start, and the grid checkpoints saved but not (fully) evaluated before a kill; one whose
-    rows are all written is not even read (a damaged file there costs nothing). A grid epoch
-    whose checkpoint is gone is left as it is: its rows stay missing."""
+    """``eval.grid``: evaluates each grid checkpoint (``ckpt/epoch_XXX.pt``, which the loop
+    writes before ``last.pt``, as resuming reads both) once ``last.pt`` is written, so a kill
+    during an evaluation does not repeat the epoch. On resuming: the grid checkpoints saved
+    but not (fully) evaluated before a kill; one whose rows are all written is not even read
+    (a damaged file there costs nothing). A grid epoch whose checkpoint is gone is left as it
+    is: its rows stay missing."""
 
     def on_resume(self, loop, epoch):
         files = loop.files
-        if epoch == 0 and 0 in loop.grid:
-            save_checkpoint(files.grid_ckpt(0), loop.payload(0))
         for e in loop.grid:
             path, label = files.grid_ckpt(e), files.grid_label(e)
             if e <= epoch and path.exists() and loop.evaluator.missing(label):
                 payload = load_checkpoint(path, fix=f"delete {path} and rerun to finish the run without that checkpoint's missing results, or rerun with overwrite=true to start again")
                 loop.check_hash(payload, path)
                 loop.evaluate(label, e, payload["model"])
-
-    def on_epoch_end(self, loop, epoch, row):
-        if epoch in loop.grid:
-            save_checkpoint(loop.files.grid_ckpt(epoch), loop.payload(epoch))
 
     def on_checkpoint(self, loop, epoch, state):
         if epoch in loop.grid:

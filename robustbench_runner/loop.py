@@ -7,7 +7,8 @@
         │
     steps: train ─ restore ─────────────────────────────── on_resume(loop, epoch)
              └ per epoch: train one epoch ──────────────── on_epoch_end(loop, epoch, row)
-                          train_log.csv row, ckpt/last.pt ─ on_checkpoint(loop, epoch, state)
+                          train_log.csv row, grid checkpoint,
+                          ckpt/last.pt ──────────────────── on_checkpoint(loop, epoch, state)
            eval ─ per checkpoint: evaluate
         (every evaluated checkpoint) ───────────────────── on_evaluated(loop, label, epoch)
         │

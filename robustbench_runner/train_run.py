@@ -140,8 +140,9 @@ class TrainRun(Loop):
             self.train_epoch(epoch)
 
     def train_epoch(self, epoch: int) -> None:
-        """Train one epoch; ``on_epoch_end`` (its train_log.csv row), the row, ``ckpt/last.pt``,
-        ``on_checkpoint``. A non-finite weight stops the run before anything of the epoch is written."""
+        """Train one epoch; ``on_epoch_end`` (its train_log.csv row), the row, the grid
+        checkpoint (on the grid) and ``ckpt/last.pt``, ``on_checkpoint``. A non-finite weight
+        stops the run before anything of the epoch is written."""
         cfg, files, model = self.cfg, self.files, self.model
         stats = train_one_epoch(
             model, self.scheme, self.optimizer, self.bundle.train_for_epoch(epoch),
@@ -162,6 +163,10 @@ class TrainRun(Loop):
         self.call("on_epoch_end", epoch, row)
         files.add_train_log(row)
         files.add_weights_log(epoch, stats.weights)
+        # the checkpoints resuming reads (restore, resume_plan): the grid one first, so a kill
+        # between the two never leaves a grid epoch without its checkpoint
+        if epoch in self.grid:
+            save_checkpoint(files.grid_ckpt(epoch), self.payload(epoch))
         state = self.payload(epoch)
         state.update(optimizer=self.optimizer.state_dict(), schedule=schedule_state(self.schedule), best=self.best)
         save_checkpoint(files.ckpt("last"), state)
@@ -203,8 +208,8 @@ class TrainRun(Loop):
 
     def restore(self) -> int:
         """Resume from ``ckpt/last.pt`` (returns its epoch); without one, from the newest
-        loadable grid checkpoint (:meth:`resume_plan`), else start at epoch 0 (whose grid
-        checkpoint :class:`~.callbacks.GridCheckpoints` writes)."""
+        loadable grid checkpoint (:meth:`resume_plan`), else start at epoch 0 (writing the
+        epoch-0 grid checkpoint)."""
         model, optimizer, schedule = self.model, self.optimizer, self.schedule
         last = self.files.ckpt("last")
         if not last.exists():
@@ -212,6 +217,8 @@ class TrainRun(Loop):
             if epoch < 0:
                 raise UserError(f"{last} is missing and {what}", fix="rerun with overwrite=true to start again, or tag=<name> for a separate run")
             if path is None:
+                if 0 in self.grid:  # the initial weights' grid checkpoint
+                    save_checkpoint(self.files.grid_ckpt(0), self.payload(0))
                 return 0
             self.check_hash(payload, path)
             model.load_state_dict(payload["model"])
