@@ -22,7 +22,7 @@ already resumes from (the exactness test, tests/test_warmup.py, checks it byte f
 
 Warm-up equivalence (:func:`differing_keys`): parent and child must agree on every config key
 that the training of epochs ``1..K`` reads (:data:`TRAINING_KEYS`), and their schemes must have
-the same *warm-up signature* (:data:`RULES`): the loss family they compute for epochs <= K and
+the same *warm-up signature* (each scheme class's ``warmup_rule``, :func:`scheme_rule`): the loss family they compute for epochs <= K and
 the scheme keys that loss reads. Keys that only weigh after the burn-in (burn_in, multiplier,
 normalize, detach, the weight formula's constants) and evaluation keys (eval, attacks,
 analysis, tag, name) may differ.
@@ -44,6 +44,7 @@ from .config import Difference, config_diff, semantic_dict
 from .errors import UserError
 from .io import atomic_write_text, load_checkpoint, save_checkpoint
 from .results import RunFiles
+from .schemes.base import SCHEMES, WarmupRule
 
 #: Config sections the training of an epoch reads (``TrainRun.run``: the dataset and its
 #: augmentation, the model and its initial weights, the optimizer and schedule, batch size /
@@ -62,53 +63,23 @@ TRAINING_KEYS = (
     "select",
 )
 
-PLAIN_AT = "adversarial CE: mean CE(f(x'), y) (Madry et al. 2018, eq. 2.1)"
-TRADES_LOSS = "TRADES: mean CE(f(x), y) + beta * mean KL(p(x) || p(x')) (Zhang et al. 2019, eq. 5)"
+Rule = WarmupRule  # the warm-up signature of a scheme class: its ``warmup_rule``
 
 
-@dataclass(frozen=True)
-class Rule:
-    """The warm-up signature of one scheme class: the loss it computes while ``epoch <=
-    bound`` (``bound``: a scheme key, e.g. ``burn_in``; None = every epoch), the scheme keys
-    that loss reads, and renames onto the family's key names (MAIL-TRADES' ``trades_beta`` is
-    TRADES' ``beta``)."""
-
-    loss: str
-    keys: tuple[str, ...]
-    bound: str | None = None
-    rename: tuple[tuple[str, str], ...] = ()
-
-
-_AT_KEYS = ("attack", "attack_bn_mode")
-_TRADES_KEYS = ("attack", "attack_bn_mode", "beta", "forward_order")
-_S = "robustbench_runner.schemes."
-
-#: Per scheme class (its ``_target_``, compared as a string): what it computes in its warm-up.
-#: GAIRAT crafts x' with ``pgd_with_kappa``, the same start, steps and random draws as
-#: ``PGD.perturb`` with one restart (kappa is only read after the burn-in). VIR-AT computes
-#: p(x) only for its weights, i.e. not during the burn-in.
-RULES: dict[str, Rule] = {
-    _S + "adversarial.PGDAT": Rule(PLAIN_AT, _AT_KEYS),
-    _S + "irat.MAILAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.WMMR": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.EWAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.MarginReweightMAIL": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.MarginReweightWMMR": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "vir.VIRAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "gairat.GAIRAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "trades.TRADES": Rule(TRADES_LOSS, _TRADES_KEYS),
-    _S + "irat.MAILTRADES": Rule(TRADES_LOSS, _TRADES_KEYS, "burn_in", (("trades_beta", "beta"),)),
-    _S + "vir.VIRTRADES": Rule(TRADES_LOSS, _TRADES_KEYS, "burn_in", (("trades_beta", "beta"),)),
-}
-# the package's re-exports name the same classes
-RULES.update({_S + t.rsplit(".", 1)[1]: r for t, r in list(RULES.items())})
+def scheme_rule(target) -> WarmupRule | None:
+    """The warm-up rule of the scheme class a ``_target_`` names: the class's
+    :attr:`~.schemes.base.Scheme.warmup_rule` (inherited by subclasses), looked up among the
+    classes already defined (:data:`~.schemes.base.SCHEMES`: rbr's, and a user's once this run
+    built it); never an import, so a parent's stored config cannot choose one. None: no rule."""
+    cls = SCHEMES.find(str(target))
+    return None if cls is None else cls.warmup_rule
 
 
 def scheme_signature(scheme: dict) -> tuple[dict, int | None]:
     """(what the scheme computes in its warm-up, the last epoch it computes it: None = every
     epoch). A scheme without a rule (MART, standard, a user's class) is its whole config
     (minus its name): it shares only with an identical scheme."""
-    rule = RULES.get(str(scheme.get("_target_")))
+    rule = scheme_rule(scheme.get("_target_"))
     if rule is None:
         return {"scheme": {k: v for k, v in scheme.items() if k != "name"}}, None
     source = {family: own for own, family in rule.rename}  # family key -> this scheme's key
@@ -404,13 +375,14 @@ def record_branch(files, info: dict | None) -> None:
 
 
 __all__ = [
-    "RULES",
+    "Rule",
     "TRAINING_KEYS",
     "Branch",
     "branch_epoch",
     "differing_keys",
     "find_branch",
     "save_branch_state",
+    "scheme_rule",
     "scheme_signature",
     "seed_from_branch",
 ]
