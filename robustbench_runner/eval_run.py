@@ -100,6 +100,9 @@ class EvalRun(Loop):
             write_model_summary(model, dims, files.model_summary)
         self.evaluator = CheckpointEvaluator(cfg, files, bundle, model, self.device, identity(cfg, files.dir.name, self.chash))
 
+    def checkpoints(self) -> list[str]:
+        return [ck.label for ck in self.loaded]
+
     def steps(self) -> None:
         for ck in self.loaded:
             print(describe_checkpoint(ck), flush=True)

@@ -114,9 +114,21 @@ class Loop:
         self.evaluator.evaluate(label, epoch, state_dict)
         self.call("on_evaluated", label, epoch)
 
+    def checkpoints(self) -> list[str]:
+        """The labels of the checkpoints this run evaluates (the ``checkpoint`` column)."""
+        raise NotImplementedError
+
+    def expected_rows(self) -> set[tuple[str, str]]:
+        """Every (checkpoint, attack) a finished run has ``metrics.csv`` rows for: each of
+        :meth:`checkpoints` under each label of the evaluator's suite
+        (:meth:`~.checkpoint_eval.CheckpointEvaluator.expected`)."""
+        labels = self.evaluator.expected()
+        return {(ck, a) for ck in self.checkpoints() for a in labels}
+
     def finish(self) -> None:
         """``on_finish``, ``DONE`` (:func:`.run_dir.write_done`), ``on_done``, the summary."""
         self.call("on_finish")
+        # DONE's precondition (every expected_rows() row written) plugs in here
         write_done(self.files, self.chash)
         self.call("on_done")
         print_summary(self.files)

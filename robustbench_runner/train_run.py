@@ -132,6 +132,11 @@ class TrainRun(Loop):
         self.eval_model = copy.deepcopy(model)
         self.evaluator = CheckpointEvaluator(cfg, files, bundle, self.eval_model, self.device, identity(cfg, files.dir.name, self.chash))
 
+    def checkpoints(self) -> list[str]:
+        """The grid epochs' labels, and ``best`` when a ``select`` keeps one."""
+        best = ["best"] if self.cfg.get("select") else []
+        return [self.files.grid_label(e) for e in self.grid] + best
+
     def steps(self) -> None:
         start = self.restore()
         self.call("on_resume", start)

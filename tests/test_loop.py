@@ -54,7 +54,10 @@ class Recorder(Callback):
         CALLS.append(("on_evaluated", label, epoch, label in have))
 
     def on_finish(self, loop):
+        m = loop.files.read_metrics()
+        written = set(zip(m.checkpoint, m.attack, strict=True))
         CALLS.append(("on_finish", loop.files.done.exists()))
+        CALLS.append(("missing before DONE", sorted(loop.expected_rows() - written), len(loop.expected_rows()) > 2))
 
     def on_done(self, loop):
         CALLS.append(("on_done", loop.files.done.exists()))
@@ -74,6 +77,7 @@ def test_hooks_are_called_in_order_and_a_hook_adds_a_column(tmp_path):
         ("on_evaluated", "epoch_002", 2, True),
         ("on_checkpoint", 2, 2, True, True),
         ("on_finish", False),
+        ("missing before DONE", [], True),
         ("on_done", True),
     ]
     log = pd.read_csv(run / "train_log.csv")
@@ -89,7 +93,7 @@ def test_an_eval_run_calls_the_same_hooks(tmp_path):
     CALLS.clear()
     run_inprocess(["mode=eval", f"checkpoint={trained}", f"output_root={tmp_path}", "eval.n_eval=8",
                    "attacks.pgd20.steps=2", "progress=false", "device=cpu", "+callbacks.rec._target_=test_loop.Recorder"])  # fmt: skip
-    assert CALLS == [("on_start", "EvalRun", True), ("on_evaluated", "epoch_001", 1, True), ("on_finish", False), ("on_done", True)]
+    assert CALLS == [("on_start", "EvalRun", True), ("on_evaluated", "epoch_001", 1, True), ("on_finish", False), ("missing before DONE", [], True), ("on_done", True)]
 
 
 def test_built_in_callbacks_follow_the_config():
