@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from omegaconf._utils import get_yaml_loader
 
 from ..config import VOLATILE_KEYS, config_diff
 from ..errors import UserError
 from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
+from ..yaml_rules import IMPLICIT_RESOLVERS
 
 
 class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -42,7 +42,7 @@ class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     10,000 runs, docs/performance.md)."""
 
 
-_ConfigLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
+_ConfigLoader.yaml_implicit_resolvers = IMPLICIT_RESOLVERS
 
 
 def read_config(path: Path) -> dict:

@@ -73,11 +73,11 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
-from omegaconf._utils import get_yaml_loader
 
 from ..errors import UserError
 from ..paths import conf_dir
 from ..results import RunFiles
+from ..yaml_rules import IMPLICIT_RESOLVERS
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
 MIXED = ("split", "refuse")
@@ -209,7 +209,7 @@ class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         return super().construct_mapping(node, deep=deep)
 
 
-_SpecLoader.yaml_implicit_resolvers = get_yaml_loader().yaml_implicit_resolvers
+_SpecLoader.yaml_implicit_resolvers = IMPLICIT_RESOLVERS
 
 
 TABLE_DIR = conf_dir() / "table"  # conf/table/** (shipped inside the installed package)
