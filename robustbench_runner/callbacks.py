@@ -16,6 +16,8 @@ An evaluation run uses the tracker and the curves.
 
 from __future__ import annotations
 
+import sys
+
 from omegaconf import DictConfig
 
 from . import warmup
@@ -78,14 +80,17 @@ class GridCheckpoints(Callback):
     writes before ``last.pt``, as resuming reads both) once ``last.pt`` is written, so a kill
     during an evaluation does not repeat the epoch. On resuming: the grid checkpoints saved
     but not (fully) evaluated before a kill; one whose rows are all written is not even read
-    (a damaged file there costs nothing). A grid epoch whose checkpoint is gone is left as it
-    is: its rows stay missing."""
+    (a damaged file there costs nothing). A grid epoch whose checkpoint is gone and whose rows
+    are missing cannot be evaluated: one warning line names it, and its rows stay missing
+    (:meth:`.loop.Loop.expected_rows` lists them)."""
 
     def on_resume(self, loop, epoch):
         files = loop.files
         for e in loop.grid:
             path, label = files.grid_ckpt(e), files.grid_label(e)
-            if e <= epoch and path.exists() and loop.evaluator.missing(label):
+            if e <= epoch and not path.exists() and loop.evaluator.missing(label):
+                print(f"[rbr] warning: {path} is missing, so epoch {e}'s results cannot be computed (rerun with overwrite=true to recompute the run)", file=sys.stderr, flush=True)
+            elif e <= epoch and path.exists() and loop.evaluator.missing(label):
                 payload = load_checkpoint(path, fix=f"delete {path} and rerun to finish the run without that checkpoint's missing results, or rerun with overwrite=true to start again")
                 loop.check_hash(payload, path)
                 loop.evaluate(label, e, payload["model"])

@@ -136,3 +136,21 @@ def test_docs_callback_example_runs_as_written(tmp_path):
     model.load_state_dict(ck["model"])
     norm = sum(float((p.double() ** 2).sum()) for p in model.parameters()) ** 0.5
     assert list(log.epoch) == [1, 2] and log.weight_norm.iloc[-1] == pytest.approx(norm, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_a_grid_checkpoint_lost_before_its_evaluation_is_named(tmp_path):
+    """Killed right after ``last.pt`` of epoch 1 (its grid checkpoint saved, not evaluated);
+    the grid checkpoint is then lost: the resumed run says so, and its rows are the ones
+    ``expected_rows`` still misses (what a DONE precondition would refuse)."""
+    from rbr_testing import cli
+
+    args = [*SMALL, f"output_root={tmp_path}", "train.epochs=2"]
+    assert cli(args, env={"RBR_CRASH_AT": "checkpoint:2"}).returncode != 0
+    run = tmp_path / "runs" / "digits-cnn6-standard-s0"
+    (run / "ckpt" / "epoch_001.pt").unlink()
+    proc = cli(args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{run / 'ckpt' / 'epoch_001.pt'} is missing, so epoch 1's results cannot be computed" in proc.stderr
+    m = pd.read_csv(run / "metrics.csv")
+    assert set(m.checkpoint) == {"epoch_002"}
