@@ -9,7 +9,9 @@ aggregates many runs into the paper tables (``tables``).
 A run (``execute``) is a training run (``train_run``) or an evaluation run (``eval_run``);
 both evaluate checkpoints with ``checkpoint_eval``, write the checkpoint files of
 ``checkpoints`` (users' own files: ``user_checkpoints``) and own their run directory through
-``run_dir`` (claim, config guard, overwrite, ``DONE``).
+``run_dir`` (claim, config guard, overwrite, ``DONE``). Both are a ``loop.Loop`` with hooks
+(``loop.Callback``; the built-in ones in ``callbacks``); the run folder's layout is
+``results.RunFiles``; models, attacks and schemes register in a ``registry.Registry``.
 """
 
 __version__ = "0.1.0"

@@ -112,7 +112,7 @@ class CheckpointEvaluator:
 
             clean_sub, results = run_suite(
                 self.model, xs, ys, self.attacks, batch_size=bs, device=self.device,
-                state_dir=self.files.eval_dir / label, on_attack_done=write, tf32=eval_tf32(self.cfg),
+                state_dir=self.files.eval_state_dir(label), on_attack_done=write, tf32=eval_tf32(self.cfg),
             )  # fmt: skip
             # clean accuracy on the attacked points too (eval-protocol, issue 12 item 9)
             self.files.add_metrics(self.ident, epoch, label, self.split_name, attacked_clean_rows(clean_sub, ys) + worst_case_rows(results, ys))

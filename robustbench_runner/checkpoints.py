@@ -15,7 +15,6 @@ attack keeps the best epoch. Files are written atomically by :func:`.io.save_che
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -33,13 +32,17 @@ RESUME_STATE_KEYS = ("optimizer", "schedule", "best")
 
 
 def ckpt_label(epoch: int) -> str:
-    """The label (file stem, ``checkpoint`` column) of the grid checkpoint of ``epoch``."""
-    return f"epoch_{epoch:03d}"
+    """The label (file stem, ``checkpoint`` column) of the grid checkpoint of ``epoch``
+    (:meth:`.results.RunFiles.grid_label`)."""
+    return RunFiles.grid_label(epoch)
 
 
 def checkpoint_epoch(path: Path) -> int:
     """The epoch in a grid checkpoint's name (``epoch_012.pt`` -> 12)."""
-    return int(path.stem.split("_")[1])
+    epoch = RunFiles.grid_epoch(path)
+    if epoch is None:
+        raise ValueError(f"{path} is not a grid checkpoint")
+    return epoch
 
 
 def checkpoint_payload(cfg: DictConfig, chash: str, dims, epoch: int, model: torch.nn.Module) -> dict:
@@ -56,10 +59,7 @@ def checkpoint_payload(cfg: DictConfig, chash: str, dims, epoch: int, model: tor
 
 def grid_checkpoints(files: RunFiles) -> list[Path]:
     """``ckpt/epoch_XXX.pt`` files, oldest first (never through a symlinked file)."""
-    if not files.ckpt_dir.is_dir():
-        return []
-    found = [p for p in files.ckpt_dir.glob("epoch_*.pt") if re.fullmatch(r"epoch_\d+\.pt", p.name)]
-    return sorted(found, key=checkpoint_epoch)
+    return files.grid_checkpoints()
 
 
 def newest_checkpoint(files: RunFiles, candidates: list[Path]) -> tuple[Path, dict] | None:
@@ -98,10 +98,7 @@ def checkpoint_paths(path: Path) -> list[Path]:
     """A file, or every ``ckpt/epoch_*.pt`` (+ ``best.pt``) of a run directory."""
     if path.is_file():
         return [path]
-    ckpt = path / "ckpt" if (path / "ckpt").is_dir() else path
-    found = sorted(ckpt.glob("epoch_*.pt"))
-    if (ckpt / "best.pt").exists():
-        found.append(ckpt / "best.pt")
+    found = RunFiles.checkpoints_in(RunFiles(path).ckpt_dir if (path / RunFiles.CKPT).is_dir() else path)
     if not found:
         raise UserError(f"no checkpoint found at {path}", fix="pass checkpoint=<a .pt file> or a run directory with ckpt/epoch_*.pt")
     return found

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def resolve_run_name(mode: str, name: str, checkpoint: str | None, tag: str = ""
     p = Path(str(checkpoint))
     if str(checkpoint).startswith("robustbench:"):  # a RobustBench zoo id (models/robustbench_zoo.py)
         return "robustbench-" + check_zoo_id(str(checkpoint).split(":", 1)[1]) + _tag_suffix(tag)
-    if p.parent.name == "ckpt":  # <run>/ckpt/epoch_010.pt -> <run>
+    if p.parent.name == "ckpt":  # RunFiles.CKPT (config.py sits below results.py)  # <run>/ckpt/epoch_010.pt -> <run>
         base = p.parent.parent.name
     elif p.suffix:  # a plain file
         base = p.stem
@@ -176,17 +177,51 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Human-readable differences between two (semantic) config dicts."""
-    out: list[str] = []
+class _Absent:
+    """The value of a key one side of a :func:`config_diff` does not have."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+    __str__ = __repr__
+
+
+ABSENT = _Absent()
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One dotted config key whose value differs: ``old`` and ``new`` (:data:`ABSENT` where
+    a side lacks the key). ``str()`` is the form error messages show: ``key: old -> new``."""
+
+    key: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.old} -> {self.new}"
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> list[Difference]:
+    """The differences between two (semantic) config dicts, by dotted key in sorted order;
+    nested dicts are compared key by key. The one config difference of the package: run
+    directory guards (:mod:`.run_dir`), resumes (:mod:`.train_run`), warm-up equivalence
+    (:func:`.warmup.differing_keys`) and the tables' pooling check
+    (:func:`.tables.runs.differing_keys`) use it."""
+    out: list[Difference] = []
     for k in sorted(set(old) | set(new), key=str):
         key = f"{prefix}{k}"
-        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        a, b = old.get(k, ABSENT), new.get(k, ABSENT)
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_diff(a, b, key + ".")
         elif a != b:
-            out.append(f"{key}: {a} -> {b}")
+            out.append(Difference(key, a, b))
     return out
+
+
+def shown_diff(diff: list[Difference], n: int = 3) -> str:
+    """The first ``n`` differences for a one-line message (``a: 1 -> 2; b: x -> y; and 4 more``)."""
+    return "; ".join(str(d) for d in diff[:n]) + (f"; and {len(diff) - n} more" if len(diff) > n else "")
 
 
 # -- validation ------------------------------------------------------------------------------

@@ -14,22 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import runtime
 from .build import build_model, model_dims
+from .callbacks import eval_callbacks
 from .checkpoint_eval import CheckpointEvaluator, identity
 from .checkpoints import checkpoint_paths
 from .config import config_hash
 from .data import load_dataset
-from .loggers import open_tracker
+from .loop import Loop, user_callbacks
 from .model_summary import write_model_summary
-from .plots import write_curves
-from .results import RunFiles
-from .run_dir import claim_run_dir, write_done
-from .summary import print_summary
 from .targets import check_stored_config
 from .user_checkpoints import describe as describe_checkpoint
 from .user_checkpoints import honour_group_choices, load_weights, open_checkpoints
 
 
-class EvalRun:
+class EvalRun(Loop):
     """``rbr-run mode=eval checkpoint=<path> attacks=<suite>``: attack existing checkpoints.
 
     An rbr checkpoint carries its config: the model and dataset come from it (the dataset's
@@ -39,8 +36,8 @@ class EvalRun:
     SAVED_SECTIONS = ("data", "model", "scheme", "seed", "train")
 
     def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device, overrides: list[str] | None = None):
-        self.cfg, self.device = cfg, device
-        self.files = RunFiles(run_dir)
+        super().__init__(cfg, run_dir, device, eval_callbacks(cfg) + user_callbacks(cfg))
+        self.command_cfg = cfg  # self.cfg becomes the run's config (:meth:`run_config`)
         self.overrides = list(overrides or [])
 
     def explicit_keys(self) -> list[str]:
@@ -57,51 +54,57 @@ class EvalRun:
         return keys
 
     def run(self) -> None:
-        cfg = self.cfg
+        cfg = self.command_cfg
         # user checkpoint formats, pickled modules (checkpoint_trusted), robustbench:<id>
-        loaded = open_checkpoints(str(cfg.checkpoint), cfg, checkpoint_paths)
-        saved_cfg = loaded[0].config
-        cfg = copy.deepcopy(cfg)
-        if loaded[0].model_cfg is not None:  # the model comes from the file / the zoo, not cfg.model
+        self.loaded = loaded = open_checkpoints(str(cfg.checkpoint), cfg, checkpoint_paths)
+        self.cfg = cfg = self.run_config(loaded[0])
+        self.chash = config_hash(cfg)
+        extra = runtime.record(self.files, runtime.runtime_info(cfg, self.device), self.chash)  # device, precision
+        if self.claim(cfg, extra):
+            return
+        self.execute()  # build, on_start, steps, finish (.loop)
+        if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run
+            loaded[0].after_eval(self.files)
+
+    def run_config(self, first) -> DictConfig:
+        """The config of this evaluation: the command's, with the model (and the saved
+        sections) of the first checkpoint; explicit command-line keys win."""
+        cfg = copy.deepcopy(self.command_cfg)
+        saved_cfg = first.config
+        if first.model_cfg is not None:  # the model comes from the file / the zoo, not cfg.model
             OmegaConf.set_struct(cfg, False)
-            cfg.model = loaded[0].model_cfg
+            cfg.model = first.model_cfg
         if saved_cfg is not None:
             explicit = self.explicit_keys()
-            allowed = list(self.cfg.get("allow_targets") or [])
+            allowed = list(self.command_cfg.get("allow_targets") or [])
             for key in self.SAVED_SECTIONS:  # a checkpoint is data: it may not choose imports
                 if key in saved_cfg:
-                    check_stored_config(saved_cfg[key], str(loaded[0].path), key, allowed, skip=explicit)
+                    check_stored_config(saved_cfg[key], str(first.path), key, allowed, skip=explicit)
             OmegaConf.set_struct(cfg, False)
             for key in self.SAVED_SECTIONS:
                 if key in saved_cfg:
                     cfg[key] = saved_cfg[key]
-            honour_group_choices(cfg, self.cfg, saved_cfg, self.overrides)  # dataset=mnist wins; model=<other> is refused
-            for key in self.explicit_keys():  # the command line wins over the checkpoint
-                OmegaConf.update(cfg, key, OmegaConf.select(self.cfg, key), merge=False, force_add=True)
+            honour_group_choices(cfg, self.command_cfg, saved_cfg, self.overrides)  # dataset=mnist wins; model=<other> is refused
+            for key in explicit:  # the command line wins over the checkpoint
+                OmegaConf.update(cfg, key, OmegaConf.select(self.command_cfg, key), merge=False, force_add=True)
                 print(f"[rbr] mode=eval: {key}={OmegaConf.select(cfg, key)} (command line) replaces the checkpoint's value")
-        chash = config_hash(cfg)
-        extra = runtime.record(self.files, runtime.runtime_info(cfg, self.device), chash)  # device, precision
-        if claim_run_dir(self.files, cfg, chash, extra=extra):
-            print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
-            print_summary(self.files)
-            return
-        tracker = open_tracker(cfg, self.files, chash)  # [trackers]
-        bundle = load_dataset(cfg.data)
+        return cfg
+
+    def build(self) -> None:
+        cfg, files = self.cfg, self.files
+        self.bundle = bundle = load_dataset(cfg.data)
         dims = model_dims(bundle)
-        module = loaded[0].module
-        model = (module if module is not None else build_model(cfg.model, dims, 0)).to(self.device)
-        if not self.files.model_summary.exists():
-            write_model_summary(model, dims, self.files.model_summary)
-        ident = identity(cfg, self.files.dir.name, chash)
-        evaluator = CheckpointEvaluator(cfg, self.files, bundle, model, self.device, ident)
-        for ck in loaded:
+        module = self.loaded[0].module
+        self.model = model = (module if module is not None else build_model(cfg.model, dims, 0)).to(self.device)
+        if not files.model_summary.exists():
+            write_model_summary(model, dims, files.model_summary)
+        self.evaluator = CheckpointEvaluator(cfg, files, bundle, model, self.device, identity(cfg, files.dir.name, self.chash))
+
+    def checkpoints(self) -> list[str]:
+        return [ck.label for ck in self.loaded]
+
+    def steps(self) -> None:
+        for ck in self.loaded:
             print(describe_checkpoint(ck), flush=True)
-            load_weights(model, ck.state, ck.path, cfg)
-            evaluator.evaluate(ck.label, ck.epoch, model.state_dict())
-            tracker.sync()  # [trackers]
-        write_done(self.files, chash, [(ck.label, a) for ck in loaded for a in evaluator.expected()])
-        tracker.close()  # [trackers]
-        write_curves(self.files)  # curves.png beside metrics.csv
-        print_summary(self.files)
-        if loaded[0].after_eval is not None:  # e.g. the RobustBench leaderboard beside this run
-            loaded[0].after_eval(self.files)
+            load_weights(self.model, ck.state, ck.path, self.cfg)
+            self.evaluate(ck.label, ck.epoch, self.model.state_dict())

@@ -38,8 +38,10 @@ Usable from a notebook without Hydra::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import sys
+import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -120,11 +122,45 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, device=Non
 
 
 def attack_fingerprint(attack: Attack, x: torch.Tensor, y: torch.Tensor) -> str:
-    """Identifies an attack's configuration and the points it ran on (for resume files)."""
+    """Identifies an attack's configuration and the points it ran on (for resume files): the
+    same in every process (:func:`_canonical`: a function is its import path, never a repr
+    holding a memory address, which would make a resumed process redo every attack)."""
     public = {k: v for k, v in vars(attack).items() if k not in ("model", "generator") and not k.startswith("_")}
-    h = hashlib.sha256(repr(sorted(public.items(), key=str)).encode())
+    h = hashlib.sha256(repr(_canonical(public)).encode())
     h.update(repr((tuple(x.shape), float(x.double().sum()), y.tolist())).encode())
     return h.hexdigest()[:16]
+
+
+def _canonical(value, depth: int = 0):
+    """``value`` as plain data whose repr is the same in every process: containers item by
+    item (dicts in key order), functions and classes by their import path, partials by their
+    function and arguments, other objects by their class and public attributes."""
+    if depth > 8:
+        return type(value).__qualname__
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, dict):
+        return [(str(k), _canonical(v, depth + 1)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(_canonical(v, depth + 1)) for v in value)
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), str(value.dtype), value.detach().cpu().flatten()[:64].tolist())
+    if isinstance(value, functools.partial):
+        return ("partial", _canonical(value.func, depth + 1), _canonical(value.args, depth + 1), _canonical(value.keywords, depth + 1))
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    if isinstance(value, types.MethodType):
+        return ("method", _canonical(value.__self__, depth + 1), value.__func__.__qualname__)
+    if isinstance(value, torch.nn.Module):
+        return type(value).__module__ + "." + type(value).__qualname__
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict):
+        public = {k: v for k, v in attrs.items() if not k.startswith("_") and k not in ("model", "generator")}
+        return (type(value).__module__ + "." + type(value).__qualname__, _canonical(public, depth + 1))
+    text = repr(value)
+    return type(value).__module__ + "." + type(value).__qualname__ if " at 0x" in text else text
 
 
 def attack_predictions(

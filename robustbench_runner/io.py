@@ -19,7 +19,7 @@ import stat
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -105,15 +105,20 @@ def upsert_csv(
     key: Sequence[str],
     keep: str = "first",
     sort: Sequence[str] | None = None,
+    old: pd.DataFrame | None = None,
+    finish: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> int:
     """Merge ``rows`` into the CSV at ``path`` atomically; a row whose ``key`` is already
     present is not written twice. ``keep='first'`` keeps what was written before (results
     are never recomputed), ``'last'`` replaces it (e.g. a redone epoch's timing).
-    Returns the number of new keys written."""
+    Returns the number of new keys written. The one CSV upsert of the package: the result
+    files (:func:`.results.upsert_result`) pass ``old`` (the rows already there, read through
+    their schema) and ``finish`` (the schema's dtypes for the merged rows)."""
     path = Path(path)
     if rows.empty:
         return 0
-    old = read_csv(path) if path.exists() else rows.iloc[0:0]
+    if old is None:
+        old = read_csv(path) if path.exists() else rows.iloc[0:0]
     merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
     key = list(key)
     keyed = merged[key].astype(str)
@@ -123,7 +128,7 @@ def upsert_csv(
         merged = merged.sort_values(list(sort), kind="stable")
     n_new = len(merged) - len(old.drop_duplicates(subset=key)) if len(old) else len(merged)
     buf = io.StringIO()
-    merged.to_csv(buf, index=False)
+    (finish(merged) if finish is not None else merged).to_csv(buf, index=False)
     atomic_write_text(path, buf.getvalue())
     return n_new
 

@@ -118,7 +118,7 @@ def write_curves(files: RunFiles, path: str | Path | None = None) -> Path | None
     if chance:
         fig.text(0.5, 0.01, f"{', '.join(sorted(chance))}: {CHANCE_NOTE}", ha="center", va="bottom", fontsize=9, color="firebrick", wrap=True)
     fig.tight_layout(rect=(0, 0.05 if chance else 0, 1, 0.97))
-    out = Path(path) if path is not None else files.dir / "curves.png"
+    out = Path(path) if path is not None else files.curves
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
@@ -159,7 +159,7 @@ def _epoch_panel(ax, m: pd.DataFrame, singles: list[tuple[str, float]], chance: 
     from matplotlib.ticker import MaxNLocator
 
     per_epoch = m[m.epoch >= 0]
-    epoch_ckpts = per_epoch[per_epoch.checkpoint.str.match(r"^epoch_\d+$")]
+    epoch_ckpts = per_epoch[RunFiles.grid_rows(per_epoch.checkpoint)]
     src = epoch_ckpts if not epoch_ckpts.empty else per_epoch
     series = [(CLEAN, 0.0, "clean")] + [(a, e, f"{a} @ {e:.4g}") for a, e in singles]
     for attack, eps, label in series:

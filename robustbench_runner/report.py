@@ -41,6 +41,7 @@ from markupsafe import Markup
 from .errors import UserError
 from .io import OUT_MANIFEST, atomic_write_text, make_dirs, read_manifest, recording
 from .reading import LIMITS, BadFile, read_bytes
+from .results import RunFiles
 
 PROG = "rbr-report"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -207,9 +208,9 @@ def curves_src(run_dir: Path, out: Path, images: Images, problems: Problems) -> 
     and it is a regular PNG file; else (no manifest, not listed, a symlink, not a PNG) drawn
     into the report folder from the run's checked metrics. A ``curves.png`` that is there
     but refused is one warning line (counted)."""
-    png = run_dir / "curves.png"
+    png = RunFiles(run_dir).curves
     present = os.path.lexists(png)
-    if present and "curves.png" in read_manifest(run_dir):
+    if present and png.name in read_manifest(run_dir):
         try:
             data = read_png(png, follow_symlinks=False)
         except BadFile as e:

@@ -19,7 +19,7 @@ through every read and rewrite.
 from __future__ import annotations
 
 import csv
-import io
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -29,7 +29,7 @@ import pandas as pd
 
 from .errors import UserError
 from .faults import crash_point
-from .io import atomic_write_text
+from .io import upsert_csv
 from .reading import LIMITS, BadFile, read_bytes
 from .reading.csvs import coerce, frame_from_text
 
@@ -303,7 +303,7 @@ def without_torn_group(got: ResultCsv, group: list[str]) -> pd.DataFrame:
 def upsert_result(
     path: str | Path, rows: pd.DataFrame, key: list[str], keep: str = "first", sort: list[str] | None = None, torn_group: list[str] | None = None
 ) -> int:
-    """Merge ``rows`` into the result CSV at ``path`` atomically (like :func:`io.upsert_csv`),
+    """Merge ``rows`` into the result CSV at ``path`` atomically (:func:`.io.upsert_csv`),
     reading the old rows through the file's schema: a torn last row is dropped here (with the
     rows of its ``torn_group``, see :func:`without_torn_group`), so its key is free for the
     recomputed row, and dtypes survive the rewrite. Returns the number of new keys written."""
@@ -317,16 +317,7 @@ def upsert_result(
         old = without_torn_group(got, torn_group) if torn_group else got.frame
     else:
         old = rows.iloc[0:0]
-    merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
-    dup = merged[key].astype(str).duplicated(keep=keep)
-    merged = merged[~dup.to_numpy()]
-    if sort:
-        merged = merged.sort_values(list(sort), kind="stable")
-    n_new = len(merged) - len(old.drop_duplicates(subset=key)) if len(old) else len(merged)
-    buf = io.StringIO()
-    conform(merged, schema).to_csv(buf, index=False)
-    atomic_write_text(path, buf.getvalue())
-    return n_new
+    return upsert_csv(path, rows, key, keep=keep, sort=sort, old=old, finish=lambda merged: conform(merged, schema))
 
 
 # -- one run's files ------------------------------------------------------------------------------
@@ -346,23 +337,102 @@ class RunIdentity:
 
 
 class RunFiles:
-    """Paths of one run directory and the writers of its tidy CSVs."""
+    """The layout of one run directory, and the writers of its tidy CSVs: the one place the
+    names of a run folder's files are spelled (``tests/test_run_files.py`` checks the package
+    for others)."""
+
+    METRICS = "metrics.csv"
+    CONFUSION = "confusion.csv"
+    TRAIN_LOG = "train_log.csv"
+    WEIGHTS_LOG = "weights_log.csv"
+    RUN_LOG = "run.log"  # robustbench_runner/runlog.py
+    MODEL_SUMMARY = "model_summary.csv"
+    CONFIG = "config.yaml"
+    INFO = "run.json"
+    DONE = "DONE"
+    CURVES = "curves.png"
+    CKPT = "ckpt"
+    EVAL = "eval"
+    #: the fixed files (no checkpoint) a run directory may hold
+    FILES = (DONE, CONFIG, INFO, METRICS, CONFUSION, TRAIN_LOG, WEIGHTS_LOG, MODEL_SUMMARY)
+    #: the stem of a grid checkpoint (``epoch_012``) and of a warm-up branch state
+    GRID_LABEL = re.compile(r"epoch_(\d+)")
+    BRANCH_LABEL = re.compile(r"branch_(\d+)")
+    #: the checkpoints a run directory written before manifests existed may hold in ``ckpt/``
+    #: (``overwrite=true`` of such a directory deletes these names only)
+    LEGACY_CKPT = re.compile(r"(epoch_\d+|last|best)\.pt")
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
-        self.ckpt_dir = self.dir / "ckpt"
-        self.eval_dir = self.dir / "eval"
-        self.metrics = self.dir / "metrics.csv"
-        self.confusion = self.dir / "confusion.csv"
-        self.train_log = self.dir / "train_log.csv"
-        self.weights_log = self.dir / "weights_log.csv"
-        self.model_summary = self.dir / "model_summary.csv"
-        self.config = self.dir / "config.yaml"
-        self.info = self.dir / "run.json"
-        self.done = self.dir / "DONE"
+        self.ckpt_dir = self.dir / self.CKPT
+        self.eval_dir = self.dir / self.EVAL
+        self.metrics = self.dir / self.METRICS
+        self.confusion = self.dir / self.CONFUSION
+        self.train_log = self.dir / self.TRAIN_LOG
+        self.weights_log = self.dir / self.WEIGHTS_LOG
+        self.model_summary = self.dir / self.MODEL_SUMMARY
+        self.config = self.dir / self.CONFIG
+        self.info = self.dir / self.INFO
+        self.done = self.dir / self.DONE
+        self.curves = self.dir / self.CURVES
 
     def ckpt(self, label: str) -> Path:
+        """``ckpt/<label>.pt`` (``last``, ``best``, a grid label)."""
         return self.ckpt_dir / f"{label}.pt"
+
+    @classmethod
+    def grid_label(cls, epoch: int) -> str:
+        """The label (file stem, ``checkpoint`` column) of the grid checkpoint of ``epoch``."""
+        return f"epoch_{epoch:03d}"
+
+    @classmethod
+    def grid_epoch(cls, label: str | Path) -> int | None:
+        """The epoch of a grid checkpoint's label or file (``epoch_012.pt`` -> 12); None for
+        any other name (``best``, ``last``, a user's file)."""
+        name = Path(str(label)).name
+        m = cls.GRID_LABEL.fullmatch(name[:-3] if name.endswith(".pt") else name)
+        return int(m.group(1)) if m else None
+
+    @classmethod
+    def grid_rows(cls, checkpoints: pd.Series) -> pd.Series:
+        """Which ``checkpoint`` labels of a column are grid checkpoints (``epoch_...``), as
+        a boolean mask."""
+        return checkpoints.astype(str).str.startswith("epoch_")
+
+    def grid_ckpt(self, epoch: int) -> Path:
+        """``ckpt/epoch_XXX.pt``: the checkpoint of grid epoch ``epoch``."""
+        return self.ckpt(self.grid_label(epoch))
+
+    def grid_checkpoints(self) -> list[Path]:
+        """``ckpt/epoch_XXX.pt`` files, oldest first."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        found = [p for p in self.ckpt_dir.glob("epoch_*.pt") if self.grid_epoch(p) is not None]
+        return sorted(found, key=lambda p: self.grid_epoch(p))
+
+    @classmethod
+    def checkpoints_in(cls, folder: Path) -> list[Path]:
+        """The ``epoch_*.pt`` files of a checkpoint folder in name order, then its ``best.pt``."""
+        found = sorted(Path(folder).glob("epoch_*.pt"))
+        best = Path(folder) / "best.pt"
+        return [*found, best] if best.exists() else found
+
+    @classmethod
+    def branch_label(cls, epoch: int) -> str:
+        return f"branch_{epoch:03d}"
+
+    def branch_ckpt(self, epoch: int) -> Path:
+        """``ckpt/branch_XXX.pt``: a warm-up run's branch state after ``epoch`` (docs/warmup.md)."""
+        return self.ckpt(self.branch_label(epoch))
+
+    @classmethod
+    def branch_pattern(cls, epoch: int) -> str:
+        """The glob that finds the branch states of ``epoch`` in a folder of run directories."""
+        return f"*/{cls.CKPT}/{cls.branch_label(epoch)}.pt"
+
+    def eval_state_dir(self, label: str) -> Path:
+        """``eval/<label>/``: the attack state files of one checkpoint's evaluation."""
+        return self.eval_dir / label
 
     def read_metrics(self) -> pd.DataFrame:
         """The rows of ``metrics.csv`` the evaluator may skip (after a torn last row, without

@@ -27,9 +27,17 @@ from omegaconf import DictConfig, OmegaConf
 from . import __version__
 from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
-from .config import config_diff, run_group, semantic_dict
+from .config import config_diff, run_group, semantic_dict, shown_diff
 from .errors import UserError
-from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, manifest_state, read_manifest, wipe_recorded
+from .io import (
+    LOCK,
+    MANIFEST,
+    atomic_write_text,
+    finish_wipe,
+    manifest_state,
+    read_manifest,
+    wipe_recorded,
+)
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -57,7 +65,7 @@ def write_done(files: RunFiles, chash: str, expected: Iterable[tuple[str, str]] 
     if expected is not None:
         want = {(str(c), str(a)) for c, a in expected}
         have = files.read_metrics()
-        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str))) if len(have) else set()
+        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str), strict=True)) if len(have) else set()
         missing = sorted(want - got)
         if missing:
             shown = ", ".join(f"{c}/{a}" for c, a in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
@@ -130,8 +138,7 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | No
             wipe_run_dir(files)
         elif other:
             if has_results(files):
-                diff = config_diff(stored["config"], semantic_dict(cfg)) if stored["config"] else []
-                shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+                shown = shown_diff(config_diff(stored["config"], semantic_dict(cfg))) if stored["config"] else ""
                 shown = shown or f"config hash {', '.join(sorted(other))} in {stored['source']}, not {chash}"
                 raise UserError(f"{files.dir} holds a run with a different config ({shown})", fix=GUARD_FIX)
             wipe_run_dir(files)
@@ -197,17 +204,17 @@ def has_results(files: RunFiles) -> bool:
 
 #: What a run directory written before manifests existed may hold (``overwrite=true`` on
 #: such a directory deletes these names only).
-LEGACY_FILES = ("DONE", "config.yaml", "run.json", "metrics.csv", "confusion.csv", "train_log.csv", "weights_log.csv", "model_summary.csv")
+LEGACY_FILES = RunFiles.FILES
 
 
 def legacy_entries(files: RunFiles) -> list[str]:
     out = [n for n in LEGACY_FILES if (files.dir / n).exists()]
     if files.ckpt_dir.is_dir() and not files.ckpt_dir.is_symlink():
-        out += [f"ckpt/{p.name}" for p in files.ckpt_dir.iterdir() if re.fullmatch(r"(epoch_\d+|last|best)\.pt", p.name)]
+        out += [f"{RunFiles.CKPT}/{p.name}" for p in files.ckpt_dir.iterdir() if RunFiles.LEGACY_CKPT.fullmatch(p.name)]
     if files.eval_dir.is_dir() and not files.eval_dir.is_symlink():
         for d in files.eval_dir.iterdir():
             if d.is_dir() and not d.is_symlink():
-                out += [f"eval/{d.name}/{p.name}" for p in d.glob("*.pt")]
+                out += [f"{RunFiles.EVAL}/{d.name}/{p.name}" for p in d.glob("*.pt")]
     return out
 
 
@@ -216,7 +223,7 @@ def wipe_run_dir(files: RunFiles) -> None:
     fixed names of the run layout), ``DONE`` first; never a user's file, never through a
     symlink (a symlinked ``ckpt/`` is unlinked, not entered)."""
     entries = read_manifest(files.dir) if (files.dir / MANIFEST).exists() else legacy_entries(files)
-    wipe_recorded(files.dir, entries, first=("DONE",), last=("run.json",))
+    wipe_recorded(files.dir, entries, first=(RunFiles.DONE,), last=(RunFiles.INFO,))
 
 
 def forget_if_empty(files: RunFiles) -> None:
@@ -227,5 +234,5 @@ def forget_if_empty(files: RunFiles) -> None:
         return
     entries = read_manifest(files.dir)
     present = {p.name for p in files.dir.iterdir()} - NOT_CONTENT - {MANIFEST}
-    if set(entries) <= {"config.yaml", "run.json", "model_summary.csv", "run.log"} and present <= set(entries):
-        wipe_recorded(files.dir, entries, first=(), last=("run.json",))
+    if set(entries) <= {RunFiles.CONFIG, RunFiles.INFO, RunFiles.MODEL_SUMMARY, RunFiles.RUN_LOG} and present <= set(entries):
+        wipe_recorded(files.dir, entries, first=(), last=(RunFiles.INFO,))

@@ -1,15 +1,13 @@
-"""A training run (``rbr-run``, ``mode=train``): :class:`TrainRun`.
+"""A training run (``rbr-run``, ``mode=train``): :class:`TrainRun`, a :class:`.loop.Loop`.
 
-Claims the run directory (:mod:`.run_dir`); builds the dataset, the model (from
-``init_seed``, or the weights of ``init_from``: :func:`resolve_parent`), the scheme, the
-optimizer and the attack suite; resumes from ``ckpt/last.pt`` if present (its config hash must
-match), else from the newest loadable grid checkpoint, or branches from a shared warm-up
-(:mod:`.warmup`); evaluates any grid checkpoint whose results are missing (a kill during
-evaluation). Then epoch by epoch: append ``train_log.csv``, save the grid checkpoint and
-``ckpt/last.pt`` (:mod:`.checkpoints`), attack the grid checkpoint
-(:mod:`.checkpoint_eval`). A NaN/inf loss, weight or logit stops the run (:class:`Diverged`).
-Finally ``DONE``, the optimizer/schedule state dropped from ``last.pt`` unless
-``train.keep_optimizer_state=true``, and a summary table.
+:meth:`TrainRun.run` claims the run directory (:mod:`.run_dir`; the parent run of
+``init_from``: :func:`resolve_parent`), builds the dataset, the model, the scheme, the
+optimizer and the evaluator, resumes (:meth:`TrainRun.restore`: ``ckpt/last.pt`` if present,
+its config hash must match; else the newest loadable grid checkpoint), then trains epoch by
+epoch: the ``train_log.csv`` row and ``ckpt/last.pt`` (:mod:`.checkpoints`). A NaN/inf loss,
+weight or logit stops the run (:class:`Diverged`). Everything else is a callback
+(:mod:`.callbacks`): the shared warm-up, the best checkpoint, the grid checkpoints and their
+evaluation (:mod:`.checkpoint_eval`), trackers, dropping the optimizer state, the curves.
 """
 
 from __future__ import annotations
@@ -23,30 +21,26 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import progress, runlog, runtime, warmup
+from . import progress, runlog, runtime
 from .build import build_model, build_optimizer, build_scheme, model_dims
-from .checkpoint_eval import BestSelector, CheckpointEvaluator, eval_tf32, identity
+from .callbacks import train_callbacks
+from .checkpoint_eval import CheckpointEvaluator, identity
 from .checkpoints import (
     CKPT_FORMAT,
     checkpoint_epoch,
     checkpoint_payload,
-    ckpt_label,
-    drop_resume_state,
     grid_checkpoints,
     newest_checkpoint,
     schedule_state,
 )
-from .config import config_diff, config_hash, semantic_dict
+from .config import config_diff, config_hash, semantic_dict, shown_diff
 from .data import load_dataset, make_augment
 from .errors import Diverged, UserError
 from .io import load_checkpoint, save_checkpoint
-from .loggers import open_tracker
+from .loop import Loop, user_callbacks
 from .model_summary import write_model_summary
-from .plots import write_curves
 from .results import RunFiles
-from .run_dir import GUARD_FIX, claim_run_dir, has_results, read_info, write_done
-from .schemes.reweighted import ReweightedScheme
-from .summary import print_summary
+from .run_dir import GUARD_FIX, read_info
 from .train import non_finite_tensors, train_one_epoch
 from .user_checkpoints import load_weights, read_checkpoint
 
@@ -67,7 +61,8 @@ def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None
         return None
     path = Path(str(init_from))
     if path.is_dir():
-        path = path / "ckpt" / "last.pt" if (path / "ckpt").is_dir() else path / "last.pt"
+        files = RunFiles(path)
+        path = files.ckpt("last") if files.ckpt_dir.is_dir() else path / files.ckpt("last").name
     ck = read_checkpoint(path, trusted)  # a user's file too: state_dict, Lightning, ... (user_checkpoints)
     state, cfg, epoch = ck.state, ck.config, ck.epoch
     info = {"checkpoint": str(path.resolve()), "epoch": epoch, "config_hash": ck.config_hash}
@@ -76,145 +71,125 @@ def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None
     return path, {"info": info, "state": state}
 
 
-class TrainRun:
-    """``rbr-run`` (``mode=train``) in ``run_dir``: see the module docstring."""
+class TrainRun(Loop):
+    """``rbr-run`` (``mode=train``) in ``run_dir``: see the module docstring. A :class:`.loop.Loop`
+    whose steps are the epochs; its callbacks (:func:`.callbacks.train_callbacks`, then the
+    user's) do the rest."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, device: torch.device):
-        self.cfg, self.device = cfg, device
-        self.files = RunFiles(run_dir)
+        super().__init__(cfg, run_dir, device)
         self.chash = config_hash(cfg)
         self.grid = sorted(int(e) for e in cfg.eval.grid)
         self.init_seed = int(cfg.seed if cfg.init_seed is None else cfg.init_seed)
-        self.best: dict | None = None  # {"epoch", "value"} of ckpt/best.pt
-        self.save_at = warmup.save_epochs(cfg)  # epochs that keep a branch state (docs/warmup.md)
+        self.best: dict | None = None  # {"epoch", "value"} of ckpt/best.pt (BestCheckpoint)
+        self.callbacks = train_callbacks(cfg) + user_callbacks(cfg)
 
-    def checkpoint_payload(self, epoch: int, model) -> dict:
-        """This run's checkpoint of ``model`` after ``epoch`` (:func:`.checkpoints.checkpoint_payload`)."""
-        return checkpoint_payload(self.cfg, self.chash, self.dims, epoch, model)
+    def payload(self, epoch: int) -> dict:
+        """This run's checkpoint of its model after ``epoch`` (:func:`.checkpoints.checkpoint_payload`)."""
+        return checkpoint_payload(self.cfg, self.chash, self.dims, epoch, self.model)
 
     def run(self) -> None:
-        cfg, files = self.cfg, self.files
-        parent = resolve_parent(cfg.get("init_from"), bool(cfg.get("checkpoint_trusted", False)))
-        extra = {"parent": parent[1]["info"]} if parent else {}
-        if files.info.exists() and files.ckpt("last").exists():  # a branched run resuming keeps its provenance
+        cfg = self.cfg
+        self.parent = resolve_parent(cfg.get("init_from"), bool(cfg.get("checkpoint_trusted", False)))
+        if not self.claim(cfg, self.provenance()):
+            self.execute()  # build, on_start, steps, finish (.loop)
+
+    def provenance(self) -> dict:
+        """What run.json records besides the config: the parent run, the warm-up branch (a
+        branched run resuming keeps it), the device and precision."""
+        files, extra = self.files, {"parent": self.parent[1]["info"]} if self.parent else {}
+        if files.info.exists() and files.ckpt("last").exists():
             with contextlib.suppress(UserError):
                 if read_info(files).get("warmup"):
                     extra["warmup"] = read_info(files)["warmup"]
-        extra.update(runtime.record(files, runtime.runtime_info(cfg, self.device), self.chash))  # device, precision
-        if claim_run_dir(files, cfg, self.chash, extra=extra or None):
-            print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
-            print_summary(files)
-            return
-        tracker = open_tracker(cfg, files, self.chash)  # [trackers] logger=...: copies of the CSV rows
-        bundle = load_dataset(cfg.data, device=self.device)
+        extra.update(runtime.record(files, runtime.runtime_info(self.cfg, self.device), self.chash))
+        return extra
+
+    def build(self) -> None:
+        """The dataset, the model (its initial or parent weights), the scheme, the optimizer
+        and schedule, the evaluator (on a copy of the model)."""
+        cfg, files = self.cfg, self.files
+        self.bundle = bundle = load_dataset(cfg.data, device=self.device)
         if bundle.task != "classification":
             raise UserError(
                 f"dataset {bundle.name!r} is a {bundle.task} set; rbr-run trains and attacks classifiers",
                 fix="use it through the samplerob studies (rbr-samplerob), or pick a classification dataset",
             )
-        augment = make_augment(cfg.data.get("augment"))
+        self.augment = make_augment(cfg.data.get("augment"))
         self.dims = model_dims(bundle)
         model = build_model(cfg.model, self.dims, self.init_seed).to(self.device)
-        if parent is not None:
-            load_weights(model, parent[1]["state"], parent[0], cfg)
-        channels_last = use_channels_last(cfg.train.channels_last, self.device, self.dims)
-        if channels_last:
+        if self.parent is not None:
+            load_weights(model, self.parent[1]["state"], self.parent[0], cfg)
+        self.channels_last = use_channels_last(cfg.train.channels_last, self.device, self.dims)
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        self.model = model
         if not files.model_summary.exists():
             write_model_summary(model, self.dims, files.model_summary)
-        scheme = build_scheme(cfg.scheme)
-        scheme.bind(model)
-        optimizer, schedule = build_optimizer(cfg.optim, model)
-        ident = identity(cfg, files.dir.name, self.chash)
-        eval_model = copy.deepcopy(model)
-        evaluator = CheckpointEvaluator(cfg, files, bundle, eval_model, self.device, ident)
-        selector = BestSelector(cfg.select, bundle, eval_model, self.device, eval_tf32(cfg)) if cfg.get("select") else None
+        self.scheme = build_scheme(cfg.scheme)
+        self.scheme.bind(model)
+        self.optimizer, self.schedule = build_optimizer(cfg.optim, model)
+        self.eval_model = copy.deepcopy(model)
+        self.evaluator = CheckpointEvaluator(cfg, files, bundle, self.eval_model, self.device, identity(cfg, files.dir.name, self.chash))
 
-        if not files.ckpt("last").exists() and not has_results(files):  # shared warm-up (docs/warmup.md)
-            branch = warmup.find_branch(cfg, files.dir)
-            if branch is not None:
-                warmup.seed_from_branch(self, branch, model, bundle, isinstance(scheme, ReweightedScheme))
-                warmup.record_branch(files, branch.info())
-                print(f"[rbr] warmup: branching from {branch.run_dir.name} after epoch {branch.epoch}", flush=True)
-        start = self.restore(model, optimizer, schedule)
-        # Grid checkpoints saved before a kill but not (fully) evaluated yet; one whose rows
-        # are all written is not even read (a damaged file there costs nothing).
-        for e in self.grid:
-            path = files.ckpt(ckpt_label(e))
-            if e <= start and not path.exists() and evaluator.missing(ckpt_label(e)):  # e.g. a wipe killed half-way
-                raise UserError(
-                    f"{path} is missing and its results ({', '.join(sorted(evaluator.missing(ckpt_label(e))))}) are not in {files.metrics.name}: "
-                    f"they cannot be computed without retraining up to epoch {e}",
-                    fix="rerun with overwrite=true to start again, or tag=<name> for a separate run",
-                )
-            if e <= start and path.exists() and evaluator.missing(ckpt_label(e)):
-                payload = load_checkpoint(path, fix="rerun with overwrite=true to start again (its missing results cannot be computed without it), or tag=<name> for a separate run")
-                self.check_hash(payload, path)
-                evaluator.evaluate(ckpt_label(e), e, payload["model"])
-        tracker.sync()  # [trackers]
+    def checkpoints(self) -> list[str]:
+        """The grid epochs' labels, and ``best`` when a ``select`` keeps one."""
+        best = ["best"] if self.cfg.get("select") else []
+        return [self.files.grid_label(e) for e in self.grid] + best
 
-        epochs = int(cfg.train.epochs)
-        epoch_bar = progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True)
-        for epoch in epoch_bar:
-            stats = train_one_epoch(
-                model, scheme, optimizer, bundle.train_for_epoch(epoch),
-                epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
-                num_classes=bundle.num_classes, amp=bool(cfg.train.amp), channels_last=channels_last,
-                augment=augment, loader_kwargs=bundle.loader_kwargs(),
-            )  # fmt: skip
-            if schedule is not None:
-                schedule.step()
-            bad = non_finite_tensors(model)
-            if bad:
-                raise Diverged(
-                    f"training diverged: {len(bad)} weight tensor(s) ({', '.join(bad[:2])}) are not finite after the last step of epoch {epoch} "
-                    f"(nothing of epoch {epoch} was written; the files of earlier epochs are kept, no DONE)",
-                    fix="lower optim.optimizer.lr (or change what made it diverge) and rerun with tag=<name> or overwrite=true",
-                )
-            row = stats.log_row()
-            if selector is not None:
-                row[f"select_{selector.split}_{selector.label}"] = value = selector.score(model.state_dict())
-                if self.best is None or value > self.best["value"]:
-                    self.best = {"epoch": epoch, "value": value}
-                    save_checkpoint(files.ckpt("best"), {**self.checkpoint_payload(epoch, model), "select": dict(self.best)})
-            files.add_train_log(row)
-            files.add_weights_log(epoch, stats.weights)
-            if epoch in self.grid:
-                save_checkpoint(files.ckpt(ckpt_label(epoch)), self.checkpoint_payload(epoch, model))
-            payload = self.checkpoint_payload(epoch, model)
-            payload.update(optimizer=optimizer.state_dict(), schedule=schedule_state(schedule), best=self.best)
-            save_checkpoint(files.ckpt("last"), payload)
-            if epoch in self.save_at:  # a warm-up run's branch state (docs/warmup.md)
-                warmup.save_branch_state(warmup.branch_file(files.dir, epoch), payload, files.ckpt("best"))
-            line = f"[rbr] epoch {epoch}/{epochs} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)"
-            if not progress.enabled():
-                print(line, flush=True)
-            else:  # the bar shows the last epoch's loss and accuracy; run.log gets the line
-                epoch_bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.acc:.4f}")
-                runlog.file_only(line)
-            if epoch in self.grid:
-                evaluator.evaluate(ckpt_label(epoch), epoch, model.state_dict())
-            tracker.sync()  # [trackers] this epoch's train_log.csv and metrics.csv rows
-        if selector is not None and files.ckpt("best").exists():
-            best = load_checkpoint(files.ckpt("best"))
-            evaluator.evaluate("best", int(best["epoch"]), best["model"])
-        expected = [(ckpt_label(e), a) for e in self.grid for a in evaluator.expected()]
-        if selector is not None and files.ckpt("best").exists():
-            expected += [("best", a) for a in evaluator.expected()]
-        write_done(files, self.chash, expected)
-        if not cfg.train.get("keep_optimizer_state", True):
-            drop_resume_state(files.ckpt("last"))  # after DONE: a kill before it leaves a resumable last.pt
-        tracker.close()  # [trackers]
-        write_curves(files)  # curves.png beside metrics.csv
-        print_summary(files)
+    def steps(self) -> None:
+        start = self.restore()
+        self.call("on_resume", start)
+        epochs = int(self.cfg.train.epochs)
+        self.epoch_bar = progress.bar(range(start + 1, epochs + 1), desc="epochs", unit="epoch", initial=start, total=epochs, leave=True)
+        for epoch in self.epoch_bar:
+            self.train_epoch(epoch)
+
+    def train_epoch(self, epoch: int) -> None:
+        """Train one epoch; ``on_epoch_end`` (its train_log.csv row), the row, the grid
+        checkpoint (on the grid) and ``ckpt/last.pt``, ``on_checkpoint``. A non-finite weight
+        stops the run before anything of the epoch is written."""
+        cfg, files, model = self.cfg, self.files, self.model
+        stats = train_one_epoch(
+            model, self.scheme, self.optimizer, self.bundle.train_for_epoch(epoch),
+            epoch=epoch, seed=int(cfg.seed), batch_size=int(cfg.train.batch_size), device=self.device,
+            num_classes=self.bundle.num_classes, amp=bool(cfg.train.amp), channels_last=self.channels_last,
+            augment=self.augment, loader_kwargs=self.bundle.loader_kwargs(),
+        )  # fmt: skip
+        if self.schedule is not None:
+            self.schedule.step()
+        bad = non_finite_tensors(model)
+        if bad:
+            raise Diverged(
+                f"training diverged: {len(bad)} weight tensor(s) ({', '.join(bad[:2])}) are not finite after the last step of epoch {epoch} "
+                f"(nothing of epoch {epoch} was written; the files of earlier epochs are kept, no DONE)",
+                fix="lower optim.optimizer.lr (or change what made it diverge) and rerun with tag=<name> or overwrite=true",
+            )
+        row = stats.log_row()
+        self.call("on_epoch_end", epoch, row)
+        files.add_train_log(row)
+        files.add_weights_log(epoch, stats.weights)
+        # the checkpoints resuming reads (restore, resume_plan): the grid one first, so a kill
+        # between the two never leaves a grid epoch without its checkpoint
+        if epoch in self.grid:
+            save_checkpoint(files.grid_ckpt(epoch), self.payload(epoch))
+        state = self.payload(epoch)
+        state.update(optimizer=self.optimizer.state_dict(), schedule=schedule_state(self.schedule), best=self.best)
+        save_checkpoint(files.ckpt("last"), state)
+        line = f"[rbr] epoch {epoch}/{int(cfg.train.epochs)} loss {stats.loss:.4f} acc {stats.acc:.4f} ({stats.seconds:.1f}s)"
+        if not progress.enabled() or getattr(self, "epoch_bar", None) is None:
+            print(line, flush=True)
+        else:  # the bar shows the last epoch's loss and accuracy; run.log gets the line
+            self.epoch_bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.acc:.4f}")
+            runlog.file_only(line)
+        self.call("on_checkpoint", epoch, state)
 
     def check_hash(self, payload: dict, path: Path) -> None:
         """A checkpoint of this run directory must come from this config (run.json may be
         missing or replaced: the checkpoint's own hash is what its weights were trained with)."""
         stored = payload.get("config_hash")
         if payload.get("format") == CKPT_FORMAT and stored != self.chash:
-            diff = config_diff(semantic_dict(OmegaConf.create(payload["config"])), semantic_dict(self.cfg))
-            shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+            shown = shown_diff(config_diff(semantic_dict(OmegaConf.create(payload["config"])), semantic_dict(self.cfg)))
             raise UserError(f"{path} was trained with a different config ({shown or f'config hash {stored}, not {self.chash}'})", fix=GUARD_FIX)
 
     def resume_plan(self) -> tuple[int, Path | None, dict | None, str]:
@@ -241,17 +216,19 @@ class TrainRun:
             "so later epochs can differ from an uninterrupted run"
         )
 
-    def restore(self, model, optimizer, schedule) -> int:
+    def restore(self) -> int:
         """Resume from ``ckpt/last.pt`` (returns its epoch); without one, from the newest
-        loadable grid checkpoint (:meth:`resume_plan`), else start at epoch 0."""
+        loadable grid checkpoint (:meth:`resume_plan`), else start at epoch 0 (writing the
+        epoch-0 grid checkpoint)."""
+        model, optimizer, schedule = self.model, self.optimizer, self.schedule
         last = self.files.ckpt("last")
         if not last.exists():
             epoch, path, payload, what = self.resume_plan()
             if epoch < 0:
                 raise UserError(f"{last} is missing and {what}", fix="rerun with overwrite=true to start again, or tag=<name> for a separate run")
             if path is None:
-                if 0 in self.grid:
-                    save_checkpoint(self.files.ckpt(ckpt_label(0)), self.checkpoint_payload(0, model))
+                if 0 in self.grid:  # the initial weights' grid checkpoint
+                    save_checkpoint(self.files.grid_ckpt(0), self.payload(0))
                 return 0
             self.check_hash(payload, path)
             model.load_state_dict(payload["model"])

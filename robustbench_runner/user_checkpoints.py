@@ -25,7 +25,6 @@ deleting it (that advice is only for a run's own ``ckpt/`` files).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -272,12 +271,6 @@ def describe(ck: UserCheckpoint) -> str:
     return f"[rbr] checkpoint {where}: {ck.kind}" + (
         f", epoch {ck.epoch}" if ck.epoch is not None else ""
     )
-
-
-def write_json(path: Path, payload: dict) -> None:
-    from .io import atomic_write_text
-
-    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
 
 
 # -- mode=eval: group choices on the command line vs an rbr checkpoint's own config ------------------

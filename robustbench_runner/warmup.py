@@ -22,7 +22,7 @@ already resumes from (the exactness test, tests/test_warmup.py, checks it byte f
 
 Warm-up equivalence (:func:`differing_keys`): parent and child must agree on every config key
 that the training of epochs ``1..K`` reads (:data:`TRAINING_KEYS`), and their schemes must have
-the same *warm-up signature* (:data:`RULES`): the loss family they compute for epochs <= K and
+the same *warm-up signature* (each scheme class's ``warmup_rule``, :func:`scheme_rule`): the loss family they compute for epochs <= K and
 the scheme keys that loss reads. Keys that only weigh after the burn-in (burn_in, multiplier,
 normalize, detach, the weight formula's constants) and evaluation keys (eval, attacks,
 analysis, tag, name) may differ.
@@ -33,16 +33,19 @@ Nothing read from the parent's files chooses an import: its config is compared a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .config import semantic_dict
+from .config import Difference, config_diff, semantic_dict
 from .errors import UserError
 from .io import atomic_write_text, load_checkpoint, save_checkpoint
 from .reading import BadFile, load_json
+from .results import RunFiles
+from .schemes.base import SCHEMES, WarmupRule
 
 #: Config sections the training of an epoch reads (``TrainRun.run``: the dataset and its
 #: augmentation, the model and its initial weights, the optimizer and schedule, batch size /
@@ -61,53 +64,23 @@ TRAINING_KEYS = (
     "select",
 )
 
-PLAIN_AT = "adversarial CE: mean CE(f(x'), y) (Madry et al. 2018, eq. 2.1)"
-TRADES_LOSS = "TRADES: mean CE(f(x), y) + beta * mean KL(p(x) || p(x')) (Zhang et al. 2019, eq. 5)"
+Rule = WarmupRule  # the warm-up signature of a scheme class: its ``warmup_rule``
 
 
-@dataclass(frozen=True)
-class Rule:
-    """The warm-up signature of one scheme class: the loss it computes while ``epoch <=
-    bound`` (``bound``: a scheme key, e.g. ``burn_in``; None = every epoch), the scheme keys
-    that loss reads, and renames onto the family's key names (MAIL-TRADES' ``trades_beta`` is
-    TRADES' ``beta``)."""
-
-    loss: str
-    keys: tuple[str, ...]
-    bound: str | None = None
-    rename: tuple[tuple[str, str], ...] = ()
-
-
-_AT_KEYS = ("attack", "attack_bn_mode")
-_TRADES_KEYS = ("attack", "attack_bn_mode", "beta", "forward_order")
-_S = "robustbench_runner.schemes."
-
-#: Per scheme class (its ``_target_``, compared as a string): what it computes in its warm-up.
-#: GAIRAT crafts x' with ``pgd_with_kappa``, the same start, steps and random draws as
-#: ``PGD.perturb`` with one restart (kappa is only read after the burn-in). VIR-AT computes
-#: p(x) only for its weights, i.e. not during the burn-in.
-RULES: dict[str, Rule] = {
-    _S + "adversarial.PGDAT": Rule(PLAIN_AT, _AT_KEYS),
-    _S + "irat.MAILAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.WMMR": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.EWAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.MarginReweightMAIL": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "irat.MarginReweightWMMR": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "vir.VIRAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "gairat.GAIRAT": Rule(PLAIN_AT, _AT_KEYS, "burn_in"),
-    _S + "trades.TRADES": Rule(TRADES_LOSS, _TRADES_KEYS),
-    _S + "irat.MAILTRADES": Rule(TRADES_LOSS, _TRADES_KEYS, "burn_in", (("trades_beta", "beta"),)),
-    _S + "vir.VIRTRADES": Rule(TRADES_LOSS, _TRADES_KEYS, "burn_in", (("trades_beta", "beta"),)),
-}
-# the package's re-exports name the same classes
-RULES.update({_S + t.rsplit(".", 1)[1]: r for t, r in list(RULES.items())})
+def scheme_rule(target) -> WarmupRule | None:
+    """The warm-up rule of the scheme class a ``_target_`` names: the class's
+    :attr:`~.schemes.base.Scheme.warmup_rule` (inherited by subclasses), looked up among the
+    classes already defined (:data:`~.schemes.base.SCHEMES`: rbr's, and a user's once this run
+    built it); never an import, so a parent's stored config cannot choose one. None: no rule."""
+    cls = SCHEMES.find(str(target))
+    return None if cls is None else cls.warmup_rule
 
 
 def scheme_signature(scheme: dict) -> tuple[dict, int | None]:
     """(what the scheme computes in its warm-up, the last epoch it computes it: None = every
     epoch). A scheme without a rule (MART, standard, a user's class) is its whole config
     (minus its name): it shares only with an identical scheme."""
-    rule = RULES.get(str(scheme.get("_target_")))
+    rule = scheme_rule(scheme.get("_target_"))
     if rule is None:
         return {"scheme": {k: v for k, v in scheme.items() if k != "name"}}, None
     source = {family: own for own, family in rule.rename}  # family key -> this scheme's key
@@ -130,16 +103,12 @@ def branch_epoch(cfg: DictConfig) -> int | None:
 
 def differing_keys(parent: dict, child: dict, epoch: int) -> list[str]:
     """Why two semantic configs do not share their first ``epoch`` epochs ([] = they do)."""
-    out = []
-    for key in TRAINING_KEYS:
-        if parent.get(key) != child.get(key):
-            out += _diff(parent.get(key), child.get(key), key)
+    out = _shown(config_diff({k: parent.get(k) for k in TRAINING_KEYS}, {k: child.get(k) for k in TRAINING_KEYS}))
     (psig, pbound), (csig, cbound) = (
         scheme_signature(parent["scheme"]),
         scheme_signature(child["scheme"]),
     )
-    if psig != csig:
-        out += _diff(psig, csig, "scheme")
+    out += _shown(config_diff({"scheme": psig}, {"scheme": csig}))
     for who, bound, name in (
         ("parent", pbound, parent["scheme"].get("name")),
         ("this run", cbound, child["scheme"].get("name")),
@@ -151,15 +120,8 @@ def differing_keys(parent: dict, child: dict, epoch: int) -> list[str]:
     return out
 
 
-def _diff(a, b, prefix: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [
-            d
-            for k in sorted(set(a) | set(b), key=str)
-            for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")
-            if a.get(k) != b.get(k)
-        ]
-    return [f"{prefix} ({_short(a)} vs {_short(b)})"]
+def _shown(diff: list[Difference]) -> list[str]:
+    return [f"{d.key} ({_short(d.old)} vs {_short(d.new)})" for d in diff]
 
 
 def _short(v) -> str:
@@ -168,7 +130,8 @@ def _short(v) -> str:
 
 
 def branch_file(run_dir: Path, epoch: int) -> Path:
-    return Path(run_dir) / "ckpt" / f"branch_{epoch:03d}.pt"
+    """A run directory's branch state after ``epoch`` (:meth:`.results.RunFiles.branch_ckpt`)."""
+    return RunFiles(run_dir).branch_ckpt(epoch)
 
 
 @dataclass
@@ -194,11 +157,12 @@ class Branch:
 
 
 def _candidates(source: Path, epoch: int, own: Path) -> list[Path]:
-    if branch_file(source, epoch).parent.is_dir() or (source / "run.json").exists():
-        return [branch_file(source, epoch)]  # one run directory
+    run = RunFiles(source)
+    if run.ckpt_dir.is_dir() or run.info.exists():
+        return [run.branch_ckpt(epoch)]  # one run directory
     return sorted(
         p
-        for p in source.glob(f"*/ckpt/branch_{epoch:03d}.pt")
+        for p in source.glob(RunFiles.branch_pattern(epoch))
         if p.parent.parent.resolve() != own.resolve()
     )
 
@@ -213,7 +177,7 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
         return None
     source = Path(str(w["from"]))
     epoch = branch_epoch(cfg)
-    single = (source / "run.json").exists() or (source / "ckpt").is_dir()
+    single = RunFiles(source).info.exists() or RunFiles(source).ckpt_dir.is_dir()
     if epoch is None:
         if single:
             raise UserError(
@@ -265,10 +229,10 @@ def find_branch(cfg: DictConfig, own_dir: Path) -> Branch | None:
 def _stored_config(run_dir: Path) -> dict | None:
     """The semantic config in a run's run.json (None when missing or unreadable)."""
     try:
-        info = load_json(run_dir / "run.json", follow_symlinks=False)
+        info = load_json(RunFiles(run_dir).info, follow_symlinks=False)
     except BadFile:
         return None
-    return info["config"] if isinstance(info.get("config"), dict) else None
+    return info["config"] if isinstance(info, dict) and isinstance(info.get("config"), dict) else None
 
 
 MISSING = ("error", "train")
@@ -312,24 +276,24 @@ def save_branch_state(path: Path, resume_payload: dict, best_path: Path) -> None
 
 
 def seed_from_branch(
-    run, branch: Branch, model: torch.nn.Module, bundle, weights_from_one: bool
+    files, grid: list[int], payload: Callable[[int], dict], branch: Branch, model: torch.nn.Module, bundle, weights_from_one: bool
 ) -> None:
     """Write into this (fresh) run directory what the unbranched run would hold after epoch
     K, in this run's own identity: ``ckpt/last.pt`` (this config and hash; the parent's model,
     optimizer, schedule, best), the grid checkpoints and ``best.pt`` of epochs <= K, and the
     ``train_log.csv`` (and ``weights_log.csv``: w = 1 in the burn-in) rows of those epochs.
-    ``run``: the :class:`~.train_run.TrainRun`; ``model``: its freshly initialised model (the
-    epoch-0 checkpoint)."""
-    files, epoch, src = run.files, branch.epoch, branch.payload
+    ``files``: this run's :class:`~.results.RunFiles`; ``grid``: its eval.grid; ``payload(epoch)``:
+    this run's checkpoint of ``model`` (its freshly initialised model: the epoch-0 checkpoint)."""
+    epoch, src = branch.epoch, branch.payload
     parent_dir = branch.run_dir
-    for e in [g for g in run.grid if g <= epoch]:
-        label = f"epoch_{e:03d}"
+    parent = RunFiles(parent_dir)
+    for e in [g for g in grid if g <= epoch]:
         if e == 0:
             state = model.state_dict()
         elif e == epoch:
             state = src["model"]
         else:
-            p = parent_dir / "ckpt" / f"{label}.pt"
+            p = parent.grid_ckpt(e)
             if not p.is_file():
                 raise UserError(
                     f"this run's eval.grid needs the epoch-{e} checkpoint, which the warm-up run {parent_dir.name} did not keep",
@@ -342,18 +306,18 @@ def seed_from_branch(
                     fix="rerun the warm-up run, or drop warmup.from",
                 )
             state = ck["model"]
-        save_checkpoint(files.ckpt(label), {**run.checkpoint_payload(e, model), "model": state})
+        save_checkpoint(files.grid_ckpt(e), {**payload(e), "model": state})
     best = src.get("best")
     if best is not None and "best_model" in src:
         save_checkpoint(
             files.ckpt("best"),
             {
-                **run.checkpoint_payload(int(best["epoch"]), model),
+                **payload(int(best["epoch"])),
                 "model": src["best_model"],
                 "select": dict(best),
             },
         )
-    log = parent_dir / "train_log.csv"
+    log = parent.train_log
     if log.exists():
         rows = RunFilesReader(parent_dir).train_rows(epoch)
         for row in rows:
@@ -371,7 +335,7 @@ def seed_from_branch(
             tally = WeightTally(bundle.num_classes)
             tally.add(torch.ones(len(y), dtype=torch.float64), torch.as_tensor(y))
             files.add_weights_log(e, tally.row())
-    last = {**run.checkpoint_payload(epoch, model), "model": src["model"]}
+    last = {**payload(epoch), "model": src["model"]}
     last.update(optimizer=src["optimizer"], schedule=src.get("schedule"), best=src.get("best"))
     save_checkpoint(files.ckpt("last"), last)
 
@@ -380,8 +344,6 @@ class RunFilesReader:
     """The parent's train_log.csv rows of the shared epochs, read through its schema."""
 
     def __init__(self, run_dir: Path):
-        from .results import RunFiles
-
         self.files = RunFiles(run_dir)
 
     def train_rows(self, epoch: int) -> list[dict]:
@@ -410,13 +372,14 @@ def record_branch(files, info: dict | None) -> None:
 
 
 __all__ = [
-    "RULES",
+    "Rule",
     "TRAINING_KEYS",
     "Branch",
     "branch_epoch",
     "differing_keys",
     "find_branch",
     "save_branch_state",
+    "scheme_rule",
     "scheme_signature",
     "seed_from_branch",
 ]

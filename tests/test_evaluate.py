@@ -165,3 +165,54 @@ def test_resume_state_reused(tmp_path):
     c = CountingAttack(model, 0.2)  # another config: recomputed
     evaluate(model, x, y, {"a": c}, state_dir=tmp_path)
     assert c.seen
+
+
+_FINGERPRINTS = r"""
+import glob, json, os, sys
+import torch
+sys.path.insert(0, "tests")
+from rbr_testing import compose_cfg, make_model
+from robustbench_runner.build import build_attack
+from robustbench_runner.evaluate import attack_fingerprint
+model = make_model()
+x, y = torch.linspace(0, 1, 2 * 64).reshape(2, 1, 8, 8), torch.tensor([1, 2])
+out = {}
+for f in sorted(glob.glob("conf/attack/*.yaml")):
+    name = os.path.basename(f)[:-5]
+    attack = build_attack(compose_cfg([f"+attack@attacks.zz={name}"]).attacks.zz, "attacks.zz", model)
+    out[name] = attack_fingerprint(attack, x, y)
+print(json.dumps(out))
+"""
+
+
+def test_attack_fingerprints_are_the_same_in_every_process():
+    """The resume files of an evaluation are reused only when the fingerprint matches: two
+    processes must agree for every attack config (a fingerprint that hashed a repr holding a
+    memory address, e.g. ``<function ce_loss at 0x7f...>``, made every resumed process redo
+    every attack). Hash randomisation differs between the two processes too."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from rbr_testing import REPO
+
+    runs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-c", _FINGERPRINTS], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert {"pgd", "fgsm", "cw_pgd", "autoattack"} <= set(runs[0])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0].values())) == len(runs[0])  # and they tell the attacks apart
+
+
+def test_fingerprint_names_functions_by_import_path():
+    from robustbench_runner.evaluate import _canonical
+
+    def local():
+        return 0
+
+    assert _canonical(math.sqrt) == "math.sqrt"
+    assert "0x" not in repr(_canonical({"loss": local, "p": __import__("functools").partial(local, 1)}))

@@ -28,7 +28,6 @@ from ..io import read_csv
 from ..results import RunFiles
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /:]")  # MLflow's allowed key characters
-_EPOCH_LABEL = re.compile(r"^epoch_\d+$")
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def train_points(log: pd.DataFrame) -> list[Point]:
 
 
 def metric_key(checkpoint: str, split: str, attack: str, metric: str, eps) -> str:
-    parts = [] if _EPOCH_LABEL.match(str(checkpoint)) else [str(checkpoint)]
+    parts = [] if RunFiles.grid_epoch(str(checkpoint)) is not None else [str(checkpoint)]
     parts += [str(split), str(attack), str(metric)]
     e = _number(eps)
     if e is not None and attack != "clean":

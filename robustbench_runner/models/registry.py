@@ -6,25 +6,19 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ..errors import UserError
+from ..registry import Registry
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+#: the networks by name (:class:`~robustbench_runner.registry.Registry`)
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 
 def register_model(name: str):
     """Decorator registering a builder ``f(num_classes, in_channels, image_size, **options)``."""
-
-    def deco(fn):
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = fn
-        return fn
-
-    return deco
+    return MODELS.register(name)
 
 
 def available_models() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def create_model(
@@ -39,11 +33,6 @@ def create_model(
     ``options`` are the model's own knobs (e.g. ``dropout``, ``batch_norm`` for CNN-6) plus
     ``mean``/``std`` for the normalization buffers (identity when omitted).
     """
-    if name not in _MODELS:
-        raise UserError(
-            f"unknown model {name!r}",
-            fix=f"use one of: {', '.join(available_models())}",
-        )
-    return _MODELS[name](
+    return MODELS.get(name)(
         num_classes=num_classes, in_channels=in_channels, image_size=image_size, **options
     )

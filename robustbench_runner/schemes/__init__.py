@@ -11,7 +11,7 @@
 """
 
 from .adversarial import PGDAT, AdversarialScheme, bn_mode
-from .base import Scheme, Standard, StepOutput
+from .base import SCHEMES, Scheme, Standard, StepOutput, WarmupRule
 from .gairat import GAIRAT
 from .irat import EWAT, MAILAT, MAILTRADES, WMMR, MarginReweightMAIL, MarginReweightWMMR
 from .mart import MART
@@ -39,5 +39,13 @@ __all__ = [
     "Scheme",
     "Standard",
     "StepOutput",
+    "WarmupRule",
     "bn_mode",
 ]
+
+# the package's re-exports name the same classes (``_target_: robustbench_runner.schemes.MAILAT``)
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and issubclass(_obj, Scheme):
+        SCHEMES.add(f"{__name__}.{_name}", _obj, replace=True)
+del _name, _obj

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..attacks.base import Attack
 from ..errors import UserError
-from .base import Scheme, StepOutput
+from .base import AT_KEYS, PLAIN_AT, Scheme, StepOutput, WarmupRule
 from .losses import ce_terms
 
 BN_MODES = ("eval", "train")
@@ -130,6 +130,8 @@ class PGDAT(AdversarialScheme):
     Attacks", ICLR 2018, eq. 2.1): mean CE(f(x'), y) on the attack's output (PGD, CE loss;
     uniform start and train-mode BN in ``conf/scheme/pgd_at.yaml``, the MAIL protocol in
     papers irat and vir)."""
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS)
 
     default_name = "pgd_at"
 

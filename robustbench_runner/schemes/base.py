@@ -12,11 +12,37 @@ and back to train mode before the loss is computed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import UserError
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class WarmupRule:
+    """What a scheme class computes in a shared warm-up (docs/warmup.md): the loss it
+    computes while ``epoch <= bound`` (``bound``: a scheme key, e.g. ``burn_in``; None = every
+    epoch), the scheme keys that loss reads, and renames onto the family's key names
+    (MAIL-TRADES' ``trades_beta`` is TRADES' ``beta``). Two schemes share their first K epochs
+    when their rules give the same signature (:func:`robustbench_runner.warmup.scheme_signature`)."""
+
+    loss: str
+    keys: tuple[str, ...]
+    bound: str | None = None
+    rename: tuple[tuple[str, str], ...] = ()
+
+
+PLAIN_AT = "adversarial CE: mean CE(f(x'), y) (Madry et al. 2018, eq. 2.1)"
+TRADES_LOSS = "TRADES: mean CE(f(x), y) + beta * mean KL(p(x) || p(x')) (Zhang et al. 2019, eq. 5)"
+AT_KEYS = ("attack", "attack_bn_mode")
+TRADES_KEYS = ("attack", "attack_bn_mode", "beta", "forward_order")
+
+#: every Scheme subclass by its import path (``module.Class``, the ``_target_`` that names it);
+#: a class registers itself when it is defined, so a user's scheme is found once imported
+SCHEMES: Registry[type] = Registry("scheme")
 
 
 @dataclass
@@ -36,6 +62,14 @@ class Scheme:
     """
 
     default_name = "scheme"
+    #: what this class computes in a shared warm-up (None: nothing shared, the run's whole
+    #: scheme config must match). Subclasses inherit it: a subclass that changes the loss
+    #: of the warm-up epochs sets its own (or None).
+    warmup_rule: ClassVar[WarmupRule | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        SCHEMES.add(f"{cls.__module__}.{cls.__qualname__}", cls, replace=True)
 
     def __init__(self, name: str | None = None):
         self.name = name or self.default_name

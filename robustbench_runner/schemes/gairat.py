@@ -18,6 +18,7 @@ from ..attacks.base import project_linf
 from ..attacks.pgd import PGD
 from ..errors import UserError
 from .adversarial import bn_mode
+from .base import AT_KEYS, PLAIN_AT, WarmupRule
 from .reweighted import ReweightedAT
 from .weights import gairat_weights
 
@@ -49,6 +50,8 @@ class GAIRAT(ReweightedAT):
     """gairat. Args: ``lam`` (lambda, -1), the rest as in
     :class:`~.reweighted.ReweightedScheme` (``normalize: sum_to_batch`` in the config, as
     the official code renormalizes). The attack must be :class:`PGD`."""
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
 
     default_name = "gairat"
 

@@ -10,6 +10,7 @@ once, in :func:`~.weights.postprocess_weights`.
 
 from __future__ import annotations
 
+from .base import AT_KEYS, PLAIN_AT, TRADES_KEYS, TRADES_LOSS, WarmupRule
 from .reweighted import ReweightedAT, ReweightedTRADES
 from .weights import ewat_weights, mail_weights, mr_mail_weights, mr_wmmr_weights, wmmr_weights
 
@@ -22,6 +23,8 @@ class MAILAT(ReweightedAT):
     Args: ``beta`` (0.5), ``gamma`` (10) of the weight function; the rest as in
     :class:`~.reweighted.ReweightedScheme`.
     """
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
 
     default_name = "mail"
 
@@ -43,6 +46,8 @@ class MAILTRADES(ReweightedTRADES):
     ``sigmoid((PM + bias) * slope)`` with PM = -m is ours with beta = -bias, gamma = slope).
     """
 
+    warmup_rule = WarmupRule(TRADES_LOSS, TRADES_KEYS, "burn_in", (("trades_beta", "beta"),))
+
     default_name = "mail_trades"
 
     def __init__(self, attack, trades_beta: float = 5.0, beta: float = 0.0, gamma: float = 2.0, **kwargs):
@@ -62,6 +67,8 @@ class WMMR(ReweightedAT):
     ``conf/scheme/wmmr.yaml``); paper irat's experiments detach them, as for every reweighted
     scheme of that comparison (``irat_detach_weights`` in ``robustbench_runner/papers/irat/conf/experiment/irat/main.yaml``)."""
 
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
+
     default_name = "wmmr"
 
     def __init__(self, attack, alpha: float = 2.0, **kwargs):
@@ -78,6 +85,8 @@ class EWAT(ReweightedAT):
     to the input as a weight"): w proportional to the entropy of p(x'), normalized to mean 1
     by ``normalize: sum_to_batch``, detached."""
 
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
+
     default_name = "ewat"
 
     def raw_weights(self, *, adv_logits, **_):
@@ -91,6 +100,8 @@ class MarginReweightMAIL(ReweightedAT):
     Args: ``tau`` (eq. 10; 2 or 3 in paper irat section 4.1), ``similarity`` (eq. 13; false =
     the table 4 ablation s' = s), ``beta``/``gamma`` of MAIL.
     """
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
 
     default_name = "mr_mail"
 
@@ -112,6 +123,8 @@ class MarginReweightWMMR(ReweightedAT):
 
     Args: ``tau``, ``similarity`` as in :class:`MarginReweightMAIL`.
     """
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
 
     default_name = "mr_wmmr"
 

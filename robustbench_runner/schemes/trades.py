@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import UserError
 from .adversarial import AdversarialScheme
-from .base import StepOutput
+from .base import TRADES_KEYS, TRADES_LOSS, StepOutput, WarmupRule
 from .losses import trades_loss
 
 FORWARD_ORDERS = ("nat_adv_nat", "nat_adv")
@@ -54,6 +54,8 @@ class TRADES(AdversarialScheme):
     """Args: ``attack``, ``attack_bn_mode``, ``name`` as in :class:`AdversarialScheme`;
     ``beta``: weight of the KL term (6.0 in the TRADES paper for CIFAR-10; paper vir's
     1/lambda: 6.0 WRN, 4.0 RN-18); ``forward_order``: ``nat_adv_nat`` | ``nat_adv``."""
+
+    warmup_rule = WarmupRule(TRADES_LOSS, TRADES_KEYS)
 
     default_name = "trades"
 

@@ -22,6 +22,7 @@ import torch
 
 from ..errors import UserError
 from .adversarial import bn_mode
+from .base import AT_KEYS, PLAIN_AT, TRADES_KEYS, TRADES_LOSS, WarmupRule
 from .reweighted import ReweightedAT, ReweightedTRADES
 from .weights import VIR_COMPONENTS, vir_weights
 
@@ -45,6 +46,8 @@ class VIRAT(ReweightedAT):
     pgd_at, step for step). Paper vir does not say in which mode p(x) is computed: this is
     our choice.
     """
+
+    warmup_rule = WarmupRule(PLAIN_AT, AT_KEYS, "burn_in")
 
     default_name = "vir_at"
 
@@ -74,6 +77,8 @@ class VIRTRADES(ReweightedTRADES):
     ``gamma`` (3), ``components``; the rest as in :class:`~.reweighted.ReweightedScheme`.
     S_v and S_d use the natural logits of the TRADES loss (train mode); ``forward_order``
     as in :class:`~.reweighted.ReweightedTRADES`."""
+
+    warmup_rule = WarmupRule(TRADES_LOSS, TRADES_KEYS, "burn_in", (("trades_beta", "beta"),))
 
     default_name = "vir_trades"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from ..results import read_result_frame
+from ..results import RunFiles, read_result_frame
 from .runs import RunSet, load_runs
 
 
@@ -37,7 +37,7 @@ def find_runs(roots: Iterable[str | Path], unreadable: list[tuple[Path, str]] | 
 
         for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
             names = set(filenames) | set(dirnames)
-            if "metrics.csv" in names or "run.json" in names:
+            if RunFiles.METRICS in names or RunFiles.INFO in names:  # runs that have not written metrics yet too
                 runs.add(Path(dirpath))
             dirnames[:] = [n for n in dirnames if not os.path.islink(os.path.join(dirpath, n))]
     if unreadable is None:
@@ -48,7 +48,7 @@ def find_runs(roots: Iterable[str | Path], unreadable: list[tuple[Path, str]] | 
 
 def run_status(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"run_dir": str(d), "done": (d / "DONE").exists(), "has_metrics": (d / "metrics.csv").exists()} for d in run_dirs],
+        [{"run_dir": str(d), "done": RunFiles(d).done.exists(), "has_metrics": RunFiles(d).metrics.exists()} for d in run_dirs],
         columns=["run_dir", "done", "has_metrics"],
     )
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..results import RunFiles
 from .result import TableResult
 from .spec import CKPT_FIELD, CKPT_LABELS, TableSpec
 
@@ -50,7 +51,7 @@ def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
         return df
     if which == "best":
         return df[df.checkpoint == "best"]
-    grid = df[df.checkpoint.astype(str).str.startswith("epoch_") & df.done.astype(bool)]
+    grid = df[RunFiles.grid_rows(df.checkpoint) & df.done.astype(bool)]
     if grid.empty:
         return grid
     last = grid.groupby("run_dir")["epoch"].transform("max")

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import VOLATILE_KEYS
+from ..config import VOLATILE_KEYS, config_diff
 from ..errors import UserError
 from ..reading import BadFile, load_json, parse_yaml, read_text
-from ..results import SCHEMAS, ResultCsv, cut, read_result_csvs
+from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
 
 
 def read_config(path: Path) -> dict:
@@ -222,15 +222,13 @@ def _covered(key: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
-    """The config keys (not under ``ignore``) whose values are not the same in all ``runs``."""
-    keys = sorted({k for r in runs for k in r.flat})
-    out = []
-    for k in keys:
-        if _covered(k, ignore):
-            continue
-        if len({r.flat.get(k, "<absent>") for r in runs}) > 1:
-            out.append(k)
-    return out
+    """The config keys (not under ``ignore``) whose values are not the same in all ``runs``
+    (:func:`.config.config_diff` of each run's flat config against the first's)."""
+    if not runs:
+        return []
+    first = runs[0].flat
+    keys = {d.key for r in runs[1:] for d in config_diff(first, r.flat)}
+    return sorted(k for k in keys if not _covered(k, ignore))
 
 
 @dataclass
@@ -324,7 +322,7 @@ def _concat_per_run(runs: list[Run], keys: list[str]) -> pd.DataFrame:
 
 
 _CACHE: dict[str, tuple[tuple, Run]] = {}
-SOURCES = ("metrics.csv", "config.yaml", "run.json", "DONE")  # every file a Run is built from
+SOURCES = (RunFiles.METRICS, RunFiles.CONFIG, RunFiles.INFO, RunFiles.DONE)  # every file a Run is built from
 
 
 def _stamp(d: Path) -> tuple:
@@ -373,8 +371,8 @@ def read_runs(run_dirs: Iterable[str | Path]) -> list[Loaded | UserError]:
     for lo in range(0, len(dirs), READ_CHUNK):
         chunk = dirs[lo : lo + READ_CHUNK]
         stamps = [_stamp(d) for d in chunk]  # before reading: a file changed meanwhile is re-read next time
-        has = [i for i, d in enumerate(chunk) if (d / "metrics.csv").exists()]
-        parsed = dict(zip(has, read_result_csvs([chunk[i] / "metrics.csv" for i in has], SCHEMAS["metrics.csv"]), strict=True))
+        has = [i for i, d in enumerate(chunk) if RunFiles(d).metrics.exists()]
+        parsed = dict(zip(has, read_result_csvs([RunFiles(chunk[i]).metrics for i in has], SCHEMAS[RunFiles.METRICS]), strict=True))
         for i, d in enumerate(chunk):
             try:
                 out.append(_assemble(d, stamps[i], parsed.get(i)))
@@ -387,10 +385,10 @@ def _assemble(d: Path, stamp: tuple, got: ResultCsv | UserError | None) -> Loade
     if isinstance(got, UserError):
         raise got
     rows, span, torn = (got.rows, got.span, got.torn is not None) if got is not None else (pd.DataFrame(), None, False)
-    cfg_path = d / "config.yaml"
-    cfg = _read_mapping(cfg_path, read_config, "valid YAML", "a mapping")
-    info = _read_mapping(d / "run.json", lambda p: load_json(p, follow_symlinks=False), "valid JSON", "a JSON object")
-    return Loaded(Run(d, (d / "DONE").exists(), cfg, cfg_path.exists(), info, rows, span), stamp, torn)
+    files = RunFiles(d)
+    cfg = _read_mapping(files.config, read_config, "valid YAML", "a mapping")
+    info = _read_mapping(files.info, lambda p: load_json(p, follow_symlinks=False), "valid JSON", "a JSON object")
+    return Loaded(Run(d, files.done.exists(), cfg, files.config.exists(), info, rows, span), stamp, torn)
 
 
 def remember(run: Run, stamp: tuple) -> None:

@@ -78,6 +78,7 @@ from omegaconf import OmegaConf
 from ..errors import UserError
 from ..paths import conf_dir
 from ..reading import parse_yaml, read_text
+from ..results import RunFiles
 
 AGGREGATES = ("mean_std", "trimmed_mean", "first", "min", "max", "count")
 MIXED = ("split", "refuse")
@@ -112,7 +113,7 @@ class TableSpec:
     order: dict[str, list] = field(default_factory=dict)
     expect: int | None = None
     builder: str | None = None
-    source: str = "metrics.csv"
+    source: str = RunFiles.METRICS
     options: dict[str, Any] = field(default_factory=dict)  # free-form, for custom builders
     note: str = ""
     seed_keys: list[str] = field(default_factory=lambda: list(DEFAULT_SEED_KEYS))  # may differ within a cell

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import UserError
+from ...results import RunFiles
 from ...stats import mean_std, significance_mark, welch_ttest
 from ...tables.build import Context, TableResult, apply_where
 from ...tables.format import label, pyplot, save
@@ -58,7 +59,7 @@ def group_rows(df: pd.DataFrame, group: dict) -> pd.DataFrame:
 
 
 def _grid(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df.checkpoint.astype(str).str.startswith("epoch_")] if not df.empty else df
+    return df[RunFiles.grid_rows(df.checkpoint)] if not df.empty else df
 
 
 def r_values(df: pd.DataFrame, attack: str) -> pd.DataFrame:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import UserError
+from ...results import RunFiles
 from ...stats import ols_slope
 from ...tables.build import Context, TableResult, apply_where, pivot, select_checkpoint
 from ...tables.format import label, num, ordered, pyplot, save, sort_rows
@@ -113,7 +114,7 @@ def checkpoint_table(df: pd.DataFrame, opts: dict | None = None) -> pd.DataFrame
     labels = attack_labels(opts or {})
     if df.empty:
         return pd.DataFrame(columns=IDENTITY)
-    grid = df[df.checkpoint.astype(str).str.startswith("epoch_")]
+    grid = df[RunFiles.grid_rows(df.checkpoint)]
     out = grid[IDENTITY].drop_duplicates(["run_dir", "checkpoint"]).reset_index(drop=True)
     key = ["run_dir", "checkpoint"]
 

@@ -42,6 +42,7 @@ from ...data import load_dataset
 from ...data.base import DataBundle
 from ...errors import UserError
 from ...reading import load_json, load_yaml
+from ...results import RunFiles
 from .paper import scheme
 from .rundir import StudyRun
 from .subset_eval import SETS_FILE, read_sets
@@ -69,15 +70,15 @@ class Study:
 
     @classmethod
     def load(cls, study_dir: str | Path) -> Study:
-        d = Path(study_dir)
-        if not (d / "DONE").exists():
+        d, files = Path(study_dir), RunFiles(study_dir)
+        if not files.done.exists():
             raise UserError(
                 f"{d} is not a finished samplerob study",
                 fix="run `rbr-samplerob prepare` first",
             )
-        cfg = load_yaml(d / "config.yaml", follow_symlinks=False, what="samplerob study")
+        cfg = load_yaml(files.config, follow_symlinks=False, what="samplerob study")
         if not isinstance(cfg, dict) or not isinstance(cfg.get("data"), dict):
-            raise UserError(f"{d / 'config.yaml'} does not hold a study config with a data section", fix="prepare the study again (overwrite=true)")
+            raise UserError(f"{files.config} does not hold a study config with a data section", fix="prepare the study again (overwrite=true)")
         info = read_sets(d / "subsets" / SETS_FILE)
         bundle = load_dataset(cfg["data"])
         if {"x": len(bundle.train), "t": len(bundle.test)} != info["sizes"]:
@@ -85,9 +86,9 @@ class Study:
                 f"the dataset of {d} no longer loads with the sizes it was prepared on {info['sizes']}",
                 fix="prepare the study again (overwrite=true)",
             )
-        chash = load_json(d / "run.json", follow_symlinks=False, what="samplerob study").get("config_hash")
+        chash = load_json(files.info, follow_symlinks=False, what="samplerob study").get("config_hash")
         if not isinstance(chash, str):
-            raise UserError(f"{d / 'run.json'} has no config_hash", fix="prepare the study again (overwrite=true)")
+            raise UserError(f"{files.info} has no config_hash", fix="prepare the study again (overwrite=true)")
         return cls(d, cfg, info, bundle, chash)
 
     def features(self, split: str) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 from ...errors import UserError
 from ...io import atomic_write_text, read_csv
 from ...reading import BadFile, load_json, load_yaml
+from ...results import RunFiles
 
 BEST_NAME = "best_t_loss"
 
@@ -35,7 +36,7 @@ def best_epoch(
         (df.attack == attack)
         & (df.split == split)
         & (df.metric == metric)
-        & df.checkpoint.astype(str).str.startswith("epoch_")
+        & RunFiles.grid_rows(df.checkpoint)
     ]
     if rows.empty:
         raise UserError(
@@ -49,7 +50,7 @@ def best_epoch(
 def select_runs(root: str | Path) -> list[Path]:
     """Run folders under ``root`` made by the first step (``samplerob.stage: select``)."""
     out = []
-    for cfg_path in sorted(Path(root).rglob("config.yaml")):
+    for cfg_path in sorted(Path(root).rglob(RunFiles.CONFIG)):
         cfg = load_yaml(cfg_path, follow_symlinks=False, what="run config")  # bounded, no symlink: a run wrote it
         stage = cfg.get("samplerob") if isinstance(cfg, dict) else None
         if isinstance(stage, dict) and stage.get("stage") == "select":
@@ -84,7 +85,7 @@ def select_best(root: str | Path, split: str = "t", metric: str = "loss") -> lis
             f"no runs of experiment samplerob/resnet56_select under {root}",
             fix="run that sweep first",
         )
-    unfinished = [r.name for r in runs if not (r / "DONE").exists()]
+    unfinished = [r.name for r in runs if not RunFiles(r).done.exists()]
     if unfinished:
         raise UserError(
             f"{len(unfinished)} first-step runs are not finished (e.g. {unfinished[0]})",
@@ -92,13 +93,14 @@ def select_best(root: str | Path, split: str = "t", metric: str = "loss") -> lis
         )
     placed = []
     for run in runs:
-        epoch, value = best_epoch(run / "metrics.csv", split, metric)
-        src = run / "ckpt" / f"epoch_{epoch:03d}.pt"
+        files = RunFiles(run)
+        epoch, value = best_epoch(files.metrics, split, metric)
+        src = files.grid_ckpt(epoch)
         if not src.exists():
             raise UserError(f"{src} is missing", fix="keep every grid checkpoint of the first step")
-        dst = run / "ckpt" / f"{BEST_NAME}.pt"
+        dst = files.ckpt(BEST_NAME)
         record = {"epoch": epoch, metric: value, "split": split, "checkpoint": src.name}
-        info = run / "ckpt" / f"{BEST_NAME}.json"
+        info = files.ckpt(BEST_NAME).with_suffix(".json")
         if not (dst.exists() and info.exists() and _record(info) == record):
             place(src, dst)
             atomic_write_text(info, json.dumps(record, indent=1))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...results import RunFiles
 from ...tables.build import Context, TableResult, aggregate, select_checkpoint
 from ...tables.format import label as paper_label
 from ...tables.format import listed_then_seen, mean_std_text, pyplot, save
@@ -65,7 +66,7 @@ def vir_class_accuracy(spec: TableSpec, ctx: Context) -> TableResult:
     k = int(opts.get("num_classes", 10))
     names = _class_names(spec, k)
     runs = run_table(ctx, spec)
-    conf = ctx.csv("confusion.csv") if len(runs) else pd.DataFrame()
+    conf = ctx.csv(RunFiles.CONFUSION) if len(runs) else pd.DataFrame()
     per_run: dict[str, tuple] = {}
     if not conf.empty:
         conf = conf[conf.run_dir.isin(set(runs.run_dir)) & (conf.attack.astype(str) == str(opts.get("attack", "PGD-100")))]
@@ -128,7 +129,7 @@ def vir_class_weights(spec: TableSpec, ctx: Context) -> TableResult:
     k = int(spec.options.get("num_classes", 10))
     names = _class_names(spec, k)
     runs = run_table(ctx, spec)
-    log = ctx.csv("weights_log.csv") if len(runs) else pd.DataFrame()
+    log = ctx.csv(RunFiles.WEIGHTS_LOG) if len(runs) else pd.DataFrame()
     if not log.empty:
         log = log.merge(runs[["run_dir", "scheme"]], on="run_dir", how="inner")
     schemes = _ordered_schemes(spec, log.scheme.unique() if not log.empty else [])
