@@ -220,7 +220,6 @@ def curves_src(run_dir: Path, out: Path, images: Images, problems: Problems) -> 
     elif present and os.path.islink(png):
         problems.warn(png, "is a symbolic link, which a run never writes; it is not followed (drawn from the run's metrics instead)")
     from .plots import write_curves
-    from .results import RunFiles
 
     target = out / "curves" / f"{run_dir.name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
