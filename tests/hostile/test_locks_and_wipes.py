@@ -372,3 +372,20 @@ def test_a_legacy_run_folder_is_still_adopted(tmp_path):
     (d / MANIFEST).write_text("config.yaml\nrun.json\n")
     (d / "run.json").write_text('{"config_hash": "0123456789ab", "rbr_version": "0.9"}')
     refuse_foreign(RunFiles(d))  # no error
+
+
+def test_rbr_report_does_not_replace_a_users_index_html(tmp_path):
+    from robustbench_runner.report import main as report_main
+
+    runs = _a_run(tmp_path)
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my page</p>\n")
+    with pytest.raises(SystemExit) as e:
+        report_main([str(runs), "--out", str(out)])
+    assert e.value.code == 2
+    assert (out / "index.html").read_text() == "<p>my page</p>\n"
+    mine = tmp_path / "report"
+    for _ in range(2):  # its own folder: written, then replaced
+        report_main([str(runs), "--out", str(mine)])
+    assert "index.html" in read_manifest(mine, ".rbr-out-manifest")
