@@ -29,7 +29,15 @@ from .build import to_yaml
 from .checkpoints import grid_checkpoints, newest_checkpoint
 from .config import config_diff, run_group, semantic_dict
 from .errors import UserError
-from .io import LOCK, MANIFEST, atomic_write_text, finish_wipe, manifest_state, read_manifest, wipe_recorded
+from .io import (
+    LOCK,
+    MANIFEST,
+    atomic_write_text,
+    finish_wipe,
+    manifest_state,
+    read_manifest,
+    wipe_recorded,
+)
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -57,7 +65,7 @@ def write_done(files: RunFiles, chash: str, expected: Iterable[tuple[str, str]] 
     if expected is not None:
         want = {(str(c), str(a)) for c, a in expected}
         have = files.read_metrics()
-        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str))) if len(have) else set()
+        got = set(zip(have["checkpoint"].astype(str), have["attack"].astype(str), strict=True)) if len(have) else set()
         missing = sorted(want - got)
         if missing:
             shown = ", ".join(f"{c}/{a}" for c, a in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")

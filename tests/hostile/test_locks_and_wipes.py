@@ -256,6 +256,7 @@ def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path,
     import shutil
 
     import pandas as pd
+
     from rbr_testing import TINY, main_inprocess, tables_cli
 
     d = tmp_path / "runs" / reference.name

@@ -66,14 +66,14 @@ def file_ops() -> list[tuple[str, str, int, str]]:
         rel = path.relative_to(PACKAGE).as_posix()
         tree = ast.parse(path.read_text(), filename=str(path))
 
-        def visit(node, func="<module>"):
+        def visit(node, func="<module>", rel=rel):
             for child in ast.iter_child_nodes(node):
                 inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
                 if isinstance(child, ast.Call):
                     op = _is_file_op(child)
                     if op:
                         found.append((rel, func, child.lineno, op))
-                visit(child, inner)
+                visit(child, inner, rel)
 
         visit(tree)
     return found
