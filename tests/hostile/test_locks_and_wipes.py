@@ -386,6 +386,14 @@ def test_rbr_report_does_not_replace_a_users_index_html(tmp_path):
         report_main([str(runs), "--out", str(out)])
     assert e.value.code == 2
     assert (out / "index.html").read_text() == "<p>my page</p>\n"
+    assert "index.html" not in read_manifest(out, ".rbr-out-manifest")
+
+
+@pytest.mark.slow
+def test_rbr_report_replaces_its_own_files(tmp_path):
+    from robustbench_runner.report import main as report_main
+
+    runs = _a_run(tmp_path)
     mine = tmp_path / "report"
     for _ in range(2):  # its own folder: written, then replaced
         report_main([str(runs), "--out", str(mine)])

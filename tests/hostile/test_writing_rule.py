@@ -13,6 +13,7 @@ added here with its reason.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "robustbench_runner"
@@ -61,9 +62,14 @@ def _is_file_op(call: ast.Call) -> str | None:
 
 def file_ops() -> list[tuple[str, str, int, str]]:
     """(file, enclosing function, line, operation) of every deleting / replacing call."""
+    return _file_ops(PACKAGE)
+
+
+@functools.cache
+def _file_ops(package: Path) -> list[tuple[str, str, int, str]]:
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE).as_posix()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
         tree = ast.parse(path.read_text(), filename=str(path))
 
         def visit(node, func="<module>", rel=rel):
