@@ -188,7 +188,7 @@ def test_sweep_name_escape_refused_in_a_sweep(tmp_path):
     root.mkdir(parents=True)
     proc = cli(["-m", f"output_root={root}", "sweep_name=../../y", "seed=1,2", "progress=false"])
     assert proc.returncode == 2, proc.stderr
-    assert "sweep_name='../../y' would not be a single folder name" in one_line(proc.stderr)
+    assert "sweep_name='../../y' cannot be a folder or file name under the output folder: it holds a path separator" in one_line(proc.stderr)
     assert tree(tmp_path) == ["a", "a/b"]
 
 

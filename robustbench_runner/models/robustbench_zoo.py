@@ -122,6 +122,9 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
             "checkpoint=robustbench: needs a model id",
             fix="e.g. checkpoint=robustbench:Carmon2019Unlabeled (ids: the RobustBench Model Zoo tables)",
         )
+    from ..config import check_zoo_id
+
+    model_id = check_zoo_id(model_id)  # it becomes a file name under model_dir (and a run folder name)
     dataset = ZOO_DATASETS.get(data_name)
     if dataset is None:
         raise UserError(

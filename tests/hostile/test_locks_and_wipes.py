@@ -256,6 +256,7 @@ def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path,
     import shutil
 
     import pandas as pd
+
     from rbr_testing import TINY, main_inprocess, tables_cli
 
     d = tmp_path / "runs" / reference.name
@@ -372,3 +373,28 @@ def test_a_legacy_run_folder_is_still_adopted(tmp_path):
     (d / MANIFEST).write_text("config.yaml\nrun.json\n")
     (d / "run.json").write_text('{"config_hash": "0123456789ab", "rbr_version": "0.9"}')
     refuse_foreign(RunFiles(d))  # no error
+
+
+def test_rbr_report_does_not_replace_a_users_index_html(tmp_path):
+    from robustbench_runner.report import main as report_main
+
+    runs = _a_run(tmp_path)
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my page</p>\n")
+    with pytest.raises(SystemExit) as e:
+        report_main([str(runs), "--out", str(out)])
+    assert e.value.code == 2
+    assert (out / "index.html").read_text() == "<p>my page</p>\n"
+    assert "index.html" not in read_manifest(out, ".rbr-out-manifest")
+
+
+@pytest.mark.slow
+def test_rbr_report_replaces_its_own_files(tmp_path):
+    from robustbench_runner.report import main as report_main
+
+    runs = _a_run(tmp_path)
+    mine = tmp_path / "report"
+    for _ in range(2):  # its own folder: written, then replaced
+        report_main([str(runs), "--out", str(mine)])
+    assert "index.html" in read_manifest(mine, ".rbr-out-manifest")

@@ -15,11 +15,11 @@ from hostile_kit import assert_one_line_error, exhaustive, tree_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rbr_testing import main_inprocess
 from robustbench_runner.config import check_zoo_id, resolve_run_name
 from robustbench_runner.errors import UserError
 from robustbench_runner.paths import MAX_NAME, check_path_part
 from robustbench_runner.run import one_line
-from rbr_testing import main_inprocess
 
 #: pieces a careless or hostile name is made of
 HOSTILE_BITS = ["..", "/", "\\", ".", "-", "\0", "\n", "\t", " ", "~", "$HOME", "é", "\u202e", "\u2028", ":", "*", '"', "<", "a", "run1", "x" * 60]
