@@ -363,7 +363,7 @@ def _isna(v) -> bool:
 
 def record_branch(files, info: dict | None) -> None:
     """Set (or clear) the ``warmup`` entry of run.json."""
-    data = load_json(files.info, follow_symlinks=False, what="run.json")
+    data = load_json(files.info, follow_symlinks=False, what=RunFiles.INFO)
     if info is None:
         data.pop("warmup", None)
     else:
