@@ -103,7 +103,8 @@ def check_damaged_spec(tmp_path, capsys, sweep, content):
     warnings = [ln for ln in err.splitlines() if "WARNING: skipped" in ln]
     assert len(warnings) == 1 and "bad.yaml" in warnings[0], (BAD_SPECS[content], err)
     assert (out / "mine__good.csv").is_file()
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"mine__good{s}" for s in (".csv", ".pretty.csv", ".md", ".sources.csv"))
+    expected = [f"mine__good{s}" for s in (".csv", ".pretty.csv", ".md", ".sources.csv")]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*expected, ".rbr-out-manifest"])  # nothing of the bad spec
     code, _, err = call(tables_main, [str(sweep), "--specs", str(d), "--table", "mine/good", "--out", str(out), "--quiet", "--strict"], capsys)
     assert code == 1, err
 
