@@ -260,3 +260,50 @@ def test_tables_list_is_in_natural_order(capsys):
     cli.run(cli.parse_args(["--list"]))
     ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert ids == sorted(ids, key=natural_key) and len(ids) > 10
+
+
+# -- item 5: curves.png and the summary say what they show -------------------------------------
+
+
+def _metrics_rows():
+    import pandas as pd
+
+    rows = []
+    for epoch, (clean, ca, fgsm, pgd) in {2: (0.80, 0.81, 0.30, 0.20), 4: (0.90, 0.91, 0.35, 0.25)}.items():
+        for attack, eps, value, n in [("clean", 0.0, clean, 450), ("clean-attacked", 0.0, ca, 300), ("FGSM", 0.1, fgsm, 300),
+                                      ("PGD-20", 0.1, pgd, 300), ("worst-case", 0.1, pgd, 300)]:  # fmt: skip
+            rows.append({"epoch": epoch, "checkpoint": f"epoch_{epoch:03d}", "split": "test", "attack": attack, "eps": eps, "metric": "acc", "value": value, "n": n})
+    return pd.DataFrame(rows)
+
+
+def test_worst_case_does_not_hide_pgd20():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_runner.plots import _epoch_panel, _single_eps
+
+    m = _metrics_rows()
+    fig, ax = plt.subplots()
+    _epoch_panel(ax, m, _single_eps(m, []), set())
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    worst = next(ln for label, ln in lines.items() if label.startswith("worst-case"))
+    pgd = lines["PGD-20 @ 0.1"]
+    assert "(= PGD-20 at every epoch)" in worst.get_label()
+    assert worst.get_zorder() < pgd.get_zorder() and worst.get_linewidth() > 2 * pgd.get_linewidth()  # a band under the line
+    assert "clean, whole test split (n=450)" in lines and "clean, attacked points (n=300)" in lines
+    plt.close(fig)
+
+
+def test_summary_says_why_the_clean_n_differ(tmp_path, capsys):
+    from robustbench_runner.results import RunFiles, RunIdentity
+    from robustbench_runner.summary import print_summary
+
+    files = RunFiles(tmp_path)
+    ident = RunIdentity(run="r", dataset="digits", model="cnn6", scheme="standard", seed=0, batch_size=64, config_hash="abc")
+    for (epoch, ckpt), grp in _metrics_rows().groupby(["epoch", "checkpoint"]):
+        files.add_metrics(ident, int(epoch), ckpt, "test", grp[["attack", "eps", "metric", "value", "n"]].to_dict("records"))
+    print_summary(files)
+    out = capsys.readouterr().out
+    assert "clean: accuracy on the whole test split (n=450); clean-attacked: on the n=300 points given to the attacks" in out
