@@ -76,6 +76,18 @@ def resolve_parent(init_from, trusted: bool = False) -> tuple[Path, dict] | None
     return path, {"info": info, "state": state}
 
 
+def backfill_trackers(cfg: DictConfig, files: RunFiles, chash: str) -> None:
+    """``logger=...`` asked for on a finished run: the trackers copy the rows of its
+    ``train_log.csv`` and ``metrics.csv`` (what a running run sends them epoch by epoch), so
+    the finished run appears in TensorBoard/MLflow/W&B as if it had been tracked all along."""
+    if not cfg.get("logger"):
+        return
+    tracker = open_tracker(cfg, files, chash)
+    tracker.sync()
+    tracker.close()
+    print(f"[rbr] logger={','.join(cfg.logger)}: copied this finished run's train_log.csv and metrics.csv rows into the tracker(s)", flush=True)
+
+
 class TrainRun:
     """``rbr-run`` (``mode=train``) in ``run_dir``: see the module docstring."""
 
@@ -103,6 +115,7 @@ class TrainRun:
         extra.update(runtime.record(files, runtime.runtime_info(cfg, self.device), self.chash))  # device, precision
         if claim_run_dir(files, cfg, self.chash, extra=extra or None):
             print(f"[rbr] {files.dir} is complete (DONE); nothing to do.")
+            backfill_trackers(cfg, files, self.chash)
             print_summary(files)
             return
         tracker = open_tracker(cfg, files, self.chash)  # [trackers] logger=...: copies of the CSV rows

@@ -184,12 +184,20 @@ QUICK = ["device=cpu", "model.batch_norm=true", "data.limit_train=64", "data.lim
          "progress=false"]  # fmt: skip
 
 
-def test_run_log_tells_the_story(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    from rbr_testing import run_inprocess
+
+    root = tmp_path_factory.mktemp("quick")
+    return run_inprocess([*QUICK, f"output_root={root}"]), root
+
+
+def test_run_log_tells_the_story(quick_run, capsys):
     from rbr_testing import run_inprocess
 
     from robustbench_runner.io import read_manifest
 
-    run = run_inprocess([*QUICK, f"output_root={tmp_path}"])
+    run, tmp_path = quick_run
     log = (run / "run.log").read_text()
     assert log.splitlines()[0].split(" ", 2)[2].startswith("=== rbr-run")  # date, time, the invocation
     assert "[rbr] epoch 1/1 loss" in log  # the epoch line, with loss and accuracy
@@ -201,6 +209,20 @@ def test_run_log_tells_the_story(tmp_path, capsys):
     run_inprocess([*QUICK, f"output_root={tmp_path}"])  # DONE: nothing to do, the folder untouched
     assert "is complete (DONE)" in capsys.readouterr().out
     assert (run / "run.log").stat().st_size == size
+
+
+def test_tracker_asked_on_a_finished_run_is_backfilled(quick_run, capsys):
+    pytest.importorskip("tensorboard")
+    from rbr_testing import run_inprocess
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, root = quick_run
+    run_inprocess([*QUICK, f"output_root={root}", "logger=tensorboard"])  # DONE, and a tracker asked for
+    assert "copied this finished run's train_log.csv and metrics.csv rows" in capsys.readouterr().out
+    ea = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    ea.Reload()
+    tags = ea.Tags()["scalars"]
+    assert "train/loss" in tags and any(t.startswith("test/PGD-2/acc") for t in tags)
 
 
 def test_val_size_at_least_the_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
