@@ -329,3 +329,48 @@ def test_summary_says_why_the_clean_n_differ(tmp_path, capsys):
     print_summary(files)
     out = capsys.readouterr().out
     assert "clean: accuracy on the whole test split (n=450); clean-attacked: on the n=300 points given to the attacks" in out
+
+
+# -- item 7: rbr-tables over a select= run next to a plain one ------------------------------------
+
+
+def _plain_and_select_runs(root):
+    from test_report import make_run
+
+    from robustbench_runner.results import RunIdentity
+
+    make_run(root, 0)
+    sel = make_run(root / "s", 0)  # the same run with select=pgd20: also a `best` checkpoint
+    sel.dir.rename(root / "digits-cnn6-standard-s0-select")
+    from robustbench_runner.results import RunFiles
+
+    sel = RunFiles(root / "digits-cnn6-standard-s0-select")
+    ident = RunIdentity(run=sel.dir.name, dataset="digits", model="cnn6", scheme="standard", seed=0, batch_size=16, config_hash="h0s")
+    sel.add_metrics(ident, 2, "best", "test", [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": 0.8, "n": 300},
+                                               {"attack": "PGD-20", "eps": 0.3, "metric": "acc", "value": 0.3, "n": 300}])  # fmt: skip
+    (root / "s").rmdir()
+
+
+def test_tables_over_a_select_run_next_to_a_plain_one(tmp_path):
+    from rbr_testing import tables_cli
+
+    _plain_and_select_runs(tmp_path)
+    r = tables_cli([str(tmp_path), "--out", str(tmp_path / "tables")])
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "tables" / "summary.csv").exists()
+
+
+def test_ambiguous_cell_names_the_differing_key(tmp_path):
+    from rbr_testing import tables_cli
+
+    _plain_and_select_runs(tmp_path)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "mine.yaml").write_text(
+        "id: mine\ntitle: PGD-20 per epoch\ncheckpoint: any\nwhere: {split: test}\nrows: [dataset, model, scheme, epoch]\n"
+        "columns:\n  - {label: PGD-20, where: {attack: PGD-20, metric: acc}}\n"
+    )
+    r = tables_cli([str(tmp_path), "--specs", str(specs), "--table", "mine", "--out", str(tmp_path / "t")])
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "they differ in checkpoint (epoch_002, best)" in err[0] and "add a where filter on checkpoint" in err[0]
