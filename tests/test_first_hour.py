@@ -130,12 +130,19 @@ def test_by_name_errors_are_one_line(overrides, needle):
     assert needle in e.value.one_line() and "\n" not in e.value.one_line()
 
 
-def test_by_name_without_a_name_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+def test_by_name_without_a_name_is_one_line_exit_2(monkeypatch, capsys, tmp_path):  # QUICK: below
     from rbr_testing import main_inprocess
 
-    code, err = main_inprocess(["model=torchvision", f"output_root={tmp_path}"], monkeypatch, capsys)
-    assert code == 2 and "model.name has no value" in err and len(err.strip().splitlines()) == 1
-    assert not any(tmp_path.iterdir())  # nothing written
+    code, err = main_inprocess([*QUICK[:1], *QUICK[2:], "model=torchvision", "model.name=null", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and "model=torchvision needs the model's name" in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.rglob("*.*"))  # a command that computed nothing leaves no run folder (nor run.log)
+
+
+def test_a_missing_value_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    from rbr_testing import main_inprocess
+
+    code, err = main_inprocess(["model=torchvision", "model.name=???", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and "model.name has no value" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_by_name_targets_may_come_from_a_checkpoint():
