@@ -169,3 +169,15 @@ __all__ = [
     "eval_callbacks",
     "train_callbacks",
 ]
+
+
+def backfill_trackers(cfg, files, chash: str) -> None:
+    """``logger=...`` asked for on a finished run: the trackers copy the rows of its
+    ``train_log.csv`` and ``metrics.csv`` (what a running run sends them epoch by epoch), so
+    the finished run appears in TensorBoard/MLflow/W&B as if it had been tracked all along."""
+    if not cfg.get("logger"):
+        return
+    tracker = open_tracker(cfg, files, chash)
+    tracker.sync()
+    tracker.close()
+    print(f"[rbr] logger={','.join(cfg.logger)}: copied this finished run's train_log.csv and metrics.csv rows into the tracker(s)", flush=True)

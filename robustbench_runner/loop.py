@@ -91,6 +91,9 @@ class Loop:
         finished already (then its summary is printed and there is nothing to do)."""
         if claim_run_dir(self.files, cfg, self.chash, extra=extra or None):
             print(f"[rbr] {self.files.dir} is complete (DONE); nothing to do.")
+            from .callbacks import backfill_trackers  # here: callbacks.py imports this module
+
+            backfill_trackers(cfg, self.files, self.chash)  # logger=... asked for on a finished run
             print_summary(self.files)
             return True
         return False

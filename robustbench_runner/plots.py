@@ -5,7 +5,11 @@ Panels, as the run's files allow:
 - per eps-sweep attack (an attack with ``auc_norm`` rows): accuracy vs eps, one curve per
   checkpoint (later epochs darker), its normalized AUC R ("Adversarial Robustness Evaluation
   with Normalized AUC", eq. 1) in the legend;
-- clean and robust accuracy (each single-eps attack, the worst case) vs epoch;
+- clean and robust accuracy (each single-eps attack, the worst case) vs epoch: "clean" on the
+  whole evaluation split, "clean, attacked points" (``clean-attacked``) on the ``eval.n_eval``
+  points the attacks get (the base of every robust accuracy, so the two n differ); the worst
+  case is a wide pale band drawn under the attack lines (it often equals PGD-20 at every
+  epoch, and the legend then says so);
 - training loss (and training accuracy) vs epoch, from ``train_log.csv``.
 
 A checkpoint whose clean accuracy is at chance level is marked "at chance" (in the legend
@@ -25,6 +29,7 @@ from .io import atomic_write_bytes, read_csv
 from .results import RunFiles
 
 CLEAN = "clean"
+CLEAN_ATTACKED = "clean-attacked"
 WORST = "worst-case"
 CHANCE_NOTE = "at chance: clean accuracy ~ 1/classes, so R ~ 1.0 by its definition (flat curve), not robustness"
 
@@ -161,15 +166,39 @@ def _epoch_panel(ax, m: pd.DataFrame, singles: list[tuple[str, float]], chance: 
     per_epoch = m[m.epoch >= 0]
     epoch_ckpts = per_epoch[RunFiles.grid_rows(per_epoch.checkpoint)]
     src = epoch_ckpts if not epoch_ckpts.empty else per_epoch
-    series = [(CLEAN, 0.0, "clean")] + [(a, e, f"{a} @ {e:.4g}") for a, e in singles]
-    for attack, eps, label in series:
+    ns = {a: int(g.n.max()) for a, g in src[src.metric == "acc"].groupby("attack")} if "n" in src else {}
+
+    def named(attack: str, eps: float) -> str:
+        n = f" (n={ns[attack]})" if attack in ns else ""
+        if attack == CLEAN:
+            return f"clean, whole {split_name(src)} split{n}"
+        if attack == CLEAN_ATTACKED:
+            return f"clean, attacked points{n}"
+        return f"{attack} @ {eps:.4g}"
+
+    def points(attack: str, eps: float) -> pd.DataFrame:
         r = src[(src.attack == attack) & (src.metric == "acc")]
         if attack != CLEAN:
             r = r[(r.eps - eps).abs() < 1e-12]
-        r = r.sort_values("epoch")
+        return r.sort_values("epoch")
+
+    series = [(CLEAN, 0.0)] + list(singles)
+    # The worst case over the suite often equals one attack at every epoch (PGD-20 beats FGSM):
+    # drawn first as a wide pale band under the other lines, so the attack's line stays
+    # visible on top of it, and the legend says which attack it coincides with.
+    worst = [(a, e) for a, e in series if a == WORST]
+    for attack, eps in worst + [x for x in series if x[0] != WORST]:
+        r = points(attack, eps)
         if r.empty:
             continue
-        ax.plot(r.epoch, r.value, marker="o", ms=3, label=label, lw=2.2 if attack == CLEAN else 1.4, ls=":" if attack == WORST else "-")
+        label = named(attack, eps)
+        if attack == WORST:
+            same = [a for a, e in singles if a not in (WORST, CLEAN_ATTACKED) and _same_values(points(a, e), r)]
+            label += f" (= {', '.join(same)} at every epoch)" if same else ""
+            ax.plot(r.epoch, r.value, lw=7, alpha=0.3, color="tab:gray", solid_capstyle="round", label=label, zorder=1)
+            continue
+        ax.plot(r.epoch, r.value, marker="o", ms=3, label=label, lw=2.2 if attack == CLEAN else 1.4,
+                ls="--" if attack == CLEAN_ATTACKED else "-", zorder=3)  # fmt: skip
     best = per_epoch[(per_epoch.checkpoint == "best") & (per_epoch.attack == CLEAN) & (per_epoch.metric == "acc")]
     if not best.empty:
         ax.plot(best.epoch, best.value, "k*", ms=10, label="best (clean)")
@@ -184,6 +213,15 @@ def _epoch_panel(ax, m: pd.DataFrame, singles: list[tuple[str, float]], chance: 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+
+
+def split_name(m: pd.DataFrame) -> str:
+    splits = list(dict.fromkeys(m["split"])) if "split" in m else []
+    return str(splits[0]) if len(splits) == 1 else "evaluation"
+
+
+def _same_values(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return len(a) == len(b) and list(a.epoch) == list(b.epoch) and all(abs(x - y) < 1e-12 for x, y in zip(a.value, b.value, strict=True))
 
 
 def _loss_panel(ax, log: pd.DataFrame) -> None:

@@ -26,6 +26,7 @@ import logging
 import os
 import shlex
 import sys
+import threading
 from pathlib import Path
 
 NAME = "run.log"
@@ -44,12 +45,17 @@ class _Tee:
     def __init__(self, stream):
         self.stream = stream
         self.buf = ""
+        self.lock = threading.Lock()  # progress heartbeats write from another thread
 
     def write(self, text):
         n = self.stream.write(text)
-        self.buf += str(text)
-        while "\n" in self.buf:
-            line, self.buf = self.buf.split("\n", 1)
+        with self.lock:
+            self.buf += str(text)
+            lines = []
+            while "\n" in self.buf:
+                line, self.buf = self.buf.split("\n", 1)
+                lines.append(line)
+        for line in lines:
             if "\r" not in line and line.strip():
                 _line(line.rstrip())
         return n

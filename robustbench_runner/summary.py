@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .evaluate import CLEAN, WORST
+from .evaluate import CLEAN, CLEAN_ATTACKED, WORST
 from .io import read_csv
 from .results import RunFiles
 
@@ -41,6 +41,20 @@ def summarize(files: RunFiles) -> pd.DataFrame:
     return out.reset_index().sort_values(["epoch", "checkpoint"]).reset_index(drop=True)
 
 
+def points_note(files: RunFiles) -> str:
+    """Why ``clean`` and ``clean-attacked`` differ: their numbers of points (n)."""
+    m = files.read_metrics()
+    acc = m[m.metric == "acc"]
+    n = {a: int(acc.loc[acc.attack == a, "n"].max()) for a in (CLEAN, CLEAN_ATTACKED) if (acc.attack == a).any()}
+    if len(n) < 2:
+        return ""
+    split = ", ".join(dict.fromkeys(acc["split"])) if "split" in acc else "evaluation"
+    return (
+        f"clean: accuracy on the whole {split} split (n={n[CLEAN]}); clean-attacked: on the n={n[CLEAN_ATTACKED]} points "
+        "given to the attacks (eval.n_eval), the same points as every robust accuracy, which never exceeds it"
+    )
+
+
 def print_summary(files: RunFiles) -> None:
     df = summarize(files)
     if df.empty:
@@ -48,6 +62,9 @@ def print_summary(files: RunFiles) -> None:
         return
     print(f"\n[rbr] {files.dir}")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    note = points_note(files)
+    if note:
+        print(f"[rbr] {note}")
     if "note" in df:
         from .plots import CHANCE_NOTE
 

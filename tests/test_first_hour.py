@@ -130,12 +130,19 @@ def test_by_name_errors_are_one_line(overrides, needle):
     assert needle in e.value.one_line() and "\n" not in e.value.one_line()
 
 
-def test_by_name_without_a_name_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+def test_by_name_without_a_name_is_one_line_exit_2(monkeypatch, capsys, tmp_path):  # QUICK: below
     from rbr_testing import main_inprocess
 
-    code, err = main_inprocess(["model=torchvision", f"output_root={tmp_path}"], monkeypatch, capsys)
-    assert code == 2 and "model.name has no value" in err and len(err.strip().splitlines()) == 1
-    assert not any(tmp_path.iterdir())  # nothing written
+    code, err = main_inprocess([*QUICK[:1], *QUICK[2:], "model=torchvision", "model.name=null", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and "model=torchvision needs the model's name" in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.rglob("*.*"))  # a command that computed nothing leaves no run folder (nor run.log)
+
+
+def test_a_missing_value_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    from rbr_testing import main_inprocess
+
+    code, err = main_inprocess(["model=torchvision", "model.name=???", f"output_root={tmp_path}"], monkeypatch, capsys)
+    assert code == 2 and "model.name has no value" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_by_name_targets_may_come_from_a_checkpoint():
@@ -184,12 +191,20 @@ QUICK = ["device=cpu", "model.batch_norm=true", "data.limit_train=64", "data.lim
          "progress=false"]  # fmt: skip
 
 
-def test_run_log_tells_the_story(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    from rbr_testing import run_inprocess
+
+    root = tmp_path_factory.mktemp("quick")
+    return run_inprocess([*QUICK, f"output_root={root}"]), root
+
+
+def test_run_log_tells_the_story(quick_run, capsys):
     from rbr_testing import run_inprocess
 
     from robustbench_runner.io import read_manifest
 
-    run = run_inprocess([*QUICK, f"output_root={tmp_path}"])
+    run, tmp_path = quick_run
     log = (run / "run.log").read_text()
     assert log.splitlines()[0].split(" ", 2)[2].startswith("=== rbr-run")  # date, time, the invocation
     assert "[rbr] epoch 1/1 loss" in log  # the epoch line, with loss and accuracy
@@ -201,6 +216,20 @@ def test_run_log_tells_the_story(tmp_path, capsys):
     run_inprocess([*QUICK, f"output_root={tmp_path}"])  # DONE: nothing to do, the folder untouched
     assert "is complete (DONE)" in capsys.readouterr().out
     assert (run / "run.log").stat().st_size == size
+
+
+def test_tracker_asked_on_a_finished_run_is_backfilled(quick_run, capsys):
+    pytest.importorskip("tensorboard")
+    from rbr_testing import run_inprocess
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, root = quick_run
+    run_inprocess([*QUICK, f"output_root={root}", "logger=tensorboard"])  # DONE, and a tracker asked for
+    assert "copied this finished run's train_log.csv and metrics.csv rows" in capsys.readouterr().out
+    ea = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    ea.Reload()
+    tags = ea.Tags()["scalars"]
+    assert "train/loss" in tags and any(t.startswith("test/PGD-2/acc") for t in tags)
 
 
 def test_val_size_at_least_the_data_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
@@ -260,3 +289,95 @@ def test_tables_list_is_in_natural_order(capsys):
     cli.run(cli.parse_args(["--list"]))
     ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert ids == sorted(ids, key=natural_key) and len(ids) > 10
+
+
+# -- item 5: curves.png and the summary say what they show -------------------------------------
+
+
+def _metrics_rows():
+    import pandas as pd
+
+    rows = []
+    for epoch, (clean, ca, fgsm, pgd) in {2: (0.80, 0.81, 0.30, 0.20), 4: (0.90, 0.91, 0.35, 0.25)}.items():
+        for attack, eps, value, n in [("clean", 0.0, clean, 450), ("clean-attacked", 0.0, ca, 300), ("FGSM", 0.1, fgsm, 300),
+                                      ("PGD-20", 0.1, pgd, 300), ("worst-case", 0.1, pgd, 300)]:  # fmt: skip
+            rows.append({"epoch": epoch, "checkpoint": f"epoch_{epoch:03d}", "split": "test", "attack": attack, "eps": eps, "metric": "acc", "value": value, "n": n})
+    return pd.DataFrame(rows)
+
+
+def test_worst_case_does_not_hide_pgd20():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robustbench_runner.plots import _epoch_panel, _single_eps
+
+    m = _metrics_rows()
+    fig, ax = plt.subplots()
+    _epoch_panel(ax, m, _single_eps(m, []), set())
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    worst = next(ln for label, ln in lines.items() if label.startswith("worst-case"))
+    pgd = lines["PGD-20 @ 0.1"]
+    assert "(= PGD-20 at every epoch)" in worst.get_label()
+    assert worst.get_zorder() < pgd.get_zorder() and worst.get_linewidth() > 2 * pgd.get_linewidth()  # a band under the line
+    assert "clean, whole test split (n=450)" in lines and "clean, attacked points (n=300)" in lines
+    plt.close(fig)
+
+
+def test_summary_says_why_the_clean_n_differ(tmp_path, capsys):
+    from robustbench_runner.results import RunFiles, RunIdentity
+    from robustbench_runner.summary import print_summary
+
+    files = RunFiles(tmp_path)
+    ident = RunIdentity(run="r", dataset="digits", model="cnn6", scheme="standard", seed=0, batch_size=64, config_hash="abc")
+    for (epoch, ckpt), grp in _metrics_rows().groupby(["epoch", "checkpoint"]):
+        files.add_metrics(ident, int(epoch), ckpt, "test", grp[["attack", "eps", "metric", "value", "n"]].to_dict("records"))
+    print_summary(files)
+    out = capsys.readouterr().out
+    assert "clean: accuracy on the whole test split (n=450); clean-attacked: on the n=300 points given to the attacks" in out
+
+
+# -- item 7: rbr-tables over a select= run next to a plain one ------------------------------------
+
+
+def _plain_and_select_runs(root):
+    from test_report import make_run
+
+    from robustbench_runner.results import RunIdentity
+
+    make_run(root, 0)
+    sel = make_run(root / "s", 0)  # the same run with select=pgd20: also a `best` checkpoint
+    sel.dir.rename(root / "digits-cnn6-standard-s0-select")
+    from robustbench_runner.results import RunFiles
+
+    sel = RunFiles(root / "digits-cnn6-standard-s0-select")
+    ident = RunIdentity(run=sel.dir.name, dataset="digits", model="cnn6", scheme="standard", seed=0, batch_size=16, config_hash="h0s")
+    sel.add_metrics(ident, 2, "best", "test", [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": 0.8, "n": 300},
+                                               {"attack": "PGD-20", "eps": 0.3, "metric": "acc", "value": 0.3, "n": 300}])  # fmt: skip
+    (root / "s").rmdir()
+
+
+def test_tables_over_a_select_run_next_to_a_plain_one(tmp_path):
+    from rbr_testing import tables_cli
+
+    _plain_and_select_runs(tmp_path)
+    r = tables_cli([str(tmp_path), "--out", str(tmp_path / "tables")])
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "tables" / "summary.csv").exists()
+
+
+def test_ambiguous_cell_names_the_differing_key(tmp_path):
+    from rbr_testing import tables_cli
+
+    _plain_and_select_runs(tmp_path)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "mine.yaml").write_text(
+        "id: mine\ntitle: PGD-20 per epoch\ncheckpoint: any\nwhere: {split: test}\nrows: [dataset, model, scheme, epoch]\n"
+        "columns:\n  - {label: PGD-20, where: {attack: PGD-20, metric: acc}}\n"
+    )
+    r = tables_cli([str(tmp_path), "--specs", str(specs), "--table", "mine", "--out", str(tmp_path / "t")])
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "they differ in checkpoint (epoch_002, best)" in err[0] and "add a where filter on checkpoint" in err[0]

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHRINK = ["data.limit_train=256", "data.limit_test=128", "eval.n_eval=32", "progress=false"]
+SHRINK = ["data.limit_train=320", "data.limit_test=128", "eval.n_eval=32", "progress=false"]
 TOOLS = {"rbr-run": "robustbench_runner.run", "rbr-tables": "robustbench_runner.tables.cli", "rbr-report": "robustbench_runner.report"}
 
 

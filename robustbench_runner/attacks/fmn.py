@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import progress
 from ..errors import UserError
 from .base import Attack
 from .losses import fp32_objective, wrong_class_max
@@ -103,6 +104,7 @@ class FMN(Attack):
         best_pred = y.clone()
         found = torch.zeros(n, dtype=torch.bool, device=x.device)  # any adversarial seen
         for k in range(self.steps):
+            progress.within(k / self.steps)  # an ETA within one long batch
             alpha = _cosine(self.alpha_max, self.alpha_min, k, self.steps)
             gamma = _cosine(self.gamma_max, self.gamma_min, k, self.steps)
             logits, loss, grad = self._loss_and_grad(x + delta, y)

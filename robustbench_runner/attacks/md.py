@@ -39,6 +39,7 @@ import math
 
 import torch
 
+from .. import progress
 from ..errors import UserError
 from .base import Attack, check_interval, project_linf
 from .losses import fp32_objective, true_class, wrong_class_max
@@ -122,6 +123,7 @@ class _MarginDecomposition(Attack):
         live = torch.ones(len(x0), dtype=torch.bool, device=x0.device)
         every = check_interval(self.check_every, x0.device)
         for i in range(self.steps + 1):
+            progress.within(i / (self.steps + 1))  # an ETA within one long batch
             if i < self.steps:
                 xa_grad = xa.detach().requires_grad_(True)
                 with torch.enable_grad():

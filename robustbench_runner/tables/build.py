@@ -135,10 +135,17 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
         counts = per_run.size()
         if (counts > 1).any():
             bad = counts[counts > 1].index[0]
+            rows = long.set_index(keys + ["run_dir"]).loc[[bad]].reset_index()
+            differ = [c for c in ("checkpoint", "split", "attack", "eps", "metric") if c in rows and rows[c].nunique(dropna=False) > 1]
+            what = "; ".join(f"they differ in {c} ({', '.join(map(str, dict.fromkeys(rows[c])))})" for c in differ)
+            origin = f"the spec of table {spec.id} (rbr-tables --list; your own with --specs <folder>)"
             raise UserError(
-                f"table {spec.id}: {int(counts.max())} values per run in cell {bad[:-1]} (run {bad[-1]})",
-                fix="narrow the spec's where filters (e.g. eps, metric or checkpoint)",
-            )
+                f"table {spec.id}: {int(counts.max())} values per run in cell {tuple(str(v) for v in bad[:-1])} of run {bad[-1]}"
+                + (f": {what}" if what else ""),
+                fix=(f"add a where filter on {differ[0]} to {origin} (e.g. where: {{{differ[0]}: {rows[differ[0]].iloc[0]}}}) or make it a row field"
+                     if differ else f"narrow the where filters of {origin}")
+                + "; or point rbr-tables at a folder whose runs the table fits (e.g. one sweep)",
+            )  # fmt: skip
         per_run = per_run.first().reset_index()
     else:
         per_run = pd.DataFrame(columns=keys + ["run_dir", "value"])

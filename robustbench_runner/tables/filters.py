@@ -46,9 +46,13 @@ def apply_where(df: pd.DataFrame, where: dict) -> pd.DataFrame:
 
 
 def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
-    """``last``: each finished run's final grid checkpoint; ``best``: the ``best`` checkpoint."""
+    """``last``: each finished run's final grid checkpoint; ``best``: the ``best`` checkpoint;
+    ``grid``: every grid checkpoint (``epoch_XXX``), so a ``select=`` run's ``best`` (which
+    repeats one epoch) never doubles a per-epoch cell."""
     if which == "any" or df.empty:
         return df
+    if which == "grid":
+        return df[df.checkpoint.astype(str).str.startswith("epoch_")]
     if which == "best":
         return df[df.checkpoint == "best"]
     grid = df[RunFiles.grid_rows(df.checkpoint) & df.done.astype(bool)]

@@ -6,7 +6,7 @@ labelled, so one builder serves every paper table::
     id: irat/table1                  # output file irat__table1.csv
     title: CIFAR-10, last model
     where: {dataset: cifar10, metric: acc}   # filter on metrics.csv columns or cfg.<key>
-    checkpoint: last                 # last | best | any (default any)
+    checkpoint: last                 # last | best | grid (every epoch_XXX, not best) | any (default any)
     rows: [model, scheme]            # one table row per combination (paper order below)
     columns:                         # one table column per entry (label + its own filter)
       - {label: Clean, where: {attack: clean}}
@@ -206,8 +206,8 @@ def spec_from_dict(d: dict, origin: str = "<dict>") -> TableSpec:
         value = getattr(spec, name)
         if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
             raise UserError(f"table spec {spec.id}: {name} must be a list of dotted config keys", fix=f"e.g. {name}: [seed, data.val_size]")
-    if spec.checkpoint not in ("any", "last", "best"):
-        raise UserError(f"table spec {spec.id}: checkpoint {spec.checkpoint!r} unknown", fix="use last, best or any")
+    if spec.checkpoint not in ("any", "last", "best", "grid"):
+        raise UserError(f"table spec {spec.id}: checkpoint {spec.checkpoint!r} unknown", fix="use last, best, grid or any")
     for c in spec.checkpoints:
         if c not in CKPT_LABELS:
             raise UserError(f"table spec {spec.id}: checkpoints entry {c!r} unknown", fix="use last and/or best")
