@@ -93,10 +93,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV written by :func:`upsert_csv` with floats round-tripped exactly."""
-    if int(pd.__version__.split(".")[0]) >= 3:  # pandas 3 parses floats round-trip by default
-        return pd.read_csv(path)
-    return pd.read_csv(path, float_precision="round_trip")
+    """Read a CSV a run wrote (:func:`upsert_csv`) with floats round-tripped exactly, through
+    the reading layer (a bounded regular file, a symlink not followed: one line naming it)."""
+    from .reading.csvs import load_csv  # here: the reading layer imports nothing of io
+
+    return load_csv(path, follow_symlinks=False)
 
 
 def upsert_csv(

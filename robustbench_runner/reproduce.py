@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .reading import load_yaml
 
 SCALES = ("smoke", "paper")
 LAUNCHERS = {"local": [], "joblib": ["hydra/launcher=local_processes"], "slurm": ["hydra/launcher=slurm"],
@@ -94,20 +95,9 @@ class Step:
 
 def load_stages(path: Path) -> dict:
     """``stages.yaml`` read and checked: a mapping with a ``stages`` list of one-kind entries."""
-    import yaml
-
     where = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(
-            f"{where} does not exist", fix="write the bundle's stages.yaml (docs/new_paper.md)"
-        ) from None
-    except yaml.YAMLError as e:
-        raise UserError(
-            f"{where} is not valid YAML ({' '.join(str(e).split())[:160]})",
-            fix="fix the YAML syntax of that file",
-        ) from None
+    # bounded, a regular file, YAML's safe loader with alias/depth bounds: one line naming it
+    raw = load_yaml(path, what="stages file", fix="write or fix the bundle's stages.yaml (docs/new_paper.md)")
     if not isinstance(raw, dict) or not isinstance(raw.get("stages"), list) or not raw["stages"]:
         raise UserError(
             f"{where} holds no 'stages:' list",

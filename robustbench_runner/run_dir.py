@@ -38,6 +38,7 @@ from .io import (
     read_manifest,
     wipe_recorded,
 )
+from .reading import BadFile, load_json
 from .results import RunFiles
 
 #: Entries of a folder that do not make it "not empty" when a run claims it: the lock, and
@@ -157,13 +158,10 @@ def read_info(files: RunFiles) -> dict:
     """``run.json``; a damaged one is a one-line error naming it (the checkpoints and
     ``metrics.csv`` still carry the config hash, so deleting it is safe)."""
     try:
-        info = json.loads(files.info.read_text())
-        if not isinstance(info, dict):
-            raise ValueError(f"holds a {type(info).__name__}, not an object")
-        return info
-    except (ValueError, UnicodeDecodeError) as e:
+        return load_json(files.info, follow_symlinks=False)  # a JSON object, bounded, a regular file
+    except BadFile as e:
         raise UserError(
-            f"{files.info} is damaged ({type(e).__name__}: {' '.join(str(e).split())[:120]})",
+            f"{files.info} is damaged ({e.problem})",
             fix=f"delete {files.info} and rerun: the config hash stored in the run's checkpoints and metrics.csv still guards the run",
         ) from e
 

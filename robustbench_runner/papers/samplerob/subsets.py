@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import UserError
+from ...reading import load_npy
 
 __all__ = [
     "SAMPLEROB_SIZES",
@@ -168,7 +169,7 @@ def load_subset(path: str | Path, n_total: int | None = None) -> np.ndarray:
             f"subset file {path} does not exist or is not a .npy file",
             fix="point to a file written by save_subsets (e.g. subsets/x_L40.npy)",
         )
-    return _validated_index(np.load(path, allow_pickle=False), str(path), n_total)
+    return _validated_index(load_npy(path, what="subset file"), str(path), n_total)
 
 
 def load_subsets(folder: str | Path, n_total: int | None = None) -> dict[str, np.ndarray]:
