@@ -136,6 +136,8 @@ def threshold_verdict(values: Mapping[str, float], threshold: float, *, above: b
     if not_comparable:
         return Verdict(NOT_COMPARABLE, f"{not_comparable}; {len(fails)} of {len(values)} not {word} {threshold:g}")
     if not fails:
+        if len(values) == 1:
+            return Verdict(AGREES, f"{float(next(iter(values.values()))):.3g} {word} {threshold:g}")
         return Verdict(AGREES, f"all {len(values)} {word} {threshold:g}")
     return Verdict(DISAGREES, f"{len(fails)} of {len(values)} not {word} {threshold:g}: "
                    + ", ".join(f"{n} {v:.4g} (by {abs(v - threshold):.3g})" for n, v in fails.items()))
@@ -364,6 +366,28 @@ def steps(root: Path, profile: Profile) -> list[Step]:
     return out
 
 
+# Seconds per optimisation step on one core, measured on the 2-core development machine while
+# it was shared (1-minute load average 4-16): the estimate below multiplies them by the steps of
+# each step not yet run. LeNet: 2.3 s per epoch of 32 steps (its train_log.csv); small CNN: 15 s
+# per epoch of 125 steps (the previous `make validate`); FCNet and CNN-6 (BS 128): 4 timed SGD
+# steps each (scripts/validate.py's bench, issue 25); CNN-6 at BS 2048: the BS 128 time per image.
+STEP_SECONDS = {"lenet": 0.072, "fcnet": 2.9, "small_cnn": 0.12, "cnn6-128": 9.9, "cnn6-2048": 9.9 * 2048 / 128}
+
+
+def estimated_seconds(step: Step, profile: Profile) -> float | None:
+    """Training seconds of a step at the measured per-step costs (evaluation not included)."""
+    n = profile.n_train
+    if step.id.startswith("auc-"):
+        model = step.id.split("-")[1]
+        return auc_plan(profile, model)[0] * steps_per_epoch(n, AUC_BS) * STEP_SECONDS[model]
+    if step.id.startswith("prs-cnn6-bs"):
+        bs = int(step.id.rsplit("bs", 1)[1])
+        return prs_plan(profile, bs)[0] * steps_per_epoch(n, bs) * STEP_SECONDS[f"cnn6-{bs}"]
+    if step.id.startswith("samplerob-cnn"):
+        return profile.sr_epochs * steps_per_epoch(n, 32) * STEP_SECONDS["small_cnn"]
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Running (resumable: a finished step is skipped)
 # --------------------------------------------------------------------------------------------
@@ -446,6 +470,8 @@ def load_markers(root: Path, all_steps: list[Step]) -> None:
         if m is not None:
             s.rc, s.seconds = m.get("rc"), m.get("seconds")
             s.status = "done before" if s.rc == 0 else "failed"
+        elif runs_done(root, s):   # finished by the same command outside this script
+            s.rc, s.status = 0, "done before"
 # --------------------------------------------------------------------------------------------
 # The papers' numbers (cited by table; docs/papers/<slug>.md names the papers)
 # --------------------------------------------------------------------------------------------
@@ -855,10 +881,19 @@ def build_doc(root: Path, profile: Profile, doc: Path, all_steps: list[Step], wa
     ]
     lines += summary(rows)
     lines += a + c + d
-    lines += ["## Steps", ""]
-    lines += md_table(["step", "paper", "what", "status", "wall (s)"],
-                      [[s.id, s.paper, s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "–"] for s in all_steps])
-    lines += [""]
+    lines += ["## Steps and cost", ""]
+    est = {s.id: estimated_seconds(s, profile) for s in all_steps}
+    lines += md_table(["step", "paper", "what", "status", "wall (s)", "estimated training (h, one core)"],
+                      [[s.id, s.paper, s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "–",
+                        f"{est[s.id] / 3600:.2f}" if est[s.id] is not None else "–"] for s in all_steps])
+    todo = sum(v for s in all_steps if s.status in ("not run", "failed") and (v := est[s.id]) is not None)
+    total = sum(v for v in est.values() if v is not None)
+    lines += ["", f"Estimated training time of the whole `{profile.name}` profile: **{total / 3600:.1f} h on one core** "
+              f"({total / 7200:.1f} h on two cores, two chains), of which {todo / 3600:.1f} h are steps not run yet; "
+              "evaluation adds to it. The per-step costs (`STEP_SECONDS` in the script) were measured on a shared "
+              "2-core machine; on an idle one they are lower. Within about an hour on 2 cores only the LeNet and samplerob "
+              "steps fit (`make validate VALIDATE_ONLY='auc-lenet-* samplerob-*'`); FCNet and the CNN-6 pair at the "
+              "paper's steps need the `cuda` profile or many CPU hours.", ""]
     if wall is not None:
         lines += [f"This invocation: {wall / 60:.1f} min wall on {platform.machine()} with {os.cpu_count()} CPUs.", ""]
     lines += ["Commands (`python scripts/validate.py --profile " + profile.name + " --dry-run` prints them):", "", "```sh"]
