@@ -623,8 +623,8 @@ def auc_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
                     basis = f"our epoch {matched_epochs(e, AUC_BS)} = paper epoch {e} in steps, lr drop at paper epoch {AUC_LR_DROP} in steps; {len(ok)} seeds; 4,000 images"
                 else:
                     got = sorted({(int(x.epoch), info[x.run_dir]) for _, x in r.iterrows()})
-                    why = "no checkpoint at paper epoch %d in steps with the lr drop at the paper's step (ours: %s)" % (
-                        e, ", ".join(f"epoch {ep} = {paper_epochs_of(ep, AUC_BS, n):.3g} paper epochs, drop at epoch {dr}" for ep, (dr, n) in got))
+                    ours_eps = ", ".join(f"epoch {ep} = {paper_epochs_of(ep, AUC_BS, n):.3g} paper epochs, drop at epoch {dr}" for ep, (dr, n) in got)
+                    why = f"no checkpoint at paper epoch {e} in steps with the lr drop at the paper's step (ours: {ours_eps})"
                     vals = [float(x) for x in r[r.epoch == r.epoch.max()].value]
                     basis = f"{len(vals)} seeds"
             mean = sum(vals) / len(vals) if vals else None
@@ -697,7 +697,7 @@ def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     rows.append(Row("prs", "appendix A", f"every candidate's test acc > {PAPER['prs_threshold']:g} %",
                     ", ".join(f"{k} {f(v)}" for k, v in accs.items()), f"> {PAPER['prs_threshold']:g} %",
                     threshold_verdict(accs, PAPER["prs_threshold"], not_comparable=why), "the pair above"))
-    for bs, key in zip(PRS_BS, ("low", "high")):
+    for bs, key in zip(PRS_BS, ("low", "high"), strict=True):
         x = by_bs.get(bs)
         ratio = float(x.prs_ratio) if x is not None else None
         rows.append(Row("prs", "table 4", f"PRS ratio, BS {bs}", f(ratio, 3), pm(*t4[key]["prs_ratio"], 3),
@@ -706,7 +706,7 @@ def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     gap = (float(by_bs[PRS_BS[1]].prs_ratio) - float(by_bs[PRS_BS[0]].prs_ratio)) if len(by_bs) == 2 else None
     rows.append(Row("prs", "table 4", f"PRS ratio BS {PRS_BS[1]} minus BS {PRS_BS[0]}", f(gap, 3), "> 0 (0.669 - 0.035)",
                     threshold_verdict({"difference": gap}, 0.0, not_comparable=why), "the pair above"))
-    for bs, key in zip(PRS_BS, ("low", "high")):
+    for bs, key in zip(PRS_BS, ("low", "high"), strict=True):
         for k in (10, 50, 100, 200, 300):
             x = by_bs.get(bs)
             d = float(x.get(f"denseness_k{k}")) if x is not None and not missing(x.get(f"denseness_k{k}")) else None
@@ -825,7 +825,7 @@ def samplerob_section(root: Path, profile: Profile) -> tuple[list[str], list[Row
             e_min = int(loss.idxmin())
             per.append((Path(run).name, e_min, int(loss.index.max()), float(loss.min()), 100 * float(acc.get(e_min, float("nan")))))
         lines += md_table(["run", "epoch of least t loss", "epochs trained", "least t loss", "t acc there (%)"],
-                          [[r, str(e), str(last), f(l, 4), f(a)] for r, e, last, l, a in per])
+                          [[r, str(e), str(last), f(loss, 4), f(a)] for r, e, last, loss, a in per])
         lines += ["", f"Paper samplerob uses t as the validation set (C.3). \"Stopped improving\": the least t loss lies at least "
                   f"{SR_PATIENCE} epochs before the last one trained.", ""]
         best_accs = [a for _, _, _, _, a in per]
