@@ -52,7 +52,7 @@ def augmentation(root: Path, epochs: int, images: int) -> None:
         m = pd.read_csv(run / "metrics.csv")
         log = pd.read_csv(run / "train_log.csv")
         test = m[(m.attack == "clean") & (m.metric == "acc") & (m.split == "test")].set_index("epoch").value
-        rows[aug] = (log.set_index("epoch").train_acc, test)
+        rows[aug] = (log.set_index("epoch")["acc"], test)
     print("| epoch | train acc, shift_flip | test acc, shift_flip | train acc, none | test acc, none |")
     print("|---|---|---|---|---|")
     for e in range(1, epochs + 1):
