@@ -136,6 +136,8 @@ def threshold_verdict(values: Mapping[str, float], threshold: float, *, above: b
     if not_comparable:
         return Verdict(NOT_COMPARABLE, f"{not_comparable}; {len(fails)} of {len(values)} not {word} {threshold:g}")
     if not fails:
+        if len(values) == 1:
+            return Verdict(AGREES, f"{float(next(iter(values.values()))):.3g} {word} {threshold:g}")
         return Verdict(AGREES, f"all {len(values)} {word} {threshold:g}")
     return Verdict(DISAGREES, f"{len(fails)} of {len(values)} not {word} {threshold:g}: "
                    + ", ".join(f"{n} {v:.4g} (by {abs(v - threshold):.3g})" for n, v in fails.items()))
@@ -364,6 +366,28 @@ def steps(root: Path, profile: Profile) -> list[Step]:
     return out
 
 
+# Seconds per optimisation step on one core, measured on the 2-core development machine while
+# it was shared (1-minute load average 4-16): the estimate below multiplies them by the steps of
+# each step not yet run. LeNet: 2.3 s per epoch of 32 steps (its train_log.csv); small CNN: 15 s
+# per epoch of 125 steps (the previous `make validate`); FCNet and CNN-6 (BS 128): 4 timed SGD
+# steps each (scripts/validate.py's bench, issue 25); CNN-6 at BS 2048: the BS 128 time per image.
+STEP_SECONDS = {"lenet": 0.072, "fcnet": 2.9, "small_cnn": 0.12, "cnn6-128": 9.9, "cnn6-2048": 9.9 * 2048 / 128}
+
+
+def estimated_seconds(step: Step, profile: Profile) -> float | None:
+    """Training seconds of a step at the measured per-step costs (evaluation not included)."""
+    n = profile.n_train
+    if step.id.startswith("auc-"):
+        model = step.id.split("-")[1]
+        return auc_plan(profile, model)[0] * steps_per_epoch(n, AUC_BS) * STEP_SECONDS[model]
+    if step.id.startswith("prs-cnn6-bs"):
+        bs = int(step.id.rsplit("bs", 1)[1])
+        return prs_plan(profile, bs)[0] * steps_per_epoch(n, bs) * STEP_SECONDS[f"cnn6-{bs}"]
+    if step.id.startswith("samplerob-cnn"):
+        return profile.sr_epochs * steps_per_epoch(n, 32) * STEP_SECONDS["small_cnn"]
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Running (resumable: a finished step is skipped)
 # --------------------------------------------------------------------------------------------
@@ -446,6 +470,8 @@ def load_markers(root: Path, all_steps: list[Step]) -> None:
         if m is not None:
             s.rc, s.seconds = m.get("rc"), m.get("seconds")
             s.status = "done before" if s.rc == 0 else "failed"
+        elif runs_done(root, s):   # finished by the same command outside this script
+            s.rc, s.status = 0, "done before"
 # --------------------------------------------------------------------------------------------
 # The papers' numbers (cited by table; docs/papers/<slug>.md names the papers)
 # --------------------------------------------------------------------------------------------
@@ -597,8 +623,8 @@ def auc_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
                     basis = f"our epoch {matched_epochs(e, AUC_BS)} = paper epoch {e} in steps, lr drop at paper epoch {AUC_LR_DROP} in steps; {len(ok)} seeds; 4,000 images"
                 else:
                     got = sorted({(int(x.epoch), info[x.run_dir]) for _, x in r.iterrows()})
-                    why = "no checkpoint at paper epoch %d in steps with the lr drop at the paper's step (ours: %s)" % (
-                        e, ", ".join(f"epoch {ep} = {paper_epochs_of(ep, AUC_BS, n):.3g} paper epochs, drop at epoch {dr}" for ep, (dr, n) in got))
+                    ours_eps = ", ".join(f"epoch {ep} = {paper_epochs_of(ep, AUC_BS, n):.3g} paper epochs, drop at epoch {dr}" for ep, (dr, n) in got)
+                    why = f"no checkpoint at paper epoch {e} in steps with the lr drop at the paper's step (ours: {ours_eps})"
                     vals = [float(x) for x in r[r.epoch == r.epoch.max()].value]
                     basis = f"{len(vals)} seeds"
             mean = sum(vals) / len(vals) if vals else None
@@ -671,7 +697,7 @@ def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     rows.append(Row("prs", "appendix A", f"every candidate's test acc > {PAPER['prs_threshold']:g} %",
                     ", ".join(f"{k} {f(v)}" for k, v in accs.items()), f"> {PAPER['prs_threshold']:g} %",
                     threshold_verdict(accs, PAPER["prs_threshold"], not_comparable=why), "the pair above"))
-    for bs, key in zip(PRS_BS, ("low", "high")):
+    for bs, key in zip(PRS_BS, ("low", "high"), strict=True):
         x = by_bs.get(bs)
         ratio = float(x.prs_ratio) if x is not None else None
         rows.append(Row("prs", "table 4", f"PRS ratio, BS {bs}", f(ratio, 3), pm(*t4[key]["prs_ratio"], 3),
@@ -680,7 +706,7 @@ def prs_section(root: Path, profile: Profile) -> tuple[list[str], list[Row]]:
     gap = (float(by_bs[PRS_BS[1]].prs_ratio) - float(by_bs[PRS_BS[0]].prs_ratio)) if len(by_bs) == 2 else None
     rows.append(Row("prs", "table 4", f"PRS ratio BS {PRS_BS[1]} minus BS {PRS_BS[0]}", f(gap, 3), "> 0 (0.669 - 0.035)",
                     threshold_verdict({"difference": gap}, 0.0, not_comparable=why), "the pair above"))
-    for bs, key in zip(PRS_BS, ("low", "high")):
+    for bs, key in zip(PRS_BS, ("low", "high"), strict=True):
         for k in (10, 50, 100, 200, 300):
             x = by_bs.get(bs)
             d = float(x.get(f"denseness_k{k}")) if x is not None and not missing(x.get(f"denseness_k{k}")) else None
@@ -799,7 +825,7 @@ def samplerob_section(root: Path, profile: Profile) -> tuple[list[str], list[Row
             e_min = int(loss.idxmin())
             per.append((Path(run).name, e_min, int(loss.index.max()), float(loss.min()), 100 * float(acc.get(e_min, float("nan")))))
         lines += md_table(["run", "epoch of least t loss", "epochs trained", "least t loss", "t acc there (%)"],
-                          [[r, str(e), str(last), f(l, 4), f(a)] for r, e, last, l, a in per])
+                          [[r, str(e), str(last), f(loss, 4), f(a)] for r, e, last, loss, a in per])
         lines += ["", f"Paper samplerob uses t as the validation set (C.3). \"Stopped improving\": the least t loss lies at least "
                   f"{SR_PATIENCE} epochs before the last one trained.", ""]
         best_accs = [a for _, _, _, _, a in per]
@@ -855,10 +881,19 @@ def build_doc(root: Path, profile: Profile, doc: Path, all_steps: list[Step], wa
     ]
     lines += summary(rows)
     lines += a + c + d
-    lines += ["## Steps", ""]
-    lines += md_table(["step", "paper", "what", "status", "wall (s)"],
-                      [[s.id, s.paper, s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "–"] for s in all_steps])
-    lines += [""]
+    lines += ["## Steps and cost", ""]
+    est = {s.id: estimated_seconds(s, profile) for s in all_steps}
+    lines += md_table(["step", "paper", "what", "status", "wall (s)", "estimated training (h, one core)"],
+                      [[s.id, s.paper, s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "–",
+                        f"{est[s.id] / 3600:.2f}" if est[s.id] is not None else "–"] for s in all_steps])
+    todo = sum(v for s in all_steps if s.status in ("not run", "failed") and (v := est[s.id]) is not None)
+    total = sum(v for v in est.values() if v is not None)
+    lines += ["", f"Estimated training time of the whole `{profile.name}` profile: **{total / 3600:.1f} h on one core** "
+              f"({total / 7200:.1f} h on two cores, two chains), of which {todo / 3600:.1f} h are steps not run yet; "
+              "evaluation adds to it. The per-step costs (`STEP_SECONDS` in the script) were measured on a shared "
+              "2-core machine; on an idle one they are lower. Within about an hour on 2 cores only the LeNet and samplerob "
+              "steps fit (`make validate VALIDATE_ONLY='auc-lenet-* samplerob-*'`); FCNet and the CNN-6 pair at the "
+              "paper's steps need the `cuda` profile or many CPU hours.", ""]
     if wall is not None:
         lines += [f"This invocation: {wall / 60:.1f} min wall on {platform.machine()} with {os.cpu_count()} CPUs.", ""]
     lines += ["Commands (`python scripts/validate.py --profile " + profile.name + " --dry-run` prints them):", "", "```sh"]
