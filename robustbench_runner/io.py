@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
+from .reading.files import LIMITS, BadFile, read_bytes
 
 MANIFEST = ".rbr-manifest"
 LOCK = ".lock"
@@ -221,20 +222,24 @@ def _lock_marker(token: str) -> bytes:
     return f"{LOCK_MAGIC}\npid {os.getpid()}\nhost {socket.gethostname()}\ntoken {token}\n".encode()
 
 
+def own_file_bytes(path: str | Path, max_bytes: int) -> bytes | None:
+    """A small file the tool itself writes (lock marker, manifest, wipe journal), read through
+    the reading layer: a regular file, a symlink not followed, a FIFO never blocking, at most
+    ``max_bytes``. None when it is absent or is not such a file (the caller then treats it as
+    not the tool's and leaves it alone)."""
+    try:
+        return read_bytes(path, max_bytes=max_bytes, follow_symlinks=False)
+    except (BadFile, OSError):
+        return None
+
+
 def read_lock_marker(path: str | Path) -> dict | None:
     """The fields of a lock file the tool wrote (``pid``, ``host``, ``token``); None when
     ``path`` is not a regular file holding the tool's marker. Reads at most 4 KB, never
     follows a symlink, never blocks on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    data = own_file_bytes(path, _LOCK_MAX)
+    if data is None:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, _LOCK_MAX)
-    finally:
-        os.close(fd)
     lines = data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] != LOCK_MAGIC:
         return None
@@ -399,19 +404,10 @@ def _abs(path: str | Path) -> str:
 
 def _manifest_lines(path: Path) -> list[str] | None:
     """The complete lines of a manifest (None when it is absent or not a regular file)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    data = own_file_bytes(path, LIMITS["text"])
+    if data is None:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", "replace").split("\n")[:-1]  # after the last newline: a torn write
+    return data.decode("utf-8", "replace").split("\n")[:-1]  # after the last newline: a torn write
 
 
 def read_manifest(run_dir: str | Path, name: str = MANIFEST) -> list[str]:
@@ -585,16 +581,8 @@ def read_wipe_journal(run_dir: str | Path) -> list[str] | None:
     path = Path(run_dir) / WIPE_JOURNAL
     if not os.path.lexists(path):
         return None
-    lines = None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                lines = os.read(fd, 16 << 20).decode("utf-8", "replace").split("\n")
-        finally:
-            os.close(fd)
-    except OSError:
-        lines = None
+    data = own_file_bytes(path, LIMITS["text"])
+    lines = None if data is None else data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] != WIPE_MAGIC:
         raise UserError(
             f"{path} was not written by rbr-run, so rbr-run will not use this folder (the file is left untouched)",

@@ -40,7 +40,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("hydra_callbacks.py", "read_text"): "/proc/<pid>/stat of the sweep's own worker processes (kernel text, not user input; OSError handled)",
     ("hydra_callbacks.py", "stat.read_text"): "/proc/<pid>/stat of a worker process (kernel text, not user input; OSError handled)",
     ("io.py", "read_text"): "/proc/self/status for the process umask (kernel text, not user input)",
-    ("io.py", "os.open"): "the tool's own lock marker and manifests: O_RDONLY|O_NOFOLLOW|O_NONBLOCK, fstat must say regular file, bounded read (the layer's guarantees, kept beside the writer that owns the format)",
     ("runtime.py", "open"): "/proc/cpuinfo for the CPU's name in run.json (kernel text; OSError suppressed)",
     ("targets.py", "path.read_text"): "the package's own shipped configs (conf/**), listing the _target_s rbr ships; no user file",
     ("targets.py", "yaml.safe_load"): "the package's own shipped configs (conf/**), safe loader; no user file",
