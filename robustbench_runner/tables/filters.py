@@ -52,7 +52,7 @@ def select_checkpoint(df: pd.DataFrame, which: str) -> pd.DataFrame:
     if which == "any" or df.empty:
         return df
     if which == "grid":
-        return df[df.checkpoint.astype(str).str.startswith("epoch_")]
+        return df[RunFiles.grid_rows(df.checkpoint)]
     if which == "best":
         return df[df.checkpoint == "best"]
     grid = df[RunFiles.grid_rows(df.checkpoint) & df.done.astype(bool)]
