@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # `make test` runs the fast suite in TEST_WORKERS processes (pytest-xdist; tests/conftest.py gives
 # each one torch thread): 2 fills a 2-core CI machine. TEST_WORKERS=auto: one per core; 0: serial.
+# --dist loadscope: a module's tests share one worker, so a module-scoped fixture (a trained run) is built once.
 TEST_WORKERS ?= 2
 # the end-to-end tests `make test-gpu` runs again with RBR_TEST_DEVICE=cuda (device=cuda in tests/rbr_testing.TINY)
 GPU_E2E_TESTS := tests/test_execute.py tests/test_run_safety.py tests/test_warmup.py
@@ -49,7 +50,7 @@ demo: $(STAMP) ## run the default experiment (CNN-6 on scikit-learn's digits, on
 	@echo "next: source $(VENV)/bin/activate   (puts rbr-run, rbr-tables, rbr-report on the PATH; README Quickstart)"
 
 test: $(STAMP) ## run the fast test suite (CPU; slow and GPU tests deselected)
-	$(BIN)/python -m pytest -q -m "not slow and not gpu" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-slow: $(STAMP) ## run the slow tests too (launchers, larger runs)
 	$(BIN)/python -m pytest -q -m "not gpu" $(PYTEST_ARGS)

@@ -83,6 +83,7 @@ def test_bench_tables_tiny_reports_growth():
     assert "per-run read costs" in out and "OmegaConf.load" in out
 
 
+@pytest.mark.slow  # ~40 s: the two tiny bench tests below keep the scripts covered in the fast suite
 def test_bench_data_and_attacks_small():
     out = run_script("scripts/bench_data.py", "--n", "256", "--epochs", "1", "--num-workers", "0", "--device", "cpu")
     assert "gpu_resident" in out and "dataloader" in out

@@ -150,7 +150,7 @@ def test_resuming_a_run_whose_optimizer_state_was_dropped_is_a_clear_error(refer
 # (tests/test_run_safety.py also resumes after kills between files)
 @pytest.mark.parametrize(
     "point",
-    ["batch:4", "attack_batch:2", pytest.param("checkpoint:2", marks=pytest.mark.slow), pytest.param("metrics:3", marks=pytest.mark.slow)],
+    ["batch:4", pytest.param("attack_batch:2", marks=pytest.mark.slow), pytest.param("checkpoint:2", marks=pytest.mark.slow), pytest.param("metrics:3", marks=pytest.mark.slow)],
 )
 def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, point):
     """SIGKILL mid-epoch, right after a checkpoint, mid-attack, between attacks; the same

@@ -62,6 +62,7 @@ def test_weights_log(scheme_sweeps, scheme):
     assert e2["min"] <= e2["mean"] <= e2["max"]
 
 
+@pytest.mark.slow  # ~40 s of training; test_every_scheme_trains_two_epochs keeps PGD-AT in the fast suite
 def test_pgd_at_raises_pgd_accuracy_over_standard(tmp_path):
     common = ["model.batch_norm=true", "data.limit_train=600", "data.limit_test=200", "data.image_size=16",
               "train.epochs=4", "train.batch_size=32", "eval.grid=[4]", "eval.n_eval=100",

@@ -53,7 +53,7 @@ def _same_bytes(a, b, name):
     assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("scheme", ["mail", "vir_at"])
+@pytest.mark.parametrize("scheme", ["mail", pytest.param("vir_at", marks=pytest.mark.slow)])  # vir_at: the same path, ~20 s
 def test_branched_run_equals_the_straight_run(tmp_path, warm, scheme):
     extra = [f"scheme={scheme}", "scheme.burn_in=2"]
     straight = _run(tmp_path, "straight", extra)
