@@ -30,6 +30,7 @@ def ratios(text: str) -> list[float]:
     return [float(m) for m in re.findall(r"(\d+\.\d+)x", text)]
 
 
+@pytest.mark.slow  # ~10 s; test_bench_engine_tiny keeps a bench script end to end in the fast suite
 def test_bench_training_tiny_compares_official_style_loop():
     out = run_script("scripts/bench_training.py", "--tiny")
     rows = ("official-style loop", "reference loop", "ours, no augment", "ours, channels_last off", "ours, channels_last on")

@@ -86,6 +86,7 @@ def test_a_paper_suite_runs_during_training(tmp_path):
     assert (out / "DONE").exists()
 
 
+@pytest.mark.slow  # ~10 s; the eps0.3 suite runs above pass data.eps on the command line too
 def test_cli_mode_eval_uses_the_command_lines_eps(trained, tmp_path):
     """Through the real entrypoint: ``data.eps=0.2`` replaces the checkpoint's eps (0.1)."""
     res = cli(["mode=eval", f"checkpoint={trained}", f"output_root={tmp_path}", "attacks.pgd20.steps=2",
