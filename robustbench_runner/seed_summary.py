@@ -118,6 +118,9 @@ def draw(stats: pd.DataFrame, path: Path, title: str) -> Path | None:
         _band(ax_x, a["eps"], a["mean"], a["std"], str(attack))
     ax_e.set(xlabel="epoch", ylabel="accuracy (mean ± 1 std over seeds)", title="accuracy vs epoch")
     ax_x.set(xlabel="eps", ylabel="accuracy (mean ± 1 std over seeds)", title=f"accuracy vs eps at epoch {last}")
+    from matplotlib.ticker import MaxNLocator
+
+    ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax_e, ax_x):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -133,6 +136,9 @@ def draw(stats: pd.DataFrame, path: Path, title: str) -> Path | None:
 
 def _band(ax, x, mean, std, label: str) -> None:
     x, mean, std = np.asarray(x, float), np.asarray(mean, float), np.nan_to_num(np.asarray(std, float))
+    if len(x) == 1:  # one point (e.g. one eps): no band to fill, a ±1 std error bar instead
+        ax.errorbar(x, mean, yerr=std, fmt="o", ms=3, capsize=3, label=label)
+        return
     (line,) = ax.plot(x, mean, marker="o", ms=3, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
 
