@@ -136,7 +136,7 @@ def test_seeds_sweep_report_shows_the_summary_first_with_plots(tmp_path, capsys)
     assert rows[0] == ["attack", "eps", "epoch", "mean", "std", "seeds"]
     fgsm = [r for r in rows[1:] if r[0] == ATTACK]
     assert len(fgsm) == len(EPS) * len(EPOCHS)
-    for attack, x, e, mean, std, n in fgsm:
+    for _attack, x, e, mean, std, n in fgsm:
         values = [acc(s, int(e), float(x)) for s in seeds]
         assert abs(float(mean) - statistics.mean(values)) < 1e-5 and abs(float(std) - statistics.stdev(values)) < 1e-5 and int(n) == 3
     figs = sorted((out / "figures").glob("seeds_*.png"))
