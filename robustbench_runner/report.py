@@ -7,6 +7,9 @@
 
 The page holds, built with the same builders as ``rbr-tables`` (``robustbench_runner.tables``):
 
+- first, the sweep's own summary across seeds (:mod:`.seed_summary`): for runs that differ
+  only in their seeds, accuracy mean ± std per (attack, eps, epoch) and its plots vs epoch
+  and vs eps; or the one-line reason there is none (e.g. no seed replicates);
 - the runs found and their state (finished, in progress, no metrics yet): the missing runs;
 - every table (``--table``; default: every table spec with at least one filled cell, and the
   ``summary`` table), its note, its figure, and per cell the runs behind it and how many
@@ -65,8 +68,13 @@ TEMPLATE = """<!doctype html>
 <title>rbr report: {{ root }}</title><style>{{ css }}</style></head><body>
 <h1>Sweep report: {{ root }}</h1>
 <p>{{ n_runs }} runs, {{ n_done }} finished, {{ n_runs - n_done }} not finished; {{ tables|length }} tables.{% if problems %} <span class="missing">{{ problems|length }} run folder(s) or file(s) could not be read and were skipped.</span>{% endif %} Written {{ when }} by {{ prog }}.</p>
-<nav><a href="#runs">runs</a><a href="#missing">missing runs</a>{% for t in tables %}<a href="#{{ t.anchor }}">{{ t.id }}</a>{% endfor %}<a href="#curves">per-run curves</a></nav>
-<h2 id="runs">Runs</h2>
+<nav><a href="#seeds">across seeds</a><a href="#runs">runs</a><a href="#missing">missing runs</a>{% for t in tables %}<a href="#{{ t.anchor }}">{{ t.id }}</a>{% endfor %}<a href="#curves">per-run curves</a></nav>
+<h2 id="seeds">Across seeds</h2>
+{% if seeds.why_none %}<p><em>No across-seed summary: {{ seeds.why_none }}.</em></p>
+{% else %}{% for g in seeds.groups %}<p>{{ g.n }} seed replicates (seeds {{ g.seeds }}): {{ g.label }}. Accuracy mean ± sample std (ddof=1) over the seeds per attack, eps and grid epoch.</p>
+{{ g.table }}
+{% if g.figure %}<p><img alt="accuracy across seeds ({{ g.seeds }})" src="{{ g.figure }}"></p>
+{% endif %}{% endfor %}{% endif %}<h2 id="runs">Runs</h2>
 {{ runs_table }}
 <h2 id="missing">Missing runs</h2>
 {% if not_done is none %}<p class="ok">every run found has finished (DONE).</p>
@@ -257,6 +265,20 @@ def render(args: argparse.Namespace) -> tuple[Path, Problems]:
     return index, problems
 
 
+def seed_section(runs, root: Path, out: Path, images: Images) -> dict:
+    """The page's first section: the sweep's own summary across seed replicates
+    (:mod:`.seed_summary`), or the reason there is none."""
+    from .seed_summary import summarize
+
+    summary = summarize(runs, root, out / "figures")
+    groups = [
+        {"n": len(g.seeds), "seeds": ", ".join(map(str, g.seeds)), "label": g.label, "table": table_html(g.stats),
+         "figure": images.src(g.figure) if g.figure is not None and g.figure.exists() else None}
+        for g in summary.groups
+    ]  # fmt: skip
+    return {"why_none": summary.why_none, "groups": groups}
+
+
 def render_page(args: argparse.Namespace, runs, root: Path, out: Path, problems: Problems) -> str:
     """The page's HTML (writes its figures and drawn curves under ``out``)."""
     images = Images(out, args.embed)
@@ -272,13 +294,14 @@ def render_page(args: argparse.Namespace, runs, root: Path, out: Path, problems:
             "table": table_html(result.pretty), "figure": images.src(fig) if fig is not None and fig.exists() else None,
             "note": spec.note, "sources": None if s.empty else table_html(sources_frame(s, root)), "n_sources": len(s),
         })  # fmt: skip
+    seeds = seed_section(runs, root, out, images)
     curves = [{"name": os.path.relpath(r.dir, root), "src": curves_src(r.dir, out, images, problems)} for r in runs.runs]
     return _ENV.from_string(TEMPLATE).render(
         root=str(root), css=Markup(CSS), prog=PROG, when=time.strftime("%Y-%m-%d %H:%M:%S"),
         n_runs=len(table), n_done=int((table.state == "finished").sum()), tables=tables,
         runs_table=table_html(table), not_done=None if not_done.empty else table_html(not_done), n_not_done=len(not_done),
         short=[(t["id"], t["missing"]) for t in tables if t["missing"]], problems=problems.items,
-        skipped_specs=skipped_specs, curves=curves,
+        skipped_specs=skipped_specs, curves=curves, seeds=seeds,
     )  # fmt: skip
 
 
