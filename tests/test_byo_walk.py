@@ -47,6 +47,8 @@ EXTRAS = {"timm": "timm", "robustbench": None}  # robustbench: only its COVERED 
 EXPECTED = [
     "outputs/runs/digits-timm_resnet18-standard-s0",
     "outputs/runs/digits-tv_resnet18-standard-s0",
+    "outputs/runs/digits-timm_resnet18-standard-s0-drop",
+    "outputs/runs/digits-tv_resnet18-standard-s0-init",
     "outputs/evals/mynet_weights",
 ]
 
@@ -100,5 +102,5 @@ def test_byo_walk(tmp_path):
         if "rbr-run" in line:
             named = re.findall(r"\[rbr\] (\S*/outputs/(?:runs|evals)/[^\s/]+)", out)
             assert named and (Path(named[0]) / "DONE").exists(), (line, out[-1500:])
-    ev = (tmp_path / EXPECTED[2] / "metrics.csv").read_text()
+    ev = (tmp_path / EXPECTED[-1] / "metrics.csv").read_text()
     assert "mynet" in ev and "PGD-20" in ev  # the user's module, attacked by the default suite
