@@ -88,7 +88,7 @@ def test_byo_walk(tmp_path):
         if "rbr-run" in cmd:
             cmd = f"{cmd} {' '.join(SHRINK)}"
         if "model.weights=rn18_digits.pt" in cmd:  # the reader's file (module docstring)
-            state = read_checkpoint(tmp_path / EXPECTED[1] / "ckpt" / "best.pt").state
+            state = read_checkpoint(tmp_path / EXPECTED[1] / "ckpt" / "last.pt").state
             torch.save(state, tmp_path / "rn18_digits.pt")
         res = run_as_written(tmp_path, files, cmd)
         assert res.returncode == 0, f"docs/byo.md line failed ({res.returncode}): {cmd}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
