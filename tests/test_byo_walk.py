@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_byo import doc_blocks, run_as_written
+from test_readme_walk import SHRINK
 
 from rbr_testing import REPO
 from robustbench_runner.user_checkpoints import read_checkpoint
-from test_byo import doc_blocks, run_as_written
-from test_readme_walk import SHRINK
 
 #: docs/byo.md command lines already run as written elsewhere (matched by substring).
 COVERED = {
