@@ -4,7 +4,8 @@ temporary folder holding every file the page shows (``# mynet.py``, ``# myconf/m
 with ``DONE``.
 
 Routes walked here: models by name (``model=timm``, ``model=torchvision``, a library key,
-``model.weights=<file>``) and the user's own checkpoint (``save_mynet.py``, then
+``model.weights=<file>``), the user's own training scheme (``halfat_scheme.py``,
+``myconf/scheme/half_at.yaml``, found through ``hydra.searchpath``) and the user's own checkpoint (``save_mynet.py``, then
 ``mode=eval checkpoint=mynet_weights.pt model=mynet``, which also builds the user's own module
 from ``myconf/``). Lines another test already runs as written are not run twice
 (:data:`COVERED` names the test); ``pip install`` lines are checked by importing the extra.
@@ -49,6 +50,7 @@ EXPECTED = [
     "outputs/runs/digits-tv_resnet18-standard-s0",
     "outputs/runs/digits-timm_resnet18-standard-s0-drop",
     "outputs/runs/digits-tv_resnet18-standard-s0-init",
+    "outputs/runs/digits-cnn6-half_at-s0",
     "outputs/evals/mynet_weights",
 ]
 
@@ -63,7 +65,7 @@ def test_byo_walk_finds_every_route():
     files, commands = byo_walk()
     assert {"mynet.py", "myconf/model/mynet.yaml", "save_mynet.py"} <= set(files)
     text = "\n".join(commands)
-    for route in ("model=timm", "model=torchvision", "model.weights=", "mode=eval checkpoint=mynet_weights.pt model=mynet"):
+    for route in ("model=timm", "model=torchvision", "model.weights=", "scheme=half_at", "mode=eval checkpoint=mynet_weights.pt model=mynet"):
         assert route in text, route
     assert all(any(k in c for c in commands) for k in COVERED)  # a renamed line is noticed here
 
@@ -94,7 +96,7 @@ def test_byo_walk(tmp_path):
         assert res.returncode == 0, f"docs/byo.md line failed ({res.returncode}): {cmd}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
         ran.append(line)
         outs[line] = res.stdout
-    assert len(ran) == 6, ran  # 4 models-by-name lines, save_mynet.py, the mode=eval line
+    assert len(ran) == 7, ran  # 4 models-by-name lines, scheme=half_at, save_mynet.py, the mode=eval line
     for rel in EXPECTED:
         assert (tmp_path / rel / "DONE").exists(), rel
     # each rbr-run line names the folder it finished, and that folder is DONE
