@@ -37,8 +37,8 @@ SOURCES = ["README.md", "REPRODUCE.md", *sorted(str(p.relative_to(REPO)) for p i
 SHELL_VARS = {"$SCALE": "smoke", "${SCALE}": "smoke"}
 #: Commands that cannot be composed here, with the reason (matched by substring).
 SKIP = {
-    "--config-dir": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
-    "hydra.searchpath": "uses the user's own config folder of a worked example (tests/test_byo.py runs it as written)",
+    "--config-dir": "uses the user's own config folder of a worked example (tests/test_byo.py and tests/test_byo_walk.py run them as written)",
+    "hydra.searchpath": "uses the user's own config folder of a worked example (tests/test_byo.py and tests/test_byo_walk.py run them as written)",
     "experiment=mypaper/": "the example bundle of docs/new_paper.md, attached with RBR_BUNDLES (tests/test_new_paper_bundle.py runs it)",
 }
 FLAGS_WITH_VALUE = {
