@@ -185,6 +185,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # two processes, ~16 s; test_fingerprint_names_functions_by_import_path keeps the fix in the fast suite
 def test_attack_fingerprints_are_the_same_in_every_process():
     """The resume files of an evaluation are reused only when the fingerprint matches: two
     processes must agree for every attack config (a fingerprint that hashed a repr holding a

@@ -307,6 +307,7 @@ def test_corrupt_grid_checkpoint_whose_results_are_written_does_not_block(refere
     assert (d / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
 
 
+@pytest.mark.slow  # ~11 s; the damaged grid checkpoint case stays fast
 def test_corrupt_eval_state_file_is_recomputed(reference, tmp_path, capsys):
     proc = cli([*TINY, f"output_root={tmp_path}"], env={"RBR_CRASH_AT": "metrics:7"})  # epoch 2: before worst-case
     assert proc.returncode == -9, proc.stderr[-2000:]

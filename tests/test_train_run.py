@@ -99,6 +99,7 @@ def test_select_on_missing_validation_split_is_an_error(tmp_path):
         run_inprocess([*TINY, f"output_root={tmp_path}", "select=pgd20"])
 
 
+@pytest.mark.slow  # ~11 s; the README walk runs init_from as written
 def test_continue_from_another_run_records_parent(tmp_path):
     parent = run_inprocess([*TINY, f"output_root={tmp_path}"])
     child = run_inprocess([*TINY, f"output_root={tmp_path}", f"init_from={parent}", "scheme=pgd_at",

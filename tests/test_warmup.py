@@ -109,6 +109,7 @@ def test_refuses_a_burn_in_shorter_than_the_branch_epoch(tmp_path, warm):
         )
 
 
+@pytest.mark.slow  # ~9 s; the warm-up missing rules keep fast unit tests
 def test_a_sweep_folder_without_an_equivalent_run(tmp_path, warm):
     folder = warm.parent  # outputs/runs: holds the warm-up run only
     cfg = [f"warmup.from={folder}", "scheme=mail", "scheme.burn_in=2", "seed=1"]

@@ -67,6 +67,7 @@ def test_each_suite_runs_in_mode_eval(trained, tmp_path, suite, eps):
         assert set(m[(m.metric == "acc") & (m.attack != "FGSM")].eps.dropna()) - {0.0} == {0.3}
 
 
+@pytest.mark.slow  # ~8 s; every attack of the suites runs in test_each_suite_runs_in_mode_eval
 @pytest.mark.parametrize("eps", EPS)
 def test_standalone_attack_configs_run_in_mode_eval(trained, tmp_path, eps):
     """Attack configs no paper suite lists on their own: APGD-T, FAB-T, MD, MD-MT, APGD-CE."""

@@ -367,6 +367,7 @@ def same_rng(a, b) -> bool:
     return torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
+@pytest.mark.slow  # ~15 s; the prs suite (with AutoAttack) runs in the fast suite
 def test_autoattack_wrapper_equals_library_and_keeps_rng(tiny, caplog):
     """Our AutoAttack is the library's ``run_standard_evaluation`` with its APGD, APGD-T and
     Square objects drawing per point (library_rng.install; that those change only the random
