@@ -315,7 +315,7 @@ def _take(run_dir: Path, lock: Path, tmp: str) -> bool:
         os.link(tmp, lock)
         return True
     except FileExistsError:
-        pass
+        pass  # someone holds ``.lock``: below, whose it is decides (take over a dead one, or refuse)
     marker = read_lock_marker(lock)
     if marker is None and not _legacy_lock(lock):
         if not os.path.lexists(lock):

@@ -27,6 +27,7 @@ unless that is its job (``BestCheckpoint`` adds a column to the row it is given)
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class Callback:
 HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
 
 
-class Loop:
+class Loop(ABC):
     """One run: claim its directory, build, run its steps, finish (module docstring). A run
     type (:class:`~.train_run.TrainRun`, :class:`~.eval_run.EvalRun`) says what it builds
     (:meth:`build`) and what its steps are (:meth:`steps`)."""
@@ -105,11 +106,13 @@ class Loop:
         self.steps()
         self.finish()
 
+    @abstractmethod
     def build(self) -> None:
-        raise NotImplementedError
+        """Build what the run needs (data, model, evaluator...) once its folder is claimed."""
 
+    @abstractmethod
     def steps(self) -> None:
-        raise NotImplementedError
+        """The run's work: the epochs of a training run, the checkpoints of an eval run."""
 
     def evaluate(self, label: str, epoch: int | None, state_dict: dict) -> None:
         """Attack one checkpoint's weights (:class:`~.checkpoint_eval.CheckpointEvaluator`),
@@ -117,9 +120,9 @@ class Loop:
         self.evaluator.evaluate(label, epoch, state_dict)
         self.call("on_evaluated", label, epoch)
 
+    @abstractmethod
     def checkpoints(self) -> list[str]:
         """The labels of the checkpoints this run evaluates (the ``checkpoint`` column)."""
-        raise NotImplementedError
 
     def expected_rows(self) -> set[tuple[str, str]]:
         """Every (checkpoint, attack) a finished run has ``metrics.csv`` rows for: each of
