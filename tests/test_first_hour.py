@@ -154,10 +154,6 @@ def test_by_name_targets_may_come_from_a_checkpoint():
     assert is_allowed(TIMM) and is_allowed(TORCHVISION)
 
 
-class LazyNet:  # built by model=custom model._target_=test_first_hour.lazy_net
-    pass
-
-
 def lazy_net(num_classes: int):
     from torch import nn
 
