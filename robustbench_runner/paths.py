@@ -84,3 +84,13 @@ def check_path_part(value, key: str, fix: str | None = None, max_len: int = MAX_
             fix=fix or f"set {key}=<a plain name of letters, digits, '-', '_' or '.', e.g. {key}=run1>",
         )
     return text
+
+
+#: The file ``robustbench_runner.data.standin`` writes into a data root it filled with
+#: digits-derived stand-ins in the real file formats (smoke reproductions without the data).
+STANDIN_MARKER = "STANDIN.txt"
+
+
+def is_standin_root(root) -> bool:
+    """True when the data folder ``root`` holds stand-in data (:data:`STANDIN_MARKER`)."""
+    return bool(root) and (Path(str(root)) / STANDIN_MARKER).is_file()

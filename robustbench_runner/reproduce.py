@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .paths import is_standin_root
 from .reading import load_yaml
 
 SCALES = ("smoke", "paper")
@@ -317,7 +318,7 @@ def execute(steps: list[Step], slug: str) -> int:
             continue
         if (
             step.argv[:3] == ["python", "-m", "robustbench_runner.data.standin"]
-            and (Path(step.argv[3]) / "STANDIN.txt").is_file()
+            and is_standin_root(step.argv[3])
         ):
             continue  # the stand-in datasets are written once
         print(f"[{slug} {n}/{len(steps)}] {step.shell()}", flush=True)

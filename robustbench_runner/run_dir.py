@@ -38,6 +38,7 @@ from .io import (
     read_manifest,
     wipe_recorded,
 )
+from .paths import is_standin_root
 from .reading import BadFile, load_json
 from .results import RunFiles
 
@@ -145,13 +146,21 @@ def claim_run_dir(files: RunFiles, cfg: DictConfig, chash: str, extra: dict | No
             wipe_run_dir(files)
         elif files.done.exists():
             return True
-    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg), **(extra or {})}
+    info = {"config_hash": chash, "rbr_version": __version__, "config": semantic_dict(cfg), "data_source": data_source(cfg), **(extra or {})}
     atomic_write_text(files.config, to_yaml(cfg))
     atomic_write_text(files.info, json.dumps(info, indent=1, sort_keys=True, default=str))
     from .runlog import arm
 
     arm(files.dir)  # the folder is this run's now: <run>/run.log opens (runlog.py)
     return False
+
+
+def data_source(cfg: DictConfig) -> dict:
+    """Where the run's data came from, as far as the tables need it: ``standin`` is True when
+    ``data.root`` holds the digits-derived stand-ins (:func:`.paths.is_standin_root`). The
+    root itself is volatile (not in the config record, :data:`.config.VOLATILE_KEYS`), so
+    run.json records this fact beside the config; ``rbr-tables`` marks such runs' tables."""
+    return {"standin": is_standin_root(OmegaConf.select(cfg, "data.root", default=None))}
 
 
 def read_info(files: RunFiles) -> dict:

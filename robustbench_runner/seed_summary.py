@@ -56,7 +56,7 @@ class SeedSummary:
 
 def replicate_groups(runs, seed_keys: tuple[str, ...] = DEFAULT_SEED_KEYS) -> tuple[list[list], int]:
     """Groups (in run order) of two or more runs with metrics whose configs differ only in
-    ``seed_keys`` (the derived run names aside); and how many runs had no ``config.yaml``
+    ``seed_keys`` (the derived run names aside); and how many runs had no config record (``run.json``)
     (they cannot be compared, so they are in no group)."""
     ignore = tuple(seed_keys) + DERIVED_KEYS
     by_variant: dict[str, list] = {}
@@ -150,7 +150,7 @@ def summarize(runs, root: Path, fig_dir: Path, seed_keys: tuple[str, ...] = DEFA
     if not groups:
         why = NO_REPLICATES
         if no_config:
-            why += f" ({no_config} run(s) have no config.yaml and cannot be compared)"
+            why += f" ({no_config} run(s) have no config record in run.json and cannot be compared)"
         return SeedSummary(why_none=why)
     out = SeedSummary()
     for i, g in enumerate(groups):

@@ -94,14 +94,14 @@ def test_readme_worked_example_composes_as_written(tmp_path):
     assert (
         cfg.model._target_ == "mynet.MyNet"
         and cfg.model.width == 16
-        and list(cfg.model.input_size) == [1, 32, 32]
+        and list(cfg.model.input_size) == [1, 16, 16]
     )
     sys.path.insert(0, str(tmp_path))
     try:
-        model = build_model(cfg.model, {"num_classes": 10, "in_channels": 1, "image_size": 32}, 0)
+        model = build_model(cfg.model, {"num_classes": 10, "in_channels": 1, "image_size": 16}, 0)
     finally:
         sys.path.remove(str(tmp_path))
-    assert type(model).__name__ == "MyNet" and model(torch.rand(2, 1, 32, 32)).shape == (2, 10)
+    assert type(model).__name__ == "MyNet" and model(torch.rand(2, 1, 16, 16)).shape == (2, 10)
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ Fast tests; the README walk is tests/test_readme_walk.py (slow)."""
 from __future__ import annotations
 
 import pytest
-from rbr_testing import compose_cfg
 
+from rbr_testing import compose_cfg
 from robustbench_runner.config import config_hash, validate
 from robustbench_runner.errors import UserError
 from robustbench_runner.grids import every_and_last
@@ -197,7 +197,6 @@ def quick_run(tmp_path_factory):
 
 def test_run_log_tells_the_story(quick_run, capsys):
     from rbr_testing import run_inprocess
-
     from robustbench_runner.io import read_manifest
 
     run, tmp_path = quick_run
@@ -216,8 +215,9 @@ def test_run_log_tells_the_story(quick_run, capsys):
 
 def test_tracker_asked_on_a_finished_run_is_backfilled(quick_run, capsys):
     pytest.importorskip("tensorboard")
-    from rbr_testing import run_inprocess
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rbr_testing import run_inprocess
 
     run, root = quick_run
     run_inprocess([*QUICK, f"output_root={root}", "logger=tensorboard"])  # DONE, and a tracker asked for

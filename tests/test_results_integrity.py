@@ -3,6 +3,7 @@ sweep, orphaned launcher workers, and tables that pool only seed replicates."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -229,8 +230,9 @@ def sweep_with_bad_runs(tmp_path):
     good = [fake_run(tmp_path, [f"seed={s}"], 0.9 + s / 100, 0.5 + s / 100) for s in (0, 1)]
     empty = fake_run(tmp_path, ["seed=2"], 0.1, 0.1)
     (empty / "metrics.csv").write_text("")
-    bad_yaml = fake_run(tmp_path, ["seed=3"], 0.1, 0.1)
-    (bad_yaml / "config.yaml").write_text("data: {name: digits\nmodel: [cnn6\n")
+    bad_yaml = fake_run(tmp_path, ["seed=3"], 0.1, 0.1)  # its config record is not a mapping
+    info = json.loads((bad_yaml / "run.json").read_text())
+    (bad_yaml / "run.json").write_text(json.dumps({**info, "config": ["data", "model"]}))
     bad_json = fake_run(tmp_path, ["seed=4"], 0.1, 0.1)
     (bad_json / "run.json").write_text('{"config_hash": "ab')
     return good, [empty, bad_yaml, bad_json]
@@ -244,7 +246,7 @@ def test_tables_skip_unreadable_runs_with_one_warning_each(tmp_path, sweep_with_
     warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line]
     assert len(warnings) == 3 and all(any(str(b) in w for w in warnings) for b in bad)
     assert "metrics.csv is damaged: the file is empty" in proc.stderr
-    assert "config.yaml is not valid YAML" in proc.stderr and "run.json is not valid JSON" in proc.stderr
+    assert "holds a config that is not a JSON object" in proc.stderr and "run.json is not valid JSON" in proc.stderr
     assert "5 runs (2 finished, 3 unreadable and skipped)" in proc.stdout
     assert "(+3 unreadable runs skipped)" in proc.stdout
     table = pd.read_csv(out / "summary.csv")
@@ -352,23 +354,3 @@ def test_pooling_refused_or_declared(tmp_path):
     assert pooled.sources.n.tolist() == [4]
     with pytest.raises(UserError, match="mixed 'merge' unknown"):
         _build(tmp_path, mixed="merge")
-
-
-def test_run_config_reader_matches_omegaconf(tmp_path):
-    """tables/runs.read_config (PyYAML's C loader) reads a config.yaml as OmegaConf does:
-    ``1e-3`` a float, timestamps and interpolation text as strings, nested lists/dicts."""
-    from omegaconf import OmegaConf
-
-    from robustbench_runner.tables.runs import read_config, select
-
-    p = tmp_path / "config.yaml"
-    p.write_text(
-        "optim:\n  optimizer:\n    lr: 1e-3\n    wd: 3.5e-3\n  milestones: [75, 90]\n"
-        "seed: 0\ntag: null\nwhen: 2001-12-14\nref: ${data.eps}\ndata: {eps: 0.3, root: /d}\n"
-    )
-    ours = read_config(p)
-    assert ours == OmegaConf.to_container(OmegaConf.load(p))
-    assert isinstance(ours["optim"]["optimizer"]["lr"], float) and ours["when"] == "2001-12-14"
-    assert select(ours, "optim.milestones.1") == 90 and select(ours, "data.nope") is None
-    (tmp_path / "empty.yaml").write_text("")
-    assert read_config(tmp_path / "empty.yaml") == {}

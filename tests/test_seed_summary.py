@@ -25,7 +25,7 @@ def acc(seed: int, epoch: int, eps: float) -> float:
 
 
 def make_run(sweep: Path, seed: int, name: str | None = None, lr: float = 0.01) -> Path:
-    """A finished run folder as rbr-run leaves it (config.yaml, run.json, metrics.csv, DONE),
+    """A finished run folder as rbr-run leaves it (run.json with its config record, metrics.csv, DONE),
     without training."""
     name = name or f"digits-cnn6-standard-s{seed}"
     d = sweep / name
@@ -33,8 +33,8 @@ def make_run(sweep: Path, seed: int, name: str | None = None, lr: float = 0.01) 
     files = RunFiles(d)
     ident = RunIdentity(run=name, dataset="digits", model="cnn6", scheme="standard", seed=seed, batch_size=16, config_hash=f"h{seed}")
     with recording(d):
-        atomic_write_text(d / "config.yaml", f"name: {json.dumps(name)}\nseed: {seed}\noptim:\n  lr: {lr}\ndata:\n  name: digits\nmodel:\n  name: cnn6\n")
-        atomic_write_text(d / "run.json", json.dumps({"name": name, "seed": seed}))
+        config = {"name": name, "seed": seed, "optim": {"lr": lr}, "data": {"name": "digits"}, "model": {"name": "cnn6"}}
+        atomic_write_text(d / "run.json", json.dumps({"config_hash": f"h{seed}", "config": config}))
         for e in EPOCHS:
             rows = [{"attack": ATTACK, "eps": x, "metric": "acc", "value": acc(seed, e, x), "n": 100} for x in EPS]
             rows += [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": acc(seed, e, 0.0), "n": 100}]

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from ..paths import STANDIN_MARKER
+
 STANDIN_NOTE = "stand-in data (scikit-learn digits written in the real file formats), not the paper's dataset"
 DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "svhn", "tinyimagenet")
 
@@ -152,7 +154,7 @@ def write_standin(root: str | Path, datasets=DATASETS, seed: int = 0) -> Path:
         marker, write = writers[name]
         if not marker.exists():
             write()
-    (root / "STANDIN.txt").write_text(STANDIN_NOTE + "\n")
+    (root / STANDIN_MARKER).write_text(STANDIN_NOTE + "\n")
     return root
 
 

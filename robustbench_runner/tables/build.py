@@ -200,8 +200,8 @@ def cell_positions(df: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]
 def pool_check(spec: TableSpec, per_run: pd.DataFrame, keys: list[str], runs: RunSet) -> list[str]:
     """The config keys that separate the runs pooled in some cell (empty: every cell pools
     seed replicates only). Keys under ``spec.seed_keys``, ``spec.pooled`` and the derived
-    names (:data:`spec.DERIVED_KEYS`) do not count; runs without a ``config.yaml`` are not
-    compared. ``spec.mixed: refuse`` raises instead of returning keys."""
+    names (:data:`spec.DERIVED_KEYS`) do not count; runs without a config record (``run.json``) are
+    not compared. ``spec.mixed: refuse`` raises instead of returning keys."""
     ignore = tuple(spec.seed_keys) + tuple(spec.pooled) + DERIVED_KEYS
     by_dir = runs.by_dir()
     variants = {d: by_dir[d].variant(ignore) if d in by_dir else None for d in per_run["run_dir"].unique()}

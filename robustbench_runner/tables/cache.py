@@ -3,7 +3,7 @@
 ``<sweep>/.rbr-tables-cache/runs.parquet`` holds, for each run folder under ``<sweep>``, the
 rows of its ``metrics.csv`` (one table, the runs one after another, in the dtypes the
 checked reader gives) and, in the file's metadata (JSON), its folder relative to
-``<sweep>``, its parsed ``config.yaml`` and ``run.json``, whether it is ``DONE``, its row
+``<sweep>``, its parsed ``run.json`` (the config record), whether it is ``DONE``, its row
 range, and the ``(mtime_ns, size)`` of every file its :class:`~.runs.Run` is built from
 (:data:`~.runs.SOURCES`). A call re-reads only the runs whose stamps differ (or that are new),
 drops the runs that are gone, and rewrites the file atomically (temp file + ``os.replace``)
@@ -41,7 +41,7 @@ from .runs import Loaded, Run, RunSet, _stamp, read_runs, remember
 
 CACHE_DIR = ".rbr-tables-cache"
 CACHE_FILE = "runs.parquet"
-VERSION = 2  # 2: a sha256 of the metadata (issue 21)
+VERSION = 3  # 2: a sha256 of the metadata (issue 21); 3: the config record is run.json's, config.yaml no source
 FORMAT = "rbr-tables-cache"  # the metadata key, and the "format" field inside it
 _PLAIN_DTYPES = {"int64", "float64", "bool", "str"}  # dtypes parquet gives back exactly
 

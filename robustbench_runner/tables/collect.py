@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
+from ..paths import is_standin_root
+from ..reading import BadFile, load_yaml
 from ..results import RunFiles, read_result_frame
 from .runs import RunSet, load_runs
 
@@ -53,20 +55,43 @@ def run_status(run_dirs: list[Path]) -> pd.DataFrame:
     )
 
 
-def standin_runs(run_dirs: list[Path], runs: RunSet | None = None) -> list[Path]:
-    """Runs whose data.root holds stand-in data (``data/standin.py``), not the real dataset."""
+def standin_runs(run_dirs: list[Path], runs: RunSet | None = None, prog: str = "rbr-tables") -> list[Path]:
+    """Runs that used stand-in data (``data/standin.py``), not the real dataset, as their
+    ``run.json`` records it (``data_source``). A run written before that record existed is
+    judged by the ``data.root`` of its ``config.yaml`` (:func:`_legacy_standin`); where that
+    cannot be read, one warning line says so (its rows stay in the tables, unmarked)."""
     runs = runs if runs is not None else load_runs(run_dirs)
     out = []
     for r in runs.runs:
-        root = r.value("data.root")
-        if root and (Path(str(root)) / "STANDIN.txt").exists():
+        standin = r.standin
+        if standin is None:
+            try:
+                standin = _legacy_standin(r.dir)
+            except UserError as e:  # BadFile included
+                why = f"its {e.path.name} {e.problem}" if isinstance(e, BadFile) else e.one_line()
+                print(f"[{prog}] WARNING: cannot tell whether {r.dir} used stand-in data (its run.json predates the data_source record; {why})", file=sys.stderr)
+                continue
+        if standin:
             out.append(r.dir)
     return out
 
 
+def _legacy_standin(run_dir: Path) -> bool:
+    """A run from before ``run.json`` recorded ``data_source``: whether the ``data.root`` of
+    its ``config.yaml`` (through the reading layer: bounded, no symlink, no YAML bomb, no tag)
+    holds stand-in data (a folder with neither record, e.g. results written by other code:
+    False). Raises :class:`BadFile` when that file is there but cannot be read."""
+    path = RunFiles(run_dir).config
+    if not os.path.lexists(path):
+        return False
+    cfg = load_yaml(path, follow_symlinks=False, what="run config")
+    data = cfg.get("data") if isinstance(cfg, dict) else None
+    return isinstance(data, dict) and is_standin_root(data.get("root"))
+
+
 def load_metrics(run_dirs: list[Path], config_keys: Iterable[str] = ()) -> pd.DataFrame:
     """All metrics rows of the given runs, with ``run_dir``, ``done`` and one column
-    ``cfg.<key>`` per requested dotted config key (read from each run's ``config.yaml``),
+    ``cfg.<key>`` per requested dotted config key (read from each run's ``run.json`` config),
     through the cached loader of :mod:`tables.runs`; unreadable runs are left out with one
     warning line each."""
     runs = load_runs(run_dirs)

@@ -1,17 +1,21 @@
 """One cached loader of run folders for the table core.
 
 A :class:`Run` is one folder's results as the tables see them: its ``metrics.csv`` (read
-through the schema of :mod:`robustbench_runner.results`), its resolved ``config.yaml`` (as
-``cfg.<dotted key>`` columns on request, and flattened for the pooling check), its
-``run.json`` (the ``parent`` an ``init_from`` run started from), its ``scale_name`` and
-whether it finished (``DONE``). Loads are cached per folder and invalidated when one of
-those files changes, so building many tables over one sweep reads each file once; across
-calls, ``rbr-tables`` keeps the loaded runs in a per-sweep file (:mod:`tables.cache`, built
-on :func:`read_run` and :data:`SOURCES` here).
+through the schema of :mod:`robustbench_runner.results`) and its ``run.json``, the run's one
+config record: the semantic config (``config``: the resolved config without the keys that do
+not change what a run computes, :func:`robustbench_runner.config.semantic_dict`), shown as
+``cfg.<dotted key>`` columns on request and flattened for the pooling check; beside it the
+``parent`` an ``init_from`` run started from and ``data_source`` (stand-in data or not).
+Also its ``scale_name`` and whether it finished (``DONE``). ``config.yaml`` (the whole
+resolved config, volatile keys included) stays in the folder for people and for resuming;
+the tables never read it. Loads are cached per folder and invalidated when one of those
+files changes, so building many tables over one sweep reads each file once; across calls,
+``rbr-tables`` keeps the loaded runs in a per-sweep file (:mod:`tables.cache`, built on
+:func:`read_run` and :data:`SOURCES` here).
 
 A run whose files cannot be read (an empty or damaged ``metrics.csv``, an invalid
-``config.yaml`` or ``run.json``) does not stop the other runs: :func:`load_runs` returns it
-among :attr:`RunSet.skipped` with the one-line reason.
+``run.json``) does not stop the other runs: :func:`load_runs` returns it among
+:attr:`RunSet.skipped` with the one-line reason.
 """
 
 from __future__ import annotations
@@ -29,83 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import VOLATILE_KEYS, config_diff
+from ..config import config_diff
 from ..errors import UserError
-from ..reading import BadFile, load_json, parse_yaml, read_text
+from ..reading import BadFile, load_json
 from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
-
-
-def read_config(path: Path) -> dict:
-    """A run's ``config.yaml`` as plain containers (interpolations left as their text),
-    through the reading layer: a bounded regular file, never a symlink (the run wrote it),
-    parsed with OmegaConf's scalar rules and YAML's alias/depth bounds
-    (:func:`~robustbench_runner.reading.parse_yaml`: a YAML bomb is one line, not minutes
-    and gigabytes). Faster than ``OmegaConf.load`` (~87% of ``rbr-tables`` over 10,000
-    runs, docs/performance.md): entries shared by the runs of a sweep are parsed once."""
-    fix = f"restore the run's {Path(path).name}, or move the run out of the folder"
-    text = read_text(path, follow_symlinks=False, fix=fix)
-    parsed = _by_entries(text)
-    if parsed is None:
-        parsed = parse_yaml(text, source=path, fix=fix)
-    return parsed or {}  # an empty file is an empty config
-
-
-# Top-level entries already parsed, by their text: the configs of one sweep repeat most of
-# their entries (model:, data:, attacks: ...) word for word, so each is parsed once.
-_ENTRIES: dict[str, tuple[Any, Any]] = {}
-_ENTRIES_MAX = 100_000
-# what could tie one top-level entry to another (anchors, aliases, tags, merge keys) or make
-# a document of several: texts with any of these are parsed whole
-_LINKED = re.compile(r"^(?:%|---|\.\.\.)|(?:^|[\s\[{,])[&*!]\S|<<", re.M)
-
-
-def _by_entries(text: str) -> dict | None:
-    """``text`` parsed one top-level entry at a time through :data:`_ENTRIES`, or None where
-    that might not give what parsing it whole gives (then the caller parses it whole).
-
-    An entry is a line starting in column 0 and the lines after it that start with a
-    space, a tab, ``-``, ``#`` or are blank (its block value, its block sequence, comments):
-    in block YAML without anchors, aliases, tags, merge keys or directives such an entry
-    means the same alone as in its document. Each entry must parse to a one-key mapping,
-    else the text is parsed whole (so is a text giving a key twice, which the whole-document
-    parse refuses, as ``OmegaConf.load`` does). The values are copied out, so no two runs share
-    a container."""
-    if _LINKED.search(text):
-        return None
-    entries: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if line[:1] in (" ", "\t", "-", "#", "\n", "\r"):
-            if not entries:
-                return None  # a leading comment, blank or indented line: parse whole
-            entries[-1] += line
-        else:
-            entries.append(line)
-    out: dict = {}
-    for entry in entries:
-        hit = _ENTRIES.get(entry)
-        if hit is None:
-            try:
-                one = parse_yaml(entry)
-            except BadFile:
-                return None  # an entry that needs its neighbours (or a damaged file): parse whole
-            if not isinstance(one, dict) or len(one) != 1:
-                return None
-            if len(_ENTRIES) >= _ENTRIES_MAX:
-                _ENTRIES.clear()
-            hit = _ENTRIES[entry] = next(iter(one.items()))
-        key, value = hit
-        if key in out:
-            return None  # a key given twice: the whole-document parse refuses it, as OmegaConf does
-        out[key] = _copied(value)
-    return out
-
-
-def _copied(value):
-    if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copied(v) for v in value]
-    return value
 
 
 def select(config: dict, key: str):
@@ -125,9 +56,9 @@ def select(config: dict, key: str):
 class Run:
     dir: Path
     done: bool
-    config: dict  # the resolved config.yaml as plain containers ({} when the run has none)
+    config: dict  # run.json's semantic config as plain containers ({} when the run has none)
     has_config: bool
-    info: dict  # run.json ({} when absent)
+    info: dict  # run.json without its config ({} when absent)
     # the frame that holds this run's metrics.csv rows: its own (span None; an empty frame
     # when it has written none yet), or one shared by the runs read together or cached
     # together, of which this run's rows are span = (start, n)
@@ -150,6 +81,13 @@ class Run:
         return self.info.get("parent")
 
     @property
+    def standin(self) -> bool | None:
+        """Whether the run used stand-in data (``run.json`` ``data_source``; None where a run
+        written before rbr recorded it says nothing)."""
+        source = self.info.get("data_source")
+        return source.get("standin") if isinstance(source, dict) else None
+
+    @property
     def scale(self) -> str | None:
         return select(self.config, "scale_name")
 
@@ -159,8 +97,8 @@ class Run:
 
     @cached_property
     def flat(self) -> dict[str, Any]:
-        """The config as ``dotted key -> JSON text`` without the keys that do not change
-        what a run computes (``config.VOLATILE_KEYS``); the run's own seed token ``-s<seed>``
+        """The config record as ``dotted key -> JSON text`` (the semantic config: no keys
+        that do not change what a run computes); the run's own seed token ``-s<seed>``
         in string values (its name, an ``init_from`` path naming the parent of the same
         seed) is written ``-s<seed>``, so seed replicates compare equal."""
         if not self.has_config:
@@ -201,12 +139,11 @@ class Run:
 
 _LEAF_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(v, sort_keys=True, default=str), one encoder
 _FLAT_ENTRIES: dict[tuple, dict[str, str]] = {}  # Run.flat of one top-level entry, by (key, value, seed) reprs
+_ENTRIES_MAX = 100_000  # memo entries kept before the memo is cleared
 
 
 def _flatten(node, prefix: str, token: re.Pattern | None, out: dict[str, str]) -> None:
     """``out[dotted key] = JSON text`` for every leaf under ``node`` (see :attr:`Run.flat`)."""
-    if prefix.rstrip(".") in VOLATILE_KEYS:
-        return
     if isinstance(node, dict) and node:
         for k, v in node.items():
             _flatten(v, f"{prefix}{k}.", token, out)
@@ -322,7 +259,7 @@ def _concat_per_run(runs: list[Run], keys: list[str]) -> pd.DataFrame:
 
 
 _CACHE: dict[str, tuple[tuple, Run]] = {}
-SOURCES = (RunFiles.METRICS, RunFiles.CONFIG, RunFiles.INFO, RunFiles.DONE)  # every file a Run is built from
+SOURCES = (RunFiles.METRICS, RunFiles.INFO, RunFiles.DONE)  # every file a Run is built from
 
 
 def _stamp(d: Path) -> tuple:
@@ -386,9 +323,11 @@ def _assemble(d: Path, stamp: tuple, got: ResultCsv | UserError | None) -> Loade
         raise got
     rows, span, torn = (got.rows, got.span, got.torn is not None) if got is not None else (pd.DataFrame(), None, False)
     files = RunFiles(d)
-    cfg = _read_mapping(files.config, read_config, "valid YAML", "a mapping")
     info = _read_mapping(files.info, lambda p: load_json(p, follow_symlinks=False), "valid JSON", "a JSON object")
-    return Loaded(Run(d, files.done.exists(), cfg, files.config.exists(), info, rows, span), stamp, torn)
+    cfg = info.pop("config", None)
+    if cfg is not None and not isinstance(cfg, dict):
+        raise UserError(f"{files.info} holds a config that is not a JSON object", fix=f"restore the run's {files.info.name}, or move the run out of the folder")
+    return Loaded(Run(d, files.done.exists(), cfg or {}, cfg is not None, info, rows, span), stamp, torn)
 
 
 def remember(run: Run, stamp: tuple) -> None:
@@ -454,7 +393,7 @@ def load_runs(run_dirs: Iterable[str | Path]) -> RunSet:
 
 def with_config(metrics: pd.DataFrame, keys: Iterable[str], runs: RunSet | None = None) -> pd.DataFrame:
     """``metrics`` plus a ``cfg.<key>`` column for each dotted config key it lacks, read from
-    each run's ``config.yaml`` through :func:`load_run` (or ``runs`` when given); None where a
+    each run's config record (``run.json``) through :func:`load_run` (or ``runs`` when given); None where a
     run has no such key. The one way builders read run configs into columns."""
     missing = [k for k in dict.fromkeys(keys) if f"cfg.{k}" not in metrics.columns]
     if not missing or metrics.empty:

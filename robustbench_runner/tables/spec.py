@@ -31,7 +31,7 @@ labelled, so one builder serves every paper table::
     row_headers: {cfg.scheme.tau: τ} # header of a row field in the written table
     gaps_note: true                  # say in the note why cells are empty (tables/gaps.py)
 
-Pooling: a cell's runs must be seed replicates: their resolved ``config.yaml`` may differ only
+Pooling: a cell's runs must be seed replicates: their config records (``run.json``) may differ only
 in ``seed_keys`` (default ``seed`` and ``init_seed``, the two seeds of ``conf/config.yaml``;
 the seed named in a string value, e.g. an ``init_from`` path ``...-s3`` to the parent of the
 same seed, counts as the seed), in ``pooled`` keys and in the names derived from them
@@ -61,7 +61,8 @@ Paper-default and row-list steps (all optional, applied by ``build.pivot`` aroun
 
 Filters: a scalar matches equal values (floats with a tolerance), a list matches any of
 its values, ``{min: a, max: b}`` an open interval. Dotted keys ``cfg.x.y`` read each run's
-``config.yaml``.
+config record (``run.json``'s semantic config: keys that do not change a result, such as
+``device`` or ``data.root``, are not in it).
 """
 
 from __future__ import annotations

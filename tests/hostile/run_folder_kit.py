@@ -2,13 +2,14 @@
 collaborator can damage one (issue 21: shared run folders).
 
 :func:`make_run` writes ``metrics.csv`` (through the package's own writer), ``config.yaml``,
-``run.json``, ``DONE`` and a ``curves.png``, every file recorded in the run's manifest as a
+``run.json`` (the config record the tables read), ``DONE`` and a ``curves.png``, every file recorded in the run's manifest as a
 real run records them (``io.recording``). :data:`MUTATIONS` then damages one file of it:
 each mutation is ``name -> function(run_dir, outside) -> description``, ``outside`` a file
 outside the sweep that must never be read into an output (a "secret").
 
 The readers that must survive these are the table core's (``tables.runs`` through
-``reading.load_yaml``/``parse_yaml``/``load_json``/``read_bytes``) and ``rbr-report``'s.
+``reading.load_json``/``read_bytes``; ``reading.load_yaml`` for a legacy run's ``data.root``)
+and ``rbr-report``'s. :data:`CONFIG_YAML_DAMAGES` damage the file the tables do not read.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def make_run(sweep: Path, name: str, seed: int = 0, *, done: bool = True, value:
     ident = RunIdentity(run=name, dataset="digits", model="cnn6", scheme="standard", seed=seed, batch_size=16, config_hash=f"h{seed}")
     with recording(d):
         atomic_write_text(d / "config.yaml", f"name: {json.dumps(name, ensure_ascii=False)}\nseed: {seed}\ntag: {json.dumps(tag, ensure_ascii=False)}\ndata:\n  name: digits\nmodel:\n  name: cnn6\n")
-        atomic_write_text(d / "run.json", json.dumps({"name": name, "seed": seed}))
+        config = {"name": name, "seed": seed, "tag": tag, "data": {"name": "digits"}, "model": {"name": "cnn6"}}
+        atomic_write_text(d / "run.json", json.dumps({"config_hash": f"h{seed}", "config": config, "data_source": {"standin": False}}))
         for e in (1, 2):
             rows = [{"attack": "clean", "eps": 0.0, "metric": "acc", "value": value, "n": 100},
                     {"attack": "PGD-20", "eps": 0.3, "metric": "acc", "value": value / 2, "n": 100}]  # fmt: skip
@@ -70,19 +72,12 @@ def _rewrite(path: Path, text: str | bytes) -> None:
     (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
 
 
+#: Damages of ``config.yaml`` (YAML the tables no longer read: their config record is
+#: ``run.json``; a run written before ``run.json`` recorded ``data_source`` has its
+#: ``config.yaml`` read for ``data.root`` alone). name -> function(run_dir, outside) -> description.
 def _bomb(d: Path, outside: Path) -> str:
     _rewrite(d / "config.yaml", yaml_bomb())
     return "config.yaml is a YAML alias bomb"
-
-
-def _deep_yaml(d: Path, outside: Path) -> str:
-    _rewrite(d / "config.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")
-    return "config.yaml nests 5000 levels"
-
-
-def _recursive_alias(d: Path, outside: Path) -> str:
-    _rewrite(d / "config.yaml", "a: &a [*a]\n")
-    return "config.yaml holds a recursive alias"
 
 
 def _python_tag(d: Path, outside: Path) -> str:
@@ -90,14 +85,36 @@ def _python_tag(d: Path, outside: Path) -> str:
     return "config.yaml holds a python tag"
 
 
+CONFIG_YAML_DAMAGES = {
+    "yaml_bomb": _bomb,
+    "python_tag": _python_tag,
+    "config.yaml_fifo": lambda d, outside: plant(d / "config.yaml", "fifo", outside=outside),
+    "config.yaml_symlink_outside": lambda d, outside: plant(d / "config.yaml", "symlink_outside", outside=outside),
+}
+
+
+def _run_json(d: Path, **fields) -> dict:
+    return {**json.loads((d / "run.json").read_text()), **fields}
+
+
 def _config_list(d: Path, outside: Path) -> str:
-    _rewrite(d / "config.yaml", "- 1\n- 2\n")
-    return "config.yaml holds a list"
+    _rewrite(d / "run.json", json.dumps(_run_json(d, config=[1, 2])))
+    return "run.json's config is a list"
 
 
-def _config_binary(d: Path, outside: Path) -> str:
-    _rewrite(d / "config.yaml", b"\xff\xfe\x00garbage")
-    return "config.yaml is not UTF-8"
+def _config_deep(d: Path, outside: Path) -> str:
+    _rewrite(d / "run.json", json.dumps(_run_json(d, config={"a": 0})).replace('{"a": 0}', '{"a": ' + "[" * 5000 + "]" * 5000 + "}"))
+    return "run.json's config nests 5000 levels"
+
+
+def _json_too_big(d: Path, outside: Path) -> str:
+    _rewrite(d / "run.json", json.dumps(_run_json(d)) + " " * (16 * 1024 * 1024))
+    return "run.json is over 16 MiB"
+
+
+def _json_binary(d: Path, outside: Path) -> str:
+    _rewrite(d / "run.json", b"\xff\xfe\x00garbage")
+    return "run.json is not UTF-8"
 
 
 def _json_nan(d: Path, outside: Path) -> str:
@@ -153,20 +170,18 @@ def _unreadable_folder(d: Path, outside: Path) -> str:
 #: mutation name -> function(run_dir, outside) -> description. Each leaves the run unusable
 #: (it must be skipped with one warning line naming it, never read, never a hang).
 MUTATIONS = {
-    "yaml_bomb": _bomb,
-    "deep_yaml": _deep_yaml,
-    "recursive_alias": _recursive_alias,
-    "python_tag": _python_tag,
     "config_list": _config_list,
-    "config_binary": _config_binary,
+    "config_deep": _config_deep,
+    "json_too_big": _json_too_big,
+    "json_binary": _json_binary,
     "json_nan": _json_nan,
     "json_deep": _json_deep,
     "json_list": _json_list,
     "metrics_formula": _metrics_text,
     "metrics_empty": _metrics_empty,
     "metrics_no_column": _metrics_no_column,
-    **{f"{n}_{k}": _plant(n, k) for n in ("config.yaml", "run.json", "metrics.csv") for k in ("fifo", "folder", "symlink_outside")},
-    **{f"{n}_unreadable": _plant(n, "unreadable") for n in ("config.yaml", "run.json", "metrics.csv")},
+    **{f"{n}_{k}": _plant(n, k) for n in ("run.json", "metrics.csv") for k in ("fifo", "folder", "symlink_outside")},
+    **{f"{n}_unreadable": _plant(n, "unreadable") for n in ("run.json", "metrics.csv")},
     "folder_unreadable": _unreadable_folder,
 }
 NEEDS_NON_ROOT = {k for k in MUTATIONS if k.endswith("unreadable")}

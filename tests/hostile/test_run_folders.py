@@ -1,8 +1,11 @@
 """Hostile run folders: every way :mod:`run_folder_kit` damages one run of a sweep, driven
 through ``rbr-tables`` and ``rbr-report`` (issue 21: "a run or file that cannot be read is one
-warning line naming it, counted in the summary; ``--strict`` fails on it"; a YAML bomb in a
-run's ``config.yaml`` is not minutes and gigabytes then a ``MemoryError``; a FIFO as
-``config.yaml`` does not hang; an unreadable run folder is not skipped in silence).
+warning line naming it, counted in the summary; ``--strict`` fails on it"; an oversized or
+deeply nested ``run.json`` is not minutes and gigabytes then a ``MemoryError``; a FIFO as
+``run.json`` does not hang; an unreadable run folder is not skipped in silence). The tables'
+config record is ``run.json``: a damaged ``config.yaml`` (a YAML bomb, a python tag, a FIFO)
+is never read for a run that records its data source, and for an older run, read for its
+``data.root`` alone, it is one warning line, never a hang.
 
 Each case: a sweep of two good runs and one damaged one (its values distinct, so a row of it
 in a table would show); the command exits 0 with one warning line naming the damaged run
@@ -13,13 +16,16 @@ the content of the file outside the sweep (a symlink's target) in no output.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hostile_kit import can_be_unreadable
 from run_folder_kit import (
+    CONFIG_YAML_DAMAGES,
     MUTATIONS,
     NEEDS_NON_ROOT,
     SECRET,
@@ -37,7 +43,7 @@ READERS = ["reading.load_yaml", "reading.parse_yaml", "reading.load_json", "read
            "reading.read_text", "reading.read_bytes", "reading.open_regular"]  # fmt: skip
 
 BAD_VALUE = 0.123  # the damaged run's clean accuracy: "0.1230" in a table would be its row
-FAST = ["yaml_bomb", "config.yaml_fifo", "run.json_symlink_outside", "metrics_formula", "folder_unreadable"]
+FAST = ["config_deep", "json_too_big", "run.json_fifo", "run.json_symlink_outside", "metrics_formula", "folder_unreadable"]
 
 
 @contextlib.contextmanager
@@ -105,7 +111,7 @@ def test_rbr_tables_skips_a_damaged_run_with_one_warning(tmp_path, capsys, mutat
     check_tables(tmp_path, capsys, mutation, cached=False)
 
 
-@pytest.mark.parametrize("mutation", ["yaml_bomb", "config.yaml_fifo"])
+@pytest.mark.parametrize("mutation", ["config_list", "run.json_fifo"])
 def test_rbr_tables_cache_keeps_a_damaged_run_skipped(tmp_path, capsys, mutation):
     check_tables(tmp_path, capsys, mutation, cached=True)
 
@@ -135,7 +141,7 @@ def check_report(tmp_path, capsys, mutation, embed: bool) -> None:
         restore_permissions(tmp_path)
 
 
-@pytest.mark.parametrize("mutation", ["yaml_bomb", "config.yaml_fifo", "folder_unreadable"])
+@pytest.mark.parametrize("mutation", ["json_binary", "run.json_fifo", "folder_unreadable"])
 def test_rbr_report_skips_a_damaged_run_with_one_warning(tmp_path, capsys, mutation):
     check_report(tmp_path, capsys, mutation, embed=True)
 
@@ -182,3 +188,30 @@ def test_a_folder_that_cannot_be_listed_is_a_counted_warning(tmp_path, capsys, m
     assert len(warnings) == 1 and str(locked) in warnings[0] and "Permission denied" in warnings[0], err
     code, _, err = call(main, [*args, "--strict"], capsys)
     assert code == 1, err
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["records_data_source", "legacy"])
+@pytest.mark.parametrize("damage", sorted(CONFIG_YAML_DAMAGES))
+def test_a_damaged_config_yaml_is_not_a_table_input(tmp_path, capsys, damage, legacy):
+    """config.yaml is for people and resumes, not the tables: its damage never removes a run
+    from a table. A run that records its data source (``run.json`` ``data_source``) never has
+    it opened; an older run has it read for ``data.root`` alone, through the reading layer:
+    one warning line (whether it used stand-in data cannot be told), no hang, nothing run."""
+    sweep = make_sweep(tmp_path)
+    bad = make_run(sweep, "digits-cnn6-standard-s9", seed=9, value=BAD_VALUE)
+    if legacy:
+        info = json.loads((bad / "run.json").read_text())
+        del info["data_source"]
+        (bad / "run.json").write_text(json.dumps(info))
+    CONFIG_YAML_DAMAGES[damage](bad, outside_file(tmp_path))
+    code, out, err = call(tables_main, [str(sweep), "--quiet", "--no-cache"], capsys)
+    assert "Traceback" not in err and code == 0, err[-1500:]
+    summary = pd.read_csv(sweep / "tables" / "summary.csv")
+    assert summary["Clean mean"].tolist() == pytest.approx([(0.8 + 0.8 + BAD_VALUE) / 3] * 2)  # its rows are pooled in
+    warnings = [ln for ln in err.splitlines() if "WARNING" in ln]
+    if legacy:
+        assert len(warnings) == 1 and bad.name in warnings[0] and "stand-in" in warnings[0], err
+    else:
+        assert not warnings, err
+    assert SECRET not in outputs_text(sweep / "tables")
+    assert not (tmp_path / "elsewhere" / "canary").exists()

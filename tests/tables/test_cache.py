@@ -32,11 +32,9 @@ def _write_run(sweep: Path, i: int, value: float = 0.5, done: bool = True) -> Pa
             rows.append([name, "digits", "lenet", scheme, seed, 64, f"{i:012x}", epoch, f"epoch_{epoch:03d}", "test", attack, eps, metric, v, 50])
     pd.DataFrame(rows, columns=METRIC_COLUMNS).to_csv(d / "metrics.csv", index=False)
     beta = "null" if scheme == "standard" else "6.0"
-    (d / "config.yaml").write_text(
-        f"seed: {seed}\ntag: g{i // 3}\nscale_name: smoke\ndata:\n  name: digits\n  root: {sweep / 'nodata'}\n"
-        f"model:\n  name: lenet\nscheme:\n  name: {scheme}\n  beta: {beta}\ntrain:\n  epochs: 2\n  lr: 1.0e-3\n"
-    )
-    (d / "run.json").write_text(json.dumps({"status": "done", "parent": None}))
+    config = {"seed": seed, "tag": f"g{i // 3}", "scale_name": "smoke", "data": {"name": "digits"}, "model": {"name": "lenet"},
+              "scheme": {"name": scheme, "beta": None if beta == "null" else float(beta)}, "train": {"epochs": 2, "lr": 1.0e-3}}  # fmt: skip
+    (d / "run.json").write_text(json.dumps({"status": "done", "parent": None, "config": config, "data_source": {"standin": False}}))
     if done:
         (d / "DONE").write_text("")
     return d
@@ -184,7 +182,7 @@ def test_a_read_only_sweep_works_without_a_cache(sweep, monkeypatch, capsys):
 
 def test_unreadable_and_torn_runs_are_never_cached(sweep, capsys):
     bad = sorted(sweep.iterdir())[1]
-    (bad / "config.yaml").write_text("a: [unclosed\n")
+    (bad / "run.json").write_text('{"config": {"a": [unclosed')
     torn = sorted(sweep.iterdir())[2]
     with open(torn / "metrics.csv", "a") as fh:
         fh.write("cut,off")

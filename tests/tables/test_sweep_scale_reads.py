@@ -1,11 +1,12 @@
 """The sweep-scale read path of ``rbr-tables`` (issue 16, item 4) gives what the plain,
-file-by-file path gives: metrics.csv parsed together, config.yaml parsed one top-level
-entry at a time, the pooling check's flattened configs built per entry, the pivot's cells
+file-by-file path gives: metrics.csv parsed together, the pooling check's flattened
+config records built per top-level entry, the pivot's cells
 found in one pass, and table specs read through PyYAML's C parser."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
 import numpy as np
@@ -15,12 +16,11 @@ from omegaconf import OmegaConf
 from pandas.testing import assert_frame_equal
 
 from robustbench_runner.errors import UserError
-from robustbench_runner.reading import BadFile, parse_yaml
 from robustbench_runner.results import METRIC_COLUMNS, SCHEMAS, read_result_csv, read_result_csvs
 from robustbench_runner.tables import runs as runs_mod
 from robustbench_runner.tables.build import cell_positions
-from robustbench_runner.tables.runs import Run, _flatten, load_runs, read_config
-from robustbench_runner.tables.spec import TABLE_DIR, load_spec, spec_from_dict, table_dirs
+from robustbench_runner.tables.runs import Run, _flatten, load_runs
+from robustbench_runner.tables.spec import load_spec, spec_from_dict, table_dirs
 
 HEADER = ",".join(METRIC_COLUMNS) + "\n"
 
@@ -84,7 +84,7 @@ def test_runs_read_together_have_the_rows_read_alone(tmp_path, monkeypatch):
         d = tmp_path / f"run{i}"
         d.mkdir()
         (d / "metrics.csv").write_text(text)
-        (d / "config.yaml").write_text(f"seed: {i}\nname: run-s{i}\n")
+        (d / "run.json").write_text(json.dumps({"config": {"seed": i, "name": f"run-s{i}"}}))
         dirs.append(d)
     runs_mod._CACHE.clear()
     got = load_runs(dirs)
@@ -97,58 +97,6 @@ def test_runs_read_together_have_the_rows_read_alone(tmp_path, monkeypatch):
     assert_frame_equal(joint, per_run, check_exact=True)
     same_header = load_runs(dirs[:2] + dirs[3:])
     assert_frame_equal(same_header.metrics(["seed"]), runs_mod._concat_per_run(same_header.runs, ["seed"]), check_exact=True)
-
-
-CONFIG_TEXTS = [
-    # what OmegaConf.to_yaml writes: nested blocks, block sequences at column 0, quoting
-    "seed: 3\nname: digits-lenet-pgd_at-s3\ntrain:\n  epochs: 5\n  lr: 1e-3\n  milestones:\n  - 75\n  - 90\nattacks:\n"
-    "  pgd:\n    _target_: robustbench_runner.attacks.pgd.PGD\n    eps: ${data.eps}\nallow_targets: []\nlogger: {}\n"
-    "note: 'a: b # not a comment'\nwhen: 2001-12-14\nlong: \"one\\n  two\"\nfolded: >\n  folded\n  text\ntag: null\n",
-    "a: 1\n# a comment between entries\nb:\n  # an indented comment\n  c: 2\n\nd: [1, 2]\n",
-    "a: 1\na: 2\nb: 3\n",  # a key given twice: refused, as OmegaConf.load refuses it
-    "a: &x {k: 1}\nb: *x\n",  # an anchor and its alias in two entries
-    "a:\n  k: &x 1\n  j: *x\n",  # both in one entry
-    "a: [1,\n2]\nb: 3\n",  # a flow sequence continued in column 0
-    "# leading comment\na: 1\n",
-    "- 1\n- 2\n",  # not a mapping
-    "just text\n",
-    "\ufeffa: 1\nb: 2\n",  # a byte-order mark
-    "a: !!str 5\n",  # a tag
-    "base: &b {x: 1}\nchild:\n  <<: *b\n  y: 2\n",  # a merge key
-    "---\na: 1\n",
-    "a: 1\nb\n",  # damaged: no colon
-    "a: 'unclosed\nb: 2\n",
-    "",
-]
-
-
-@pytest.mark.parametrize("text", CONFIG_TEXTS)
-def test_config_read_by_entries_equals_whole_document(tmp_path, text):
-    p = tmp_path / "config.yaml"
-    p.write_text(text, encoding="utf-8")
-    try:
-        want = parse_yaml(text) or {}  # the reading layer's whole-document parse
-    except BadFile:
-        with pytest.raises(BadFile):
-            read_config(p)
-        return
-    got = read_config(p)
-    assert got == want and type(got) is type(want)
-    if isinstance(want, dict):
-        assert list(got) == list(want)
-        assert got == OmegaConf.to_container(OmegaConf.create(want))  # plain containers
-
-
-def test_configs_sharing_entries_share_no_container(tmp_path):
-    text = "seed: {s}\nmodel:\n  widths: [1, 2]\n  cfg: {{a: 1}}\n"
-    for s in (1, 2):
-        (tmp_path / f"c{s}.yaml").write_text(text.format(s=s))
-    one, two = read_config(tmp_path / "c1.yaml"), read_config(tmp_path / "c2.yaml")
-    assert one["model"] == two["model"] and one["seed"] == 1 and two["seed"] == 2
-    one["model"]["widths"].append(3)
-    one["model"]["cfg"]["a"] = 9
-    assert two["model"] == {"widths": [1, 2], "cfg": {"a": 1}}
-    assert read_config(tmp_path / "c2.yaml")["model"] == {"widths": [1, 2], "cfg": {"a": 1}}
 
 
 def _flat_whole(config: dict) -> dict:

@@ -75,8 +75,7 @@ def write_run(root: Path, model, ds, pre, seed) -> None:
     for k, v in {"run": name, "dataset": ds, "model": model, "scheme": "standard", "seed": seed, "batch_size": 125, "config_hash": "synthetic"}.items():
         df[k] = v
     df[METRIC_COLUMNS].to_csv(d / "metrics.csv", index=False)
-    OmegaConf.save(OmegaConf.create({"scale_name": "paper", "tag": f"from_{pre}" if pre else ""}), d / "config.yaml")
-    info = {"config_hash": "synthetic"}
+    info = {"config_hash": "synthetic", "config": {"scale_name": "paper", "tag": f"from_{pre}" if pre else ""}}
     if pre:
         info["parent"] = {"dataset": pre, "epoch": 300, "run": f"{pre}-{model}-standard-s{seed}"}
     (d / "run.json").write_text(json.dumps(info))

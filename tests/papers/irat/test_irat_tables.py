@@ -135,8 +135,8 @@ def write_run(root: Path, model, ds, scheme, seed, tau=None, sim=True, last_epoc
     scheme_cfg = {"name": scheme}
     if tau is not None:
         scheme_cfg.update(tau=tau, similarity=sim)
-    OmegaConf.save(OmegaConf.create({"scheme": scheme_cfg, "seed": seed, "data": {"name": ds}, "model": {"name": model}}), d / "config.yaml")
-    (d / "run.json").write_text(json.dumps({"config_hash": "x"}))
+    config = {"scheme": scheme_cfg, "seed": seed, "data": {"name": ds}, "model": {"name": model}}
+    (d / "run.json").write_text(json.dumps({"config_hash": "x", "config": config}))
     if done:
         (d / "DONE").write_text("finished\n")
     if margins is not None:

@@ -44,8 +44,7 @@ def write_run(root: Path, name: str, ident: dict, rows: list[dict], config: dict
     for k, v in {"run": name, "config_hash": "synthetic", **ident}.items():
         df[k] = v
     df[METRIC_COLUMNS].to_csv(d / "metrics.csv", index=False)
-    OmegaConf.save(OmegaConf.create(config), d / "config.yaml")
-    (d / "run.json").write_text(json.dumps({"config_hash": "synthetic", **({"parent": parent} if parent else {})}))
+    (d / "run.json").write_text(json.dumps({"config_hash": "synthetic", "config": config, **({"parent": parent} if parent else {})}))
     (d / "DONE").write_text("finished\n")
     return d
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from robustbench_runner.bundles import get as get_bundle
 from robustbench_runner.errors import UserError
@@ -25,7 +24,7 @@ SPEC_IDS = {f"samplerob/table{i}" for i in range(1, 11)} | {"samplerob/minmax"}
 def write_run(
     root: Path, name: str, rows: list[dict], cfg: dict, done: bool = True, **ident
 ) -> Path:
-    """A run folder: metrics.csv (METRIC_COLUMNS), config.yaml, DONE."""
+    """A run folder: metrics.csv (METRIC_COLUMNS), run.json (the config record), DONE."""
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     base = {"run": name, "dataset": "cifar10", "model": "small_cnn", "scheme": "standard", "seed": 0, "batch_size": 32,
@@ -34,7 +33,7 @@ def write_run(
     pd.DataFrame([{**base, **r} for r in rows])[METRIC_COLUMNS].to_csv(
         d / "metrics.csv", index=False
     )
-    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (d / "run.json").write_text(json.dumps({"config_hash": "abc", "config": cfg}))
     if done:
         (d / "DONE").write_text("finished\n")
     return d

@@ -52,8 +52,8 @@ def write_run(root: Path, model, ds, scheme, seed, attacks, components="both", t
         df[k] = v
     df[METRIC_COLUMNS].to_csv(d / "metrics.csv", index=False)
     scheme_cfg = {"name": scheme, **({"components": components, **opts} if scheme.startswith("vir") else {})}
-    OmegaConf.save(OmegaConf.create({"scheme": scheme_cfg, "tag": tag, "data": {"name": ds}, "model": {"name": model}}), d / "config.yaml")
-    (d / "run.json").write_text(json.dumps({"config_hash": "x"}))
+    config = {"scheme": scheme_cfg, "tag": tag, "data": {"name": ds}, "model": {"name": model}}
+    (d / "run.json").write_text(json.dumps({"config_hash": "x", "config": config}))
     (d / "DONE").write_text("finished\n")
     if confusion is not None:
         confusion.to_csv(d / "confusion.csv", index=False)
