@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write_bytes
+from .plots import CLEAN, CLEAN_ATTACKED, WORST
 from .results import RunFiles
 from .tables.spec import DEFAULT_SEED_KEYS, DERIVED_KEYS
 
@@ -109,13 +110,15 @@ def draw(stats: pd.DataFrame, path: Path, title: str) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, (ax_e, ax_x) = plt.subplots(1, 2, figsize=(11, 4))
-    for attack, a in stats.groupby("attack", sort=True):
-        top = a[a["eps"] == a["eps"].max()].sort_values("epoch")
-        _band(ax_e, top["epoch"], top["mean"], top["std"], f"{attack} (eps={top['eps'].iloc[0]:g})")
+    tops = {attack: a[a["eps"] == a["eps"].max()].sort_values("epoch") for attack, a in stats.groupby("attack", sort=True)}
+    for attack in _worst_first(tops):
+        top = tops[attack]
+        _band(ax_e, top["epoch"], top["mean"], top["std"], f"{attack} (eps={top['eps'].iloc[0]:g}){_same_as(attack, tops, 'epoch')}", under=attack == WORST)
     last = int(stats["epoch"].max())
-    for attack, a in stats[stats["epoch"] == last].groupby("attack", sort=True):
-        a = a.sort_values("eps")
-        _band(ax_x, a["eps"], a["mean"], a["std"], str(attack))
+    at_last = {attack: a.sort_values("eps") for attack, a in stats[stats["epoch"] == last].groupby("attack", sort=True)}
+    for attack in _worst_first(at_last):
+        a = at_last[attack]
+        _band(ax_x, a["eps"], a["mean"], a["std"], f"{attack}{_same_as(attack, at_last, 'eps')}", under=attack == WORST)
     ax_e.set(xlabel="epoch", ylabel="accuracy (mean ± 1 std over seeds)", title="accuracy vs epoch")
     ax_x.set(xlabel="eps", ylabel="accuracy (mean ± 1 std over seeds)", title=f"accuracy vs eps at epoch {last}")
     from matplotlib.ticker import MaxNLocator
@@ -134,13 +137,38 @@ def draw(stats: pd.DataFrame, path: Path, title: str) -> Path | None:
     return path
 
 
-def _band(ax, x, mean, std, label: str) -> None:
+def _worst_first(series: dict) -> list:
+    """The worst case over the suite often equals one attack at every point (PGD-20 beats
+    FGSM): it is drawn first, under the others, so that attack's line stays visible on top
+    (as in each run's ``curves.png``, :mod:`.plots`)."""
+    return sorted(series, key=lambda a: a != WORST)
+
+
+def _same_as(attack: str, series: dict, x: str) -> str:
+    """`` (= PGD-20 at every epoch)`` for the worst case when its means equal another
+    attack's at every point; else empty."""
+    if attack != WORST:
+        return ""
+    w = series[attack]
+    same = [a for a, s in series.items() if a not in (WORST, CLEAN_ATTACKED, CLEAN) and list(s[x]) == list(w[x])
+            and np.allclose(s["mean"].to_numpy(float), w["mean"].to_numpy(float), rtol=0, atol=1e-12)]  # fmt: skip
+    return f" (= {', '.join(same)} at every {x})" if same else ""
+
+
+def _band(ax, x, mean, std, label: str, under: bool = False) -> None:
+    """A mean line with its ±1 std band; ``under``: a wide pale line below the others (the
+    worst case, :func:`_worst_first`)."""
     x, mean, std = np.asarray(x, float), np.asarray(mean, float), np.nan_to_num(np.asarray(std, float))
+    style = {"color": "tab:gray", "alpha": 0.35, "zorder": 1} if under else {"zorder": 3}
     if len(x) == 1:  # one point (e.g. one eps): no band to fill, a ±1 std error bar instead
-        ax.errorbar(x, mean, yerr=std, fmt="o", ms=3, capsize=3, label=label)
+        ax.errorbar(x, mean, yerr=std, fmt="o", ms=11 if under else 3, capsize=3, label=label, **style)
         return
-    (line,) = ax.plot(x, mean, marker="o", ms=3, label=label)
-    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    if under:
+        ax.plot(x, mean, lw=7, solid_capstyle="round", label=label, **style)
+        ax.fill_between(x, mean - std, mean + std, color="tab:gray", alpha=0.15, zorder=1)
+        return
+    (line,) = ax.plot(x, mean, marker="o", ms=3, label=label, **style)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, zorder=2)
 
 
 def summarize(runs, root: Path, fig_dir: Path, seed_keys: tuple[str, ...] = DEFAULT_SEED_KEYS) -> SeedSummary:

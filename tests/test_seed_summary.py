@@ -169,3 +169,37 @@ def test_run_names_are_escaped_in_the_summary(tmp_path, capsys):
     assert "<script>" not in html
     assert "&lt;script&gt;" in section
     assert any(bad in t for t in page.text)  # shown as text, not markup
+
+
+def test_worst_case_does_not_hide_pgd20_in_the_seeds_plot(tmp_path, monkeypatch):
+    """The across-seeds plot draws the worst case under the attack it equals (a wide pale
+    line, labelled ``= PGD-20 at every epoch``), as each run's curves.png does (issue 24 #8)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from robustbench_runner import seed_summary
+
+    rows = []
+    for epoch, (fgsm, pgd) in {1: (0.30, 0.20), 2: (0.35, 0.25)}.items():
+        for attack, eps, mean in [("clean", 0.0, 0.9), ("FGSM", 0.1, fgsm), ("PGD-20", 0.1, pgd), ("worst-case", 0.1, pgd)]:
+            rows.append({"attack": attack, "eps": eps, "epoch": epoch, "mean": mean, "std": 0.01, "seeds": 3})
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)  # keep the figure to look at it
+    assert seed_summary.draw(pd.DataFrame(rows), tmp_path / "seeds.png", "3 seeds").exists()
+    ax_e, ax_x = kept[0].axes
+    for ax, x in ((ax_e, "epoch"), (ax_x, "eps")):
+        lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+        lines |= {c.get_label(): c.lines[0] for c in ax.containers}  # one-point series: error bars
+        label, worst = next((label, ln) for label, ln in lines.items() if label.startswith("worst-case"))
+        pgd = next(ln for label, ln in lines.items() if label.startswith("PGD-20"))
+        assert f"(= PGD-20 at every {x})" in label, lines
+        assert worst.get_zorder() < pgd.get_zorder()
+        if x == "epoch":  # a line: wider than the attack's; one eps: a bigger marker
+            assert worst.get_linewidth() > 2 * pgd.get_linewidth()
+        else:
+            assert worst.get_markersize() > 2 * pgd.get_markersize()
+    monkeypatch.undo()
+    plt.close("all")
