@@ -50,34 +50,39 @@ def build_model(model_cfg: DictConfig, dims: Mapping, init_seed: int) -> nn.Modu
             model = build_user_model(model_cfg, dims)
         else:
             return _instantiate(model_cfg, "model", **dict(dims))
-        materialize_lazy(model, dims)  # nn.LazyLinear & co. get their shapes (seeded like the rest)
+        probe_forward(model, dims)  # sizes lazy modules (seeded like the rest); a wrong input size is one line
         return model
     finally:
         torch.set_rng_state(state)
 
 
-def materialize_lazy(model: nn.Module, dims: Mapping) -> None:
-    """Give lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) their shapes with one
-    forward pass of zeros shaped like the dataset's inputs, before the optimizer, the summary
-    or a checkpoint load see the parameters (an uninitialized parameter cannot be optimized,
-    copied or loaded into). In eval mode (no BatchNorm statistics change), without gradients;
-    a model without lazy modules is not run."""
+def probe_forward(model: nn.Module, dims: Mapping) -> None:
+    """One forward pass of zeros shaped like the dataset's inputs, for a model rbr did not
+    write (``model=timm|torchvision|custom``; rbr's own models check their input size when
+    built), before the optimizer, the summary or a checkpoint load see the parameters:
+
+    - lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) get their shapes (an
+      uninitialized parameter cannot be optimized, copied or loaded into);
+    - a model that cannot take the inputs (e.g. torchvision's VGG, five max-pools, on 16x16
+      digits) is one line naming the shape, not a raw ``RuntimeError`` in the first batch.
+
+    In eval mode (no BatchNorm statistics change, no dropout draw), without gradients, so the
+    weights and the random streams are what they were without it."""
     from torch.nn.modules.lazy import LazyModuleMixin
 
-    if not any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules()):
-        return
     from .models.custom import data_shape
 
+    lazy = any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules())
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             model(torch.zeros(2, *data_shape(dims)))
     except Exception as e:
+        what = "the model has lazy modules (e.g. nn.LazyLinear) and a forward pass" if lazy else "the model's forward pass"
         raise UserError(
-            f"the model has lazy modules (e.g. nn.LazyLinear) and a forward pass on inputs of shape {data_shape(dims)} "
-            f"to size them failed: {' '.join(str(e).split())[:200]}",
-            fix="check that the model takes the dataset's input shape (model.input_size documents it)",
+            f"{what} on inputs of shape {data_shape(dims)} failed: {' '.join(str(e).split())[:200]}",
+            fix="pick a model that takes the dataset's input size (e.g. data.image_size=32 for models with five poolings); model.input_size documents it",
         ) from e
     finally:
         model.train(was_training)
