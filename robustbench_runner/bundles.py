@@ -3,9 +3,14 @@
 A bundle is a folder named by the paper's slug that holds
 
 - ``conf/``: a Hydra config root of its own, laid out like the package's ``conf/`` (groups
-  ``experiment/<slug>/``, ``scale/smoke/<slug>/`` overlays, ``table/<slug>/`` specs,
-  ``attacks/<slug>.yaml``, ``analysis/``, ``warmup/``, ...); it is appended to Hydra's search
-  path, so ``rbr-run experiment=<slug>/<name>`` composes it with the package's own configs;
+  ``experiment/<slug>/``, ``scale/smoke/<slug>/`` overlays, ``attacks/<slug>.yaml``,
+  ``analysis/``, ``warmup/``, ...); it is appended to Hydra's search path, so
+  ``rbr-run experiment=<slug>/<name>`` composes it with the package's own configs;
+- ``table_specs/``: its table specs (``<id>.yaml``, table id ``<slug>/<id>``, :mod:`.tables.spec`).
+  They are rbr-tables' input, not choices of a run, so they sit beside ``conf/``, off Hydra's
+  search path (``rbr-run --help`` lists only what a run composes). A bundle that still keeps
+  them in the old place, ``conf/table/``, gets one warning line from rbr-tables
+  (:func:`bundle_table_dirs`);
 - ``stages.yaml``: its reproduction stages (``rbr-reproduce <slug>``, :mod:`.reproduce`);
 - ``tables.py`` (optional): its table builders, registered with ``@builder`` (:mod:`.tables.registry`);
 - ``README.md``: its docs page.
@@ -68,6 +73,12 @@ class Bundle:
 
     @property
     def table_dir(self) -> Path:
+        """Its table specs, ``<bundle>/table_specs/`` (ids ``<slug>/<path there>``)."""
+        return self.root / "table_specs"
+
+    @property
+    def old_table_dir(self) -> Path:
+        """Where specs were kept before (on Hydra's search path): ``conf/table/``, now unread."""
         return self.conf / "table"
 
     def import_tables(self) -> None:
@@ -91,6 +102,11 @@ def _check_slug(slug: str, where: str) -> str:
     return slug
 
 
+def _is_bundle(root: Path) -> bool:
+    """A bundle folder holds configs, table specs or reproduction stages (or several)."""
+    return (root / "conf").is_dir() or (root / "table_specs").is_dir() or (root / "stages.yaml").is_file()
+
+
 def _package_bundles() -> list[Bundle]:
     from . import papers
 
@@ -99,7 +115,7 @@ def _package_bundles() -> list[Bundle]:
     order = {s: i for i, s in enumerate(papers.SLUGS)}
     for info in sorted(pkgutil.iter_modules(papers.__path__), key=lambda i: (order.get(i.name, len(order)), i.name)):
         root = Path(papers.__path__[0]) / info.name
-        if info.ispkg and ((root / "conf").is_dir() or (root / "stages.yaml").is_file()):
+        if info.ispkg and _is_bundle(root):
             out.append(Bundle(info.name, root, "package", f"{papers.__name__}.{info.name}"))
     return out
 
@@ -137,8 +153,8 @@ def _env_bundles() -> list[Bundle]:
                 f"{ENV_VAR} names {part}, which is not a folder",
                 fix=f"set {ENV_VAR} to bundle folders separated by {os.pathsep!r}",
             )
-        if not ((root / "conf").is_dir() or (root / "stages.yaml").is_file()):
-            raise UserError(f"{ENV_VAR} names {part}, which holds neither conf/ nor stages.yaml (not a paper bundle)",
+        if not _is_bundle(root):
+            raise UserError(f"{ENV_VAR} names {part}, which holds none of conf/, table_specs/, stages.yaml (not a paper bundle)",
                             fix="point it at the bundle folder itself (docs/new_paper.md)")  # fmt: skip
         slug = _check_slug(root.name, f"folder {root}")
         module = None
@@ -180,9 +196,24 @@ def conf_roots() -> list[Path]:
     return [b.conf for b in bundles().values() if b.conf.is_dir()]
 
 
+def bundle_table_dirs(problems: list[tuple[Path, str]] | None = None) -> list[tuple[str, Path]]:
+    """``(slug, <bundle>/table_specs)`` of the attached bundles that have specs. A bundle whose
+    ``conf/table/`` still exists (the old place, no longer read) is appended to ``problems``
+    as ``(folder, reason)`` (rbr-tables prints one warning line for it); when None, ignored
+    here (library use: the folder is then only a Hydra config group)."""
+    out = []
+    for slug, b in bundles().items():
+        if b.old_table_dir.is_dir() and problems is not None:
+            problems.append((b.old_table_dir, f"bundle {slug} keeps table specs in conf/table/, which is no longer read; "
+                                              f"move them to {b.table_dir}/ (ids unchanged: {slug}/<path there>)"))  # fmt: skip
+        if b.table_dir.is_dir():
+            out.append((slug, b.table_dir))
+    return out
+
+
 def table_dirs() -> list[Path]:
-    """The table spec folders of the attached bundles (``<bundle>/conf/table``)."""
-    return [b.table_dir for b in bundles().values() if b.table_dir.is_dir()]
+    """The table spec folders of the attached bundles (``<bundle>/table_specs``)."""
+    return [d for _slug, d in bundle_table_dirs()]
 
 
 class BundleSearchPath(SearchPathPlugin):

@@ -1,5 +1,6 @@
-"""Where the package's files are: the config folder ``conf/`` that rbr-run composes and
-rbr-tables reads (``conf/table/**``).
+"""Where the package's files are: the config folder ``conf/`` that rbr-run composes (the
+table specs rbr-tables reads sit beside it, off Hydra's search path: ``robustbench_runner/table_specs/``,
+:data:`robustbench_runner.tables.spec.TABLE_DIR`).
 
 In a source checkout ``robustbench_runner/conf`` is a symbolic link to the top-level ``conf/``
 (the layout the project documents); the wheel build follows the link and ships the YAML files

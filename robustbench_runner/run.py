@@ -28,7 +28,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from . import bundles
@@ -41,8 +41,6 @@ from .seeding import CUBLAS_WORKSPACE
 CONF_DIR = str(conf_dir())
 bundles.attach()  # the paper bundles' conf/ roots join Hydra's search path (robustbench_runner/bundles.py)
 PROG = "rbr-run"
-#: config groups that are not choices of a run (rbr-tables reads conf/table/**), left out of --help
-INTERNAL_GROUPS = ("hydra", "table")
 #: exit status after Ctrl-C (128 + SIGINT), as a shell reports it
 EXIT_INTERRUPTED = 130
 
@@ -195,28 +193,6 @@ def _exit_after_sweep(ex: SweepJobFailed):
         what = f"a sweep job failed, the first: {ex}; the other jobs ran"
     sys.stderr.write(f"{PROG}: error: {what} (fix: fix them and rerun the same command: finished runs are skipped)\n")
     sys.exit(2 if ex.expected else 1)
-
-
-# -- --help ----------------------------------------------------------------------------------
-
-
-def help_groups() -> str:
-    """``group: option, ...`` for every config group a run composes (``conf/hydra/help`` puts
-    it in ``rbr-run --help``). Left out: the internal groups of :data:`INTERNAL_GROUPS`, the
-    scale overlays under ``scale/<scale>/`` (picked by ``scale=``, never named on the command
-    line) and options whose name starts with ``_`` (shared bases such as ``dataset/_base``)."""
-    groups: dict[str, set[str]] = {}
-    for root in (conf_dir(), *bundles.conf_roots()):  # the package's configs and every bundle's
-        for d in (p for p in root.rglob("*") if p.is_dir()):
-            group = d.relative_to(root).as_posix()
-            if group.split("/")[0] in INTERNAL_GROUPS or group.startswith("scale/"):
-                continue
-            groups.setdefault(group, set()).update(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
-    return "\n".join(f"{g}: {', '.join(sorted(o))}" for g, o in sorted(groups.items()) if o)
-
-
-if not OmegaConf.has_resolver("rbr_help_groups"):
-    OmegaConf.register_new_resolver("rbr_help_groups", help_groups)
 
 
 # -- entrypoint ----------------------------------------------------------------------------

@@ -19,10 +19,10 @@ def _write_bundle(root: Path, slug: str) -> Path:
     b = root / slug
     (b / "conf" / "experiment" / slug).mkdir(parents=True)
     (b / "conf" / "scale" / "smoke" / slug).mkdir(parents=True)
-    (b / "conf" / "table" / slug).mkdir(parents=True)
+    (b / "table_specs").mkdir()
     (b / "conf" / "experiment" / slug / "main.yaml").write_text("# @package _global_\ntrain:\n  epochs: 7\ntag: mine\n")
     (b / "conf" / "scale" / "smoke" / slug / "main.yaml").write_text("# @package _global_\ntrain:\n  epochs: 1\n")
-    (b / "conf" / "table" / slug / "t.yaml").write_text(f"id: {slug}/t\nbuilder: {slug}_b\n")
+    (b / "table_specs" / "t.yaml").write_text(f"id: {slug}/t\nbuilder: {slug}_b\n")
     (b / "__init__.py").write_text("")
     (b / "tables.py").write_text(
         "from robustbench_runner.tables import builder\n\n"
@@ -74,3 +74,36 @@ def test_a_bundle_cannot_replace_the_packages_configs(tmp_path, monkeypatch, fre
     (b / "conf" / "model" / "cnn6.yaml").write_text("_target_: evil.Net\nname: evil\n")
     monkeypatch.setenv(bundles.ENV_VAR, str(b))
     assert compose_cfg(["model=cnn6"]).model.name == "cnn6"
+
+
+def test_a_bundle_spec_in_the_old_place_is_one_warning_line_of_rbr_tables(tmp_path, monkeypatch, fresh, capsys):
+    """conf/table/ (on Hydra's search path) is no longer read: rbr-tables says so, once, and
+    builds the bundle's table_specs/ as usual."""
+    from robustbench_runner.tables import cli
+
+    b = _write_bundle(tmp_path, "opaper")
+    (b / "conf" / "table" / "opaper").mkdir(parents=True)
+    (b / "conf" / "table" / "opaper" / "old.yaml").write_text("id: opaper/old\n")
+    monkeypatch.setenv(bundles.ENV_VAR, str(b))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--list"])
+    assert exc.value.code == 0
+    out, err = capsys.readouterr()
+    warned = [ln for ln in err.splitlines() if "conf/table" in ln]
+    assert len(warned) == 1 and str(b / "conf" / "table") in warned[0] and str(b / "table_specs") in warned[0]
+    assert "opaper/t " in out and "opaper/old" not in out
+
+
+def test_a_bundle_spec_id_is_its_place(tmp_path, monkeypatch, fresh):
+    """<bundle>/table_specs/<path>.yaml is table <slug>/<path>; an id: that says otherwise is refused."""
+    from robustbench_runner.tables.spec import all_specs, spec_file
+
+    b = _write_bundle(tmp_path, "ipaper")
+    (b / "table_specs" / "sub").mkdir()
+    (b / "table_specs" / "sub" / "u.yaml").write_text("id: ipaper/sub/u\n")
+    monkeypatch.setenv(bundles.ENV_VAR, str(b))
+    assert spec_file("ipaper/sub/u") == b / "table_specs" / "sub" / "u.yaml"
+    assert {"ipaper/t", "ipaper/sub/u"} <= set(all_specs())
+    (b / "table_specs" / "sub" / "u.yaml").write_text("id: ipaper/elsewhere\n")
+    with pytest.raises(bundles.UserError, match="is not its place's id ipaper/sub/u"):
+        all_specs()

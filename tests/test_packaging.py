@@ -34,12 +34,20 @@ def _conf_files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*.yaml")}
 
 
+def _spec_files(src: Path) -> list[Path]:
+    """The shipped table specs: the package's table_specs/ and each bundle's."""
+    pkg = src / "robustbench_runner"
+    return [*(pkg / "table_specs").rglob("*.yaml"), *(pkg / "papers").glob("*/table_specs/**/*.yaml")]
+
+
 def test_conf_dir_is_the_top_level_conf_through_the_package():
     """In a checkout robustbench_runner/conf links to conf/ (the documented layout)."""
     assert conf_dir() == (REPO / "conf").resolve()
     link = REPO / "robustbench_runner" / "conf"
     assert link.is_symlink() and os.readlink(link) == "../conf"
-    assert (conf_dir() / "config.yaml").is_file() and (conf_dir() / "table").is_dir()
+    assert (conf_dir() / "config.yaml").is_file()
+    # table specs are rbr-tables' input, not config groups: beside conf/, off Hydra's search path
+    assert not (conf_dir() / "table").exists() and (REPO / "robustbench_runner" / "table_specs" / "summary.yaml").is_file()
 
 
 def _run(cmd: list, cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -108,7 +116,7 @@ def test_editable_install_finds_the_top_level_conf(source, tmp_path):
     where = _run([py, "-c", "import robustbench_runner.paths as p; print(p.__file__); print(p.conf_dir())"], work, env).stdout.split()
     assert where == [str(src / "robustbench_runner" / "paths.py"), str(src / "conf")]
     listed = _run([tmp_path / "venv" / "bin" / "rbr-tables", "--list"], work, env).stdout
-    assert len(listed.splitlines()) == len(list((src / "conf" / "table").rglob("*.yaml"))) + len(list((src / "robustbench_runner" / "papers").glob("*/conf/table/**/*.yaml")))
+    assert len(listed.splitlines()) == len(_spec_files(src))
 
 
 @pytest.mark.slow
@@ -131,8 +139,7 @@ def test_installed_wheel_runs_from_an_empty_directory(wheel, tmp_path):
 
     listed = _run([venv / "bin" / "rbr-tables", "--list"], work, env).stdout.splitlines()
     ids = {line.split()[0] for line in listed if line.strip()}
-    spec_files = [*(REPO / "conf" / "table").rglob("*.yaml"), *(REPO / "robustbench_runner" / "papers").glob("*/conf/table/**/*.yaml")]
-    assert len(ids) == len(spec_files) and {"prs", "irat", "samplerob", "auc", "vir"} <= {i.split("/")[0] for i in ids}
+    assert len(ids) == len(_spec_files(REPO)) and {"prs", "irat", "samplerob", "auc", "vir"} <= {i.split("/")[0] for i in ids}
 
     _run([venv / "bin" / "rbr-tables", "out", "--out", "tables", "--quiet"], work, env)
     assert "digits" in (work / "tables" / "summary.csv").read_text()

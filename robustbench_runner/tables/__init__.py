@@ -1,4 +1,5 @@
-"""``rbr-tables``: declarative table specs (``conf/table/``) built from runs' metrics.csv."""
+"""``rbr-tables``: declarative table specs (``table_specs/`` of the package and of each paper
+bundle, :mod:`.spec`) built from runs' metrics.csv."""
 
 from .build import Context, TableResult, build, pivot
 from .registry import builder

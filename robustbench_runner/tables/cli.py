@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--table", "-t", action="append", default=[], help="table id or paper prefix (repeatable; 'all' for every spec); default: summary")
     p.add_argument("--out", "-o", default=None, help="output folder (default: <first dir>/tables)")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
-                   help="a folder of more table specs (*.yaml, searched recursively) next to conf/table/ (repeatable)")  # fmt: skip
+                   help="a folder of more table specs (*.yaml, searched recursively) besides the shipped and bundles' table_specs/ (repeatable)")  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the table ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
     p.add_argument("--strict", action="store_true", help="exit 1 when a run or folder had to be skipped (unreadable files or folders)")

@@ -1,4 +1,11 @@
-"""Declarative table specs (``conf/table/<paper>/<table>.yaml``).
+"""Declarative table specs (``<bundle>/table_specs/<table>.yaml``, id ``<paper>/<table>``).
+
+Specs are rbr-tables' input, not choices of a run, so they sit beside the config roots, off
+Hydra's search path: the package's generic ones (``summary``) in ``robustbench_runner/table_specs/``,
+each paper bundle's in ``<bundle>/table_specs/`` (robustbench_runner/bundles.py). A spec's id is its place:
+the bundle's slug, then the file's path under ``table_specs/`` without ``.yaml``
+(``papers/prs/table_specs/appendix_auc/cnn6_mnist.yaml`` holds ``prs/appendix_auc/cnn6_mnist``);
+its ``id:`` says the same (checked), and specs kept elsewhere (``--specs DIR``) say it there.
 
 A spec says which metrics rows feed the table, how they become cells, and how cells are
 labelled, so one builder serves every paper table::
@@ -77,7 +84,6 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ..errors import UserError
-from ..paths import conf_dir
 from ..reading import parse_yaml, read_text
 from ..results import RunFiles
 
@@ -244,24 +250,38 @@ def load_spec(path: str | Path) -> TableSpec:
 
 _RESOLVER = re.compile(r"\$\{[^}]*:")
 
-TABLE_DIR = conf_dir() / "table"  # conf/table/**: the package's generic specs (summary)
+#: the package's generic specs (``summary``): ``robustbench_runner/table_specs/``, ids without a prefix
+TABLE_DIR = Path(__file__).resolve().parents[1] / "table_specs"
+
+
+def spec_folders(problems: list[tuple[Path, str]] | None = None) -> list[tuple[str, Path]]:
+    """``(id prefix, folder)`` of every shipped and attached spec folder: ``("", TABLE_DIR)``
+    and ``("<slug>/", <bundle>/table_specs)`` per paper bundle (robustbench_runner/bundles.py).
+    ``problems``: :func:`robustbench_runner.bundles.bundle_table_dirs` (a bundle that still has ``conf/table/``)."""
+    from ..bundles import bundle_table_dirs
+
+    return [("", TABLE_DIR), *((f"{slug}/", d) for slug, d in bundle_table_dirs(problems))]
 
 
 def table_dirs() -> list[Path]:
-    """Every folder of shipped and attached specs: the package's ``conf/table`` and each paper
-    bundle's ``conf/table`` (robustbench_runner/bundles.py; ids are their paths there)."""
-    from ..bundles import table_dirs as bundle_table_dirs
+    """Every folder of shipped and attached specs (:func:`spec_folders` without the prefixes)."""
+    return [d for _prefix, d in spec_folders()]
 
-    return [TABLE_DIR, *bundle_table_dirs()]
+
+def id_of(prefix: str, folder: Path, path: Path) -> str:
+    """The id a spec file has by its place: ``prefix`` + its path under ``folder`` without ``.yaml``."""
+    return prefix + path.relative_to(folder).with_suffix("").as_posix()
 
 
 def spec_file(table_id: str) -> Path:
-    """The file of the spec ``table_id`` (ids follow their paths under a spec folder)."""
-    for folder in table_dirs():
-        path = folder / f"{table_id}.yaml"
-        if path.is_file():
-            return path
-    raise UserError(f"no table spec file {table_id}.yaml in {', '.join(map(str, table_dirs()))}", fix="use an id that rbr-tables --list shows")
+    """The file of the spec ``table_id`` (ids follow their places: :func:`id_of`)."""
+    folders = spec_folders()
+    for prefix, folder in folders:
+        if table_id.startswith(prefix):
+            path = folder / f"{table_id[len(prefix):]}.yaml"
+            if path.is_file():
+                return path
+    raise UserError(f"no table spec file for {table_id} in {', '.join(str(d) for _p, d in folders)}", fix="use an id that rbr-tables --list shows")
 
 
 def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -281,21 +301,26 @@ def spec_files(folder: Path, problems: list[tuple[Path, str]] | None = None) -> 
 
 
 def all_specs(table_dir: Path | None = None, extra: Iterable[str | Path] = (), problems: list[tuple[Path, str]] | None = None) -> dict[str, TableSpec]:
-    """Every spec under ``table_dir`` (default: :func:`table_dirs`, the package's and every
-    attached bundle's) and under each folder of ``extra`` (``rbr-tables --specs DIR``: specs
-    kept outside the repository); an id defined twice is an error.
+    """Every spec under ``table_dir`` (default: :func:`spec_folders`, the package's and every
+    attached bundle's, where each file's ``id`` must be its place, :func:`id_of`) and under each
+    folder of ``extra`` (``rbr-tables --specs DIR``: specs kept outside the repository, ids as
+    their files say); an id defined twice is an error.
 
     ``problems``: when a list, a spec file that cannot be read or is not a valid spec is
     appended to it as ``(file, one-line reason)`` and left out (the commands print one
     warning line each and count them; the other tables still build); when None (library
     use, the tests of the shipped specs), it raises."""
     specs: dict[str, TableSpec] = {}
-    for folder in [*(table_dirs() if table_dir is None else [Path(table_dir)]), *map(Path, extra)]:
+    placed = spec_folders(problems) if table_dir is None else [(None, Path(table_dir))]
+    for prefix, folder in [*placed, *((None, Path(e)) for e in extra)]:
         if not folder.is_dir():
             raise UserError(f"spec folder {folder} does not exist", fix="pass a folder that holds table spec .yaml files")
         for path in spec_files(folder, problems):
             try:
                 spec = load_spec(path)
+                if prefix is not None and spec.id != id_of(prefix, folder, path):
+                    raise UserError(f"table spec {path}: id {spec.id} is not its place's id {id_of(prefix, folder, path)}",
+                                    fix=f"write id: {id_of(prefix, folder, path)} (a shipped or bundle spec's id is its slug and path under table_specs/)")  # fmt: skip
             except UserError as e:
                 if problems is None:
                     raise

@@ -22,7 +22,7 @@ PLACES = (
     "robustbench_runner/papers/{slug}/",
     "conf/experiment/{slug}/",
     "conf/scale/smoke/{slug}/",
-    "conf/table/{slug}/",
+    "table_specs/",
     "stages.yaml",
     "README.md",
     "reproduce.md",
@@ -59,9 +59,10 @@ def test_the_paper_packages_are_the_slugs():
     assert sorted(shipped) == sorted(SLUGS)
     for slug, b in shipped.items():  # each bundle's configs are its own paper's only
         assert sorted(p.name for p in (b.conf / "experiment").iterdir()) == [slug]
-        assert sorted(p.name for p in (b.conf / "table").iterdir()) == [slug]
-    # the package's own conf/ keeps no paper's experiments or tables
-    assert not list((REPO / "conf").glob("experiment/**/*.yaml")) and not list((REPO / "conf").glob("table/*/**/*.yaml"))
+        assert b.table_dir == b.root / "table_specs" and b.table_dir.is_dir() and not (b.conf / "table").exists()
+    # the package's own conf/ keeps no paper's experiments, and no conf/ holds table specs
+    # (rbr-tables' input, not choices of a run: off Hydra's search path)
+    assert not list((REPO / "conf").glob("experiment/**/*.yaml")) and not (REPO / "conf" / "table").exists()
     assert len(set(SLUGS)) == len(SLUGS) and all(re.fullmatch(r"[a-z][a-z0-9]*", s) for s in SLUGS)
 
 

@@ -1,7 +1,7 @@
 """Paper "irat": "Revisiting Instance-Reweighted Adversarial Training" (anonymous, ICLR 2023
 submission, OpenReview ALbEpTC4hBp; README.md). It reweights the adversarial loss of
 each training point by its margin (MAIL, WMMR and their margin-ratio variants) and compares
-them with AT, GAIRAT and EWAT (experiments: conf/experiment/irat/, tables: conf/table/irat/).
+them with AT, GAIRAT and EWAT (experiments: conf/experiment/irat/, tables: table_specs/).
 
 Where it lives:
 
@@ -10,7 +10,7 @@ Where it lives:
   analysis (per-sample margin, incorrect rate, similarity); ``tables``: its table builders);
 - ``conf/experiment/irat/``: its experiments (``rbr-run experiment=irat/<name>``);
 - ``conf/scale/smoke/irat/``: the smoke-scale overlay of each experiment;
-- ``conf/table/irat/``: its table and figure specs (``rbr-tables --table irat``);
+- ``table_specs/``: its table and figure specs (ids ``irat/<path there>``, ``rbr-tables --table irat``; beside ``conf/``, off Hydra's search path);
 - ``conf/attacks/irat.yaml``: its evaluation attack suite (``attacks=irat``);
 - ``conf/analysis/margins.yaml``: its analysis (``analysis=[margins]``);
 - ``stages.yaml``: its reproduction stages (``rbr-reproduce irat``, ``make reproduce-irat``);

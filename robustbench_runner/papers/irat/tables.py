@@ -1,6 +1,6 @@
 """Paper irat (margin reweighting for IRAT, robustbench_runner/papers/irat/README.md) figure builders, and the
 run filter paper vir's builders share (``papers/vir/tables.py``). Its tables (irat/table1-8)
-are plain pivots (``conf/table/irat/table*.yaml``: ``defaults``, ``checkpoints``,
+are plain pivots (``table_specs/table*.yaml``: ``defaults``, ``checkpoints``,
 ``row_headers``, ``gaps_note``; ``tables/spec.py``).
 
 - ``irat_margins_scatter`` (irat/fig2): true-class probability vs margin (eq. 4) of each

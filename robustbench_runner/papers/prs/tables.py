@@ -1,6 +1,6 @@
 """Paper prs (PRS ratio; the appendix of arXiv 2207.03400) tables and figures.
 
-Specs: ``conf/table/prs/*.yaml`` (``builder:`` names below). Every builder reads the runs of
+Specs: ``table_specs/*.yaml`` (``builder:`` names below). Every builder reads the runs of
 ``make reproduce-prs`` from ``ctx.metrics`` and picks its own population with the spec's
 ``where`` (metrics columns or ``cfg.<key>``) and ``options.match`` (``{column: regex}``, a
 full match; ``cfg.<key>`` columns are read from each run's ``config.yaml``). The candidate

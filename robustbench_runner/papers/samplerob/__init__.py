@@ -2,7 +2,7 @@
 OpenReview 8-sxWOto_iI; README.md). It scores each training point by its distance
 to the nearest point of another label, trains on the most / least robust subsets and studies
 neighbour models on them (experiments: conf/experiment/samplerob/, tables:
-conf/table/samplerob/).
+table_specs/).
 
 Its study CLI, ``rbr-samplerob <command>`` (also ``python -m robustbench_runner.papers.samplerob``;
 ``robustbench_runner/papers/samplerob/stages.yaml`` calls it), runs the steps around the networks' ``rbr-run`` sweeps:
@@ -31,7 +31,7 @@ Where it lives:
   table builders);
 - ``conf/experiment/samplerob/``: its experiments (``rbr-run experiment=samplerob/<name>``);
 - ``conf/scale/smoke/samplerob/``: the smoke-scale overlay of each experiment;
-- ``conf/table/samplerob/``: its table and figure specs (``rbr-tables --table samplerob``);
+- ``table_specs/``: its table and figure specs (ids ``samplerob/<path there>``, ``rbr-tables --table samplerob``; beside ``conf/``, off Hydra's search path);
 - no attack suite of its own: its networks are judged on clean LOSS and ACC of the test
   (sub)sets (``attacks=none``);
 - ``conf/analysis/subset_eval.yaml``: its analysis (``analysis=[subset_eval]``);

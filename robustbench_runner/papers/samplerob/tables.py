@@ -1,5 +1,5 @@
 """Paper samplerob ("Introducing sample robustness") tables: builders registered for the
-specs in ``conf/table/samplerob/``.
+specs in ``table_specs/``.
 
 - ``samplerob_class_distribution`` (tables 1, 10): samples per class of every data (sub)set,
   "count (pct%)" like the paper, from the study folders' ``class_distribution.csv``; figure:

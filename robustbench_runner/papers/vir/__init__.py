@@ -1,7 +1,7 @@
 """Paper "vir": Fakorede, Nirala, Atsague, Tian, "Vulnerability-Aware Instance Reweighting for
 Adversarial Training", TMLR 2023, arXiv 2307.07167 (README.md). VIR weights each
 point by its vulnerability and the adversarial prediction gap, in AT and TRADES (experiments:
-conf/experiment/vir/, tables: conf/table/vir/).
+conf/experiment/vir/, tables: table_specs/).
 
 Where it lives:
 
@@ -9,7 +9,7 @@ Where it lives:
   The package (``tables``: its table and figure builders);
 - ``conf/experiment/vir/``: its experiments (``rbr-run experiment=vir/<name>``);
 - ``conf/scale/smoke/vir/``: the smoke-scale overlay of each experiment;
-- ``conf/table/vir/``: its table and figure specs (``rbr-tables --table vir``);
+- ``table_specs/``: its table and figure specs (ids ``vir/<path there>``, ``rbr-tables --table vir``; beside ``conf/``, off Hydra's search path);
 - ``conf/attacks/vir.yaml``, ``conf/attacks/vir_blackbox.yaml``: its white-box and black-box
   evaluation attack suites (``attacks=vir``, ``attacks=vir_blackbox``);
 - ``stages.yaml``: its reproduction stages (``rbr-reproduce vir``, ``make reproduce-vir``);

@@ -1,7 +1,7 @@
 """Paper vir (vulnerability-aware instance reweighting, VIR, paper vir) table and figure
 builders.
 
-- vir/table1-12 are plain pivots (``conf/table/vir/table*.yaml``: ``defaults`` keep VIR
+- vir/table1-12 are plain pivots (``table_specs/table*.yaml``: ``defaults`` keep VIR
   runs at the paper's alpha, beta, gamma and components unless the table ablates them;
   ``rows_only``, ``row_headers``, ``gaps_note``; ``tables/spec.py``).
 - ``vir_class_accuracy`` (vir/fig2, paper vir fig. 2): per-class robust accuracy under an

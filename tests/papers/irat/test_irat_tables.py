@@ -31,7 +31,7 @@ from robustbench_runner.tables.build import Context
 from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.spec import load_spec
 
-TABLE_DIR = REPO / "robustbench_runner" / "papers" / "irat" / "conf" / "table" / "irat"  # the bundle's specs
+TABLE_DIR = REPO / "robustbench_runner" / "papers" / "irat" / "table_specs"  # the bundle's specs
 EPS = 8 / 255
 NAN = float("nan")
 

@@ -45,7 +45,7 @@ def context(root: Path) -> Context:
 
 
 def spec(table_id: str):
-    """A fresh spec object (builders append notes to it) from conf/table/samplerob/."""
+    """A fresh spec object (builders append notes to it) from the bundle's table_specs/."""
     return all_specs(get_bundle("samplerob").table_dir)[table_id]
 
 

@@ -23,7 +23,7 @@ from robustbench_runner.tables.collect import find_runs, load_metrics
 from robustbench_runner.tables.render import write_table
 from robustbench_runner.tables.spec import load_spec, select_specs
 
-TABLE_DIR = REPO / "robustbench_runner" / "papers" / "vir" / "conf" / "table" / "vir"  # the bundle's specs
+TABLE_DIR = REPO / "robustbench_runner" / "papers" / "vir" / "table_specs"  # the bundle's specs
 EPS = 8 / 255
 SCHEMES = ["pgd_at", "trades", "mart", "gairat", "mail", "vir_trades", "vir_at"]
 SUITE_A = ["clean", "FGSM", "PGD-100", "CW", "FMN-100", "AA", "MDE", "Square", "SPSA"]
