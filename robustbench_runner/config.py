@@ -29,6 +29,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import UserError
 from .paths import MAX_RUN_NAME, check_path_part, name_problem
+from .schema import volatile_keys  # also registers the schema in Hydra's ConfigStore
 
 
 def _frac(a, b) -> float:
@@ -123,36 +124,9 @@ register_resolvers()
 
 #: Keys that do not change what a run computes (where it runs, how it reports, where data
 #: lives, attack batch size): excluded from the config hash that guards a run directory.
-#: ``device`` and ``eval.batch_size`` qualify because every random number an attack draws
-#: for a point is a function of (seed, attack, point, draw) on a CPU generator
-#: (attacks/randomness.py): another batch size computes the same numbers; another device the
-#: same draws, rounded differently (README, "Bit-identical results"; run.json's ``runtime``).
-VOLATILE_KEYS = (
-    "device",
-    "verbose",
-    "progress",
-    "progress_every",
-    "logger",
-    "overwrite",
-    "output_root",
-    "sweep_name",
-    "hydra",
-    "data.root",
-    "data.download",
-    "data.num_workers",
-    "data.loader",
-    "data.pin_memory",
-    "data.on_gpu",
-    "data.cache",
-    "data.decode_workers",
-    "eval.batch_size",
-    "train.keep_optimizer_state",
-    "warmup",  # where the shared prefix comes from, not what is computed (docs/warmup.md)
-    "checkpoint_trusted",
-    "robustbench.model_dir",
-    "robustbench.download",
-    "allow_targets",
-)
+#: Derived from the schema (:func:`.schema.volatile_keys`): each key is marked ``volatile``
+#: where :mod:`.schema` declares it, with the reason beside it.
+VOLATILE_KEYS: tuple[str, ...] = volatile_keys()
 
 
 def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
