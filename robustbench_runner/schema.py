@@ -140,12 +140,13 @@ class RbrConfig:
     progress_every: float = volatile()  # seconds between progress lines
     deterministic: bool = MISSING
     train: Train = field(default_factory=Train)
-    eval: Eval = field(default_factory=Eval)
+    # the groups, in conf/config.yaml's defaults-list order (the order a printed config shows)
     data: Any = describes(DataLoading, DataFiles)
     model: Any = MISSING
     scheme: Any = MISSING
     optim: Any = MISSING
     attacks: Any = MISSING
+    eval: Eval = field(default_factory=Eval)
     logger: Any = volatile()  # experiment trackers: extra copies of what the run writes
     hydra: Any = volatile()  # Hydra's own settings (run and sweep folders, logging)
 
