@@ -30,6 +30,8 @@ from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from .errors import UserError
+
 #: the ``ConfigStore`` name of :class:`RbrConfig` (``conf/config.yaml``'s defaults list names it)
 SCHEMA_NAME = "rbr_schema"
 
@@ -111,6 +113,10 @@ class DataFiles:
     decode_workers: Optional[int] = volatile()  # tinyimagenet: JPEG decoding threads
 
 
+#: the schemas of ``data``'s shared keys (``data`` stays open for each dataset's own keys)
+DATA_SCHEMAS = (DataLoading, DataFiles)
+
+
 @dataclass
 class RbrConfig:
     """The root: ``conf/config.yaml``'s top-level keys. The open nodes are ``Any``."""
@@ -141,7 +147,7 @@ class RbrConfig:
     deterministic: bool = MISSING
     train: Train = field(default_factory=Train)
     # the groups, in conf/config.yaml's defaults-list order (the order a printed config shows)
-    data: Any = describes(DataLoading, DataFiles)
+    data: Any = describes(*DATA_SCHEMAS)
     model: Any = MISSING
     scheme: Any = MISSING
     optim: Any = MISSING
@@ -201,15 +207,20 @@ def describe_type(t: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(t, "a value")
 
 
-def type_error(key: str, value: Any) -> tuple[str, str] | None:
-    """``(message, fix)`` for a value of ``key`` its declared type refuses, or ``None`` where
-    the schema does not declare ``key``."""
+def type_error(key: str, value: Any) -> UserError | None:
+    """The one-line error for a ``value`` of dotted ``key`` its declared type refuses
+    (``eval.grid[1]``: an item of ``eval.grid``), or ``None`` where the schema does not
+    declare ``key``."""
     t = field_type(key)
     if t is None:
         return None
     what = describe_type(t)
-    shown = key.split("[")[0]
-    return f"{key}={value} is not {what}", f"set {shown} to {what}; robustbench_runner/schema.py declares each key's type"
+    base, item, _ = key.partition("[")
+    where = "robustbench_runner/schema.py declares each key's type"
+    if item:
+        return UserError(f"{base} has {value!r}, not {what}", fix=f"make {base} {describe_type(field_type(base))}; {where}")
+    shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+    return UserError(f"{key}={shown} is not {what}", fix=f"set {key} to {what}; {where}")
 
 
 def root_node() -> DictConfig:
