@@ -93,7 +93,7 @@ class DataLoading:
     limit_test: Optional[int] = MISSING
     subset: Optional[str] = MISSING
     test_subset: Optional[str] = MISSING
-    augment: str = MISSING
+    augment: Any = MISSING  # none | crop_flip | shift_flip, or {name: crop_flip, padding: 2, ...}
     # how batches reach the model, not which batches: the same samples in the same order
     loader: str = volatile()
     num_workers: int = volatile()
