@@ -26,9 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ValidationError
 
 from .errors import UserError
 from .paths import MAX_RUN_NAME, check_path_part, name_problem
+from .schema import (  # importing it registers the schema in Hydra's ConfigStore
+    DATA_SCHEMAS,
+    field_type,
+    type_error,
+    volatile_keys,
+)
 
 
 def _frac(a, b) -> float:
@@ -123,36 +130,9 @@ register_resolvers()
 
 #: Keys that do not change what a run computes (where it runs, how it reports, where data
 #: lives, attack batch size): excluded from the config hash that guards a run directory.
-#: ``device`` and ``eval.batch_size`` qualify because every random number an attack draws
-#: for a point is a function of (seed, attack, point, draw) on a CPU generator
-#: (attacks/randomness.py): another batch size computes the same numbers; another device the
-#: same draws, rounded differently (README, "Bit-identical results"; run.json's ``runtime``).
-VOLATILE_KEYS = (
-    "device",
-    "verbose",
-    "progress",
-    "progress_every",
-    "logger",
-    "overwrite",
-    "output_root",
-    "sweep_name",
-    "hydra",
-    "data.root",
-    "data.download",
-    "data.num_workers",
-    "data.loader",
-    "data.pin_memory",
-    "data.on_gpu",
-    "data.cache",
-    "data.decode_workers",
-    "eval.batch_size",
-    "train.keep_optimizer_state",
-    "warmup",  # where the shared prefix comes from, not what is computed (docs/warmup.md)
-    "checkpoint_trusted",
-    "robustbench.model_dir",
-    "robustbench.download",
-    "allow_targets",
-)
+#: Derived from the schema (:func:`.schema.volatile_keys`): each key is marked ``volatile``
+#: where :mod:`.schema` declares it, with the reason beside it.
+VOLATILE_KEYS: tuple[str, ...] = volatile_keys()
 
 
 def semantic_dict(cfg: DictConfig) -> dict[str, Any]:
@@ -239,18 +219,23 @@ def _eps_values(eps) -> list:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject invalid values with one clear line (UserError) before any work starts."""
+    """Reject invalid values with one clear line (UserError) before any work starts. The
+    types of the keys :mod:`.schema` declares were checked when Hydra composed the config;
+    what is left here are ranges, names, and the keys no schema types (``data.eps``,
+    ``attacks.*``)."""
     _check(cfg.mode in ("train", "eval"), f"mode={cfg.mode} is not a mode", "use mode=train or mode=eval")
     epochs = cfg.train.epochs
-    _check(isinstance(epochs, int) and epochs >= 1, f"train.epochs={epochs} must be a positive integer", "set train.epochs=N with N >= 1")
+    _check(epochs >= 1, f"train.epochs={epochs} must be a positive integer", "set train.epochs=N with N >= 1")
     for key in ("train.batch_size", "eval.batch_size"):
         v = OmegaConf.select(cfg, key)
-        _check(isinstance(v, int) and v >= 1, f"{key}={v} must be a positive integer", f"set {key}=N with N >= 1")
+        _check(v >= 1, f"{key}={v} must be a positive integer", f"set {key}=N with N >= 1")
     n_eval = cfg.eval.n_eval
-    _check(n_eval is None or (isinstance(n_eval, int) and n_eval >= 1), f"eval.n_eval={n_eval} must be null or >= 1", "set eval.n_eval=N (N >= 1) or eval.n_eval=null for all points")
+    _check(n_eval is None or n_eval >= 1, f"eval.n_eval={n_eval} must be null or >= 1", "set eval.n_eval=N (N >= 1) or eval.n_eval=null for all points")
     grid = list(cfg.eval.grid)
     for e in grid:
-        _check(isinstance(e, int) and e >= 0, f"eval.grid has {e!r}, not an epoch number", "list integer epochs, e.g. eval.grid=[5,10]")
+        # an interpolation's list (the default ${every_and_last:...}) is not checked against
+        # the schema's list[int] when it resolves, so the items' type is checked here
+        _check(_is_int(e) and e >= 0, f"eval.grid has {e!r}, not an epoch number", "list integer epochs, e.g. eval.grid=[5,10]")
         if cfg.mode == "train":
             _check(e <= epochs, f"eval.grid epoch {e} is past the last epoch (train.epochs={epochs})", f"drop {e} from eval.grid or raise train.epochs")
     _check(len(set(grid)) == len(grid), f"eval.grid={grid} repeats an epoch", "list each epoch once")
@@ -275,14 +260,34 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def validate_data_types(cfg: DictConfig) -> None:
+    """The keys of ``data`` that :class:`.schema.DataLoading` and :class:`.schema.DataFiles`
+    declare hold their types (``data`` itself stays open for each dataset's own keys, so
+    Hydra does not check them): one line naming the key otherwise."""
+    data = cfg.get("data")
+    if not isinstance(data, DictConfig):
+        return
+    for schema in DATA_SCHEMAS:
+        typed = OmegaConf.structured(schema)
+        for name in typed:
+            if name not in data:
+                continue
+            value = OmegaConf.select(data, name)  # resolved: an interpolation's value is checked
+            try:
+                typed[name] = value
+            except ValidationError:
+                raise type_error(f"data.{name}", value) from None
+
+
 def validate_counts(cfg: DictConfig) -> None:
     """Seeds are integers; sample counts are null (all) or positive, ``data.val_size`` >= 0."""
+    validate_data_types(cfg)
     validate_seeds(cfg)
     for key in ("data.limit_train", "data.limit_test"):
         v = OmegaConf.select(cfg, key)
-        _check(v is None or (_is_int(v) and v >= 1), f"{key}={v} must be null (all samples) or a positive integer", f"set {key}=N with N >= 1, or {key}=null")
+        _check(v is None or v >= 1, f"{key}={v} must be null (all samples) or a positive integer", f"set {key}=N with N >= 1, or {key}=null")
     v = OmegaConf.select(cfg, "data.val_size", default=0)
-    _check(v is None or (_is_int(v) and v >= 0), f"data.val_size={v} must be a number of samples >= 0", "set data.val_size=N with N >= 0 (0: no validation split)")
+    _check(v is None or v >= 0, f"data.val_size={v} must be a number of samples >= 0", "set data.val_size=N with N >= 0 (0: no validation split)")
 
 
 #: Seeds are non-negative 63-bit integers: ``numpy.random.default_rng`` refuses negative
@@ -298,5 +303,6 @@ def validate_seeds(cfg: DictConfig) -> None:
         v = OmegaConf.select(cfg, key, default=None)
         if v is None and key != "seed":
             continue
-        _check(_is_int(v), f"{key}={v} is not an integer seed", f"set {key}=N with an integer N, e.g. {key}=0")
+        if field_type(key) is None:  # a seed no schema types (a dataset's own data.subset_seed)
+            _check(_is_int(v), f"{key}={v} is not an integer seed", f"set {key}=N with an integer N, e.g. {key}=0")
         _check(0 <= v <= MAX_SEED, f"{key}={v} is out of range (a seed is an integer from 0 to 2**63-1)", f"set {key}=N with 0 <= N <= {MAX_SEED}, e.g. {key}=0")

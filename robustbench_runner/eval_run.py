@@ -6,7 +6,6 @@ attacks existing checkpoints (an rbr run directory or checkpoint, a user's file:
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
@@ -69,7 +68,10 @@ class EvalRun(Loop):
     def run_config(self, first) -> DictConfig:
         """The config of this evaluation: the command's, with the model (and the saved
         sections) of the first checkpoint; explicit command-line keys win."""
-        cfg = copy.deepcopy(self.command_cfg)
+        # an untyped copy: the schema's typed nodes (.schema) would refuse a checkpoint's
+        # sections written by another version of the package (a key more or less)
+        cfg = OmegaConf.create(OmegaConf.to_container(self.command_cfg))
+        OmegaConf.set_struct(cfg, True)
         saved_cfg = first.config
         if first.model_cfg is not None:  # the model comes from the file / the zoo, not cfg.model
             OmegaConf.set_struct(cfg, False)

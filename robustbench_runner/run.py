@@ -29,9 +29,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from . import bundles
+from . import bundles, schema
 from . import config as _config  # noqa: F401  (registers the resolvers)
 from .errors import UserError
 from .io import folder_error
@@ -96,6 +96,9 @@ def one_line(ex: BaseException) -> str:
         inner = inner and (inner.__cause__ or inner.__context__)
     if isinstance(ex, SweepJobFailed):
         return str(ex)
+    typed = _type_error(ex)
+    if typed is not None:
+        return typed.one_line()
     missing = _missing_value(ex)
     if missing:
         return f"{missing} has no value (fix: set it on the command line, e.g. {missing}=<value>; `rbr-run --cfg job` shows the ??? keys)"
@@ -112,6 +115,19 @@ def one_line(ex: BaseException) -> str:
     if cause is not None and str(cause) and str(cause) not in text:
         text += "\n" + str(cause)
     return _squeeze(text)
+
+
+def _type_error(ex: BaseException) -> UserError | None:
+    """A value the schema's type refuses (``train.epochs=abc``: Hydra wraps OmegaConf's
+    ValidationError), from the error's ``full_key`` and ``value`` and the type
+    :mod:`.schema` declares for that key."""
+    for _ in range(5):
+        if ex is None:
+            return None
+        if isinstance(ex, ValidationError) and ex.full_key:
+            return schema.type_error(ex.full_key, ex.value)
+        ex = ex.__cause__ or ex.__context__
+    return None
 
 
 def _missing_value(ex: BaseException) -> str | None:

@@ -40,8 +40,10 @@ def one_line_error(err: str) -> str:
         (["experiment=prs/nope"], r"Could not find 'experiment/prs/nope' \(fix: "),
         (["hydra/launcher=nope"], r"Could not find 'hydra/launcher/nope' \(fix: use one of hydra/launcher=\{basic, .*local_processes"),
         (["~foo"], r"Could not delete from config. 'foo' does not exist"),
-        (["seed=abc"], r"seed=abc is not an integer seed \(fix: set seed=N with an integer N"),
-        (["init_seed=1.5"], r"init_seed=1.5 is not an integer seed"),
+        (["seed=abc"], r"^rbr-run: error: seed=abc is not an integer \(fix: set seed to an integer; robustbench_runner/schema.py"),
+        (["init_seed=1.5"], r"init_seed=1.5 is not an integer or null"),
+        (["eval.grid=[1,x]"], r"eval.grid has 'x', not an integer \(fix: make eval.grid a list of integers"),
+        (["data.limit_train=abc"], r"data.limit_train=abc is not an integer or null"),
         (["data.limit_train=-1"], r"data.limit_train=-1 must be null \(all samples\) or a positive integer \(fix: "),
         (["data.limit_test=0"], r"data.limit_test=0 must be null"),
         (["data.val_size=-5"], r"data.val_size=-5 must be a number of samples >= 0"),
@@ -57,6 +59,22 @@ def test_bad_input_gives_one_line(args, expected, monkeypatch, capsys, tmp_path)
     import re
 
     assert re.search(expected, one_line_error(err)), err
+
+
+@pytest.mark.parametrize(
+    "arg, expected",
+    [
+        ("train.epochs=abc", "train.epochs=abc is not an integer (fix: set train.epochs to an integer;"),
+        ("eval.n_eval=1.5", "eval.n_eval=1.5 is not an integer or null (fix: "),
+        ("seed=x", "seed=x is not an integer (fix: "),
+    ],
+)
+def test_a_type_the_schema_refuses_is_one_line_at_compose_time(arg, expected, tmp_path):
+    """The real entrypoint: Hydra refuses the value while composing (robustbench_runner/schema.py)."""
+    proc = cli([arg, f"output_root={tmp_path}"])
+    assert proc.returncode == 2, proc.stderr
+    assert one_line_error(proc.stderr).startswith(f"rbr-run: error: {expected}"), proc.stderr
+    assert not any(tmp_path.iterdir())  # refused before any folder was made
 
 
 def test_cuda_requested_without_cuda(monkeypatch, capsys, tmp_path):
@@ -126,14 +144,14 @@ def test_help_lists_run_groups_not_table_specs(monkeypatch, capsys):
 
 
 def test_failed_sweep_job_does_not_stop_the_others(monkeypatch, capsys, tmp_path):
-    """seed=abc fails inside its job; the next job of the basic launcher still runs."""
+    """seed=-1 fails inside its job (validate's range check); the next job of the basic launcher still runs."""
     tiny = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=1", "eval.grid=[1]"]
-    code, err = main_inprocess(["-m", "seed=abc,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"], monkeypatch, capsys)
+    code, err = main_inprocess(["-m", "seed=-1,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"], monkeypatch, capsys)
     assert code == 2
     ours = [ln for ln in err.splitlines() if ln.startswith("rbr-run: error: ")]
     assert len(ours) == 2, err
-    assert ours[0].startswith("rbr-run: error: sweep job 0 (digits-cnn6-standard-sabc) failed: seed=abc is not an integer seed")
-    assert ours[1].startswith("rbr-run: error: 1 of 2 sweep jobs failed (digits-cnn6-standard-sabc;")
+    assert ours[0].startswith("rbr-run: error: sweep job 0 (digits-cnn6-standard-s-1) failed: seed=-1 is out of range")
+    assert ours[1].startswith("rbr-run: error: 1 of 2 sweep jobs failed (digits-cnn6-standard-s-1;")
     assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
     assert "Traceback" not in err
 
@@ -186,10 +204,10 @@ def test_ctrl_c_on_the_real_entrypoint(tmp_path):
 def test_failed_job_in_a_worker_process_sweep(tmp_path):
     """hydra/launcher=local_processes (joblib): the failure crosses a process boundary."""
     tiny = [a for a in TINY if not a.startswith(("train.epochs", "eval.grid"))] + ["train.epochs=1", "eval.grid=[1]"]
-    proc = cli(["-m", "hydra/launcher=local_processes", "seed=abc,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"])
+    proc = cli(["-m", "hydra/launcher=local_processes", "seed=-1,1", *tiny, f"output_root={tmp_path}", "sweep_name=s"])
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("rbr-run: error: a sweep job failed, the first: digits-cnn6-standard-sabc: seed=abc is not an integer seed")
+    assert last.startswith("rbr-run: error: a sweep job failed, the first: digits-cnn6-standard-s-1: seed=-1 is out of range")
     assert (tmp_path / "sweeps" / "s" / "digits-cnn6-standard-s1" / "DONE").exists()
 
 
