@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .io import atomic_write_text
+from .reading.csvs import spreadsheet_csv
 
 
 def dummy_input(dims: Mapping, device) -> torch.Tensor:
@@ -41,7 +42,8 @@ def layer_table(model: nn.Module, dims: Mapping) -> pd.DataFrame:
     model.eval()
     try:
         with torch.no_grad():
-            model(dummy_input(dims, next(model.parameters()).device))
+            first = next(model.parameters(), None)  # a model without parameters runs on the CPU
+            model(dummy_input(dims, first.device if first is not None else "cpu"))
     finally:
         for h in hooks:
             h.remove()
@@ -58,5 +60,5 @@ def layer_table(model: nn.Module, dims: Mapping) -> pd.DataFrame:
 
 def write_model_summary(model: nn.Module, dims: Mapping, path: str | Path) -> pd.DataFrame:
     df = layer_table(model, dims)
-    atomic_write_text(path, df.to_csv(index=False))
+    atomic_write_text(path, spreadsheet_csv(df))  # layer names are the user's (a ModuleDict key can be any text)
     return df

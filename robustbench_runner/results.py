@@ -347,6 +347,7 @@ class RunFiles:
     WEIGHTS_LOG = "weights_log.csv"
     RUN_LOG = "run.log"  # robustbench_runner/runlog.py
     MODEL_SUMMARY = "model_summary.csv"
+    LEADERBOARD = "leaderboard.csv"  # checkpoint=robustbench:<id>: this run beside the zoo's numbers
     CONFIG = "config.yaml"
     INFO = "run.json"
     DONE = "DONE"
@@ -371,6 +372,7 @@ class RunFiles:
         self.train_log = self.dir / self.TRAIN_LOG
         self.weights_log = self.dir / self.WEIGHTS_LOG
         self.model_summary = self.dir / self.MODEL_SUMMARY
+        self.leaderboard = self.dir / self.LEADERBOARD
         self.config = self.dir / self.CONFIG
         self.info = self.dir / self.INFO
         self.done = self.dir / self.DONE

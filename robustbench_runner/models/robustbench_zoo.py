@@ -13,7 +13,7 @@ models take inputs in [0, 1] and normalize inside, the convention rbr's attacks 
 
 The leaderboard's reported clean and robust (AutoAttack) accuracies are read from the
 Model Zoo tables in the installed package's own description (its README, shipped in the
-wheel's metadata) and written beside this run's numbers to ``leaderboard.csv``.
+wheel's metadata) and written beside this run's numbers to ``leaderboard.csv`` (``RunFiles.LEADERBOARD``).
 
 Only ``robustbench.utils`` and ``robustbench.model_zoo`` are imported (see
 :func:`import_robustbench` for why the package's own ``__init__`` may be skipped).
@@ -204,8 +204,9 @@ def open_zoo_model(model_id: str, cfg: DictConfig):
             float(OmegaConf.select(cfg, "data.eps", default=float("nan"))),
         )
         from ..io import atomic_write_text
+        from ..reading.csvs import spreadsheet_csv
 
-        atomic_write_text(files.dir / "leaderboard.csv", df.to_csv(index=False))
+        atomic_write_text(files.leaderboard, spreadsheet_csv(df))  # zoo metadata text: no formula reaches a spreadsheet
         print_comparison(df, info, leaderboard)
 
     return UserCheckpoint(

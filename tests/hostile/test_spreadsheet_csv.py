@@ -100,3 +100,23 @@ def test_a_carriage_return_in_a_cell_cannot_split_a_row():
     back = parse_csv(csv_text(df), columns={"tag": "str", "value": "float"})
     assert back.tag.tolist() == df.tag.tolist() and back.value.tolist() == df.value.tolist()
     assert csv_text(df[df.tag == "plain"]).count("\r") == 0  # ordinary tables keep \n rows
+
+
+@fast
+@given(names=st.lists(TAGS.filter(lambda t: "." not in t and t.strip()), min_size=1, max_size=4, unique=True))
+def test_model_summary_layer_names_never_start_a_formula(tmp_path_factory, names):
+    """``model_summary.csv`` lists the user's layer names (a ModuleDict key or add_module name
+    can be any text without a dot): none reads as a formula, each reads back with its ``'``."""
+    from torch import nn
+
+    from robustbench_runner.model_summary import write_model_summary
+
+    model = nn.Sequential(nn.Flatten())
+    for name in names:
+        model.add_module(name, nn.Identity())
+    model.add_module("head", nn.Linear(16, 2))
+    path = tmp_path_factory.mktemp("summary") / "model_summary.csv"
+    write_model_summary(model, {"num_classes": 2, "in_channels": 1, "image_size": 4}, path)
+    rows = cells(path)
+    assert not any(c.startswith(FORMULA_PREFIXES) for row in rows for c in row)
+    assert {"'" + n for n in names} <= {row[0] for row in rows}
