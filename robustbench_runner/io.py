@@ -457,6 +457,23 @@ def recording(out_dir: str | Path, manifest_name: str = MANIFEST, strict: bool |
         _RECORDING.update(prev)
 
 
+def refuse_foreign_targets(out_dir: str | Path, targets, manifest_name: str = OUT_MANIFEST, what: str = "rbr") -> None:
+    """Before anything is written: refuse (one-line :class:`UserError`, nothing written) when
+    one of ``targets`` (paths under ``out_dir`` about to be written) exists and is not listed
+    in the folder's manifest, so a command never leaves half its outputs beside a file it
+    then refuses to replace (:func:`record_written` refuses the same file, mid-way)."""
+    root = _abs(out_dir)
+    listed = set(read_manifest(out_dir, manifest_name))
+    for target in targets:
+        full = _abs(target)
+        rel = Path(os.path.relpath(full, root)).as_posix()
+        if os.path.lexists(full) and rel not in listed:
+            raise UserError(
+                f"{full} exists and was not written by {what} (it is not listed in {Path(root) / manifest_name}), so {what} will not replace it; nothing was written",
+                fix="move that file away (a folder written by a version before the manifest: move it all away once), or write the outputs elsewhere (--out <another folder>)",
+            )
+
+
 def record_written(path: str | Path) -> None:
     """Add ``path`` to the active manifest (no-op outside :func:`recording` or for a path
     outside its folder). Also for writers that do not use the atomic helpers (e.g. a tracker

@@ -42,7 +42,14 @@ import pandas as pd
 from markupsafe import Markup
 
 from .errors import UserError
-from .io import OUT_MANIFEST, atomic_write_text, make_dirs, read_manifest, recording
+from .io import (
+    OUT_MANIFEST,
+    atomic_write_text,
+    make_dirs,
+    read_manifest,
+    recording,
+    refuse_foreign_targets,
+)
 from .reading import LIMITS, BadFile, read_bytes
 from .results import RunFiles
 
@@ -258,11 +265,25 @@ def render(args: argparse.Namespace) -> tuple[Path, Problems]:
     out = make_dirs(Path(args.out) if args.out else root / "report", "output folder", "--out")
     # every file the report writes (figures/, curves/, index.html) is written in this one block,
     # which records them (io.recording) so a later report replaces only its own files
+    # what the report owns in its folder, checked before the first write: index.html and
+    # every file under figures/ and curves/; a user's file there is refused, nothing written
+    owned = [out / "index.html", *(p for sub in ("figures", "curves") for p in _files_under(out / sub))]
+    refuse_foreign_targets(out, owned, OUT_MANIFEST, PROG)
     with recording(out, OUT_MANIFEST, what=PROG):
         page = render_page(args, runs, root, out, problems)
         index = out / "index.html"
         atomic_write_text(index, page)
     return index, problems
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file, link or other non-folder entry under ``folder`` (none when it is absent);
+    links are listed, not followed."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        out += [Path(dirpath) / n for n in filenames]
+        out += [Path(dirpath) / n for n in dirnames if os.path.islink(os.path.join(dirpath, n))]
+    return out
 
 
 def seed_section(runs, root: Path, out: Path, images: Images) -> dict:

@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import OUT_MANIFEST, make_dirs, recording
+from ..io import OUT_MANIFEST, make_dirs, recording, refuse_foreign_targets
 from .build import Context, build
 from .cache import CACHE_DIR, CACHE_FILE, load_runs_cached
 from .collect import find_runs, standin_runs, warn_skipped
-from .render import completeness, write_table
+from .render import completeness, table_paths, write_table
 from .runs import load_runs
 from .spec import all_specs, select_specs
 
@@ -89,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{PROG}] WARNING: {len(standin)} runs used stand-in data ({STANDIN_NOTE}); their numbers do not describe the papers' datasets")
     unread = f" (+{n_skipped} unreadable runs skipped)" if n_skipped else ""
     make_dirs(out, "output folder", "--out")
+    # every file this call may write, checked before the first is written: a user's file
+    # in the way is refused with nothing written, not after half the tables
+    refuse_foreign_targets(out, [p for spec in specs for p in table_paths(spec, out).values()], OUT_MANIFEST, PROG)
     with recording(out, OUT_MANIFEST, what=PROG):  # replaces only what rbr-tables wrote there
         for spec in specs:
             result = build(spec, ctx)

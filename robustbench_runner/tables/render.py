@@ -31,15 +31,23 @@ def markdown(df: pd.DataFrame, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> list[Path]:
-    out = make_dirs(out_dir, "output folder", "--out")
+def table_paths(spec: TableSpec, out: Path) -> dict[str, Path]:
+    """The files :func:`write_table` writes for ``spec`` under ``out`` (``figure``: only
+    when the table has one)."""
     stem = check_path_part(spec.file_stem, "table id", fix="name the spec with letters, digits, '-', '_' and '/' only")
-    paths = {
+    return {
         "table": out / f"{stem}.csv",
         "pretty": out / f"{stem}.pretty.csv",
         "md": out / f"{stem}.md",
         "sources": out / f"{stem}.sources.csv",
+        "figure": out / f"{stem}.png",
     }
+
+
+def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> list[Path]:
+    out = make_dirs(out_dir, "output folder", "--out")
+    paths = table_paths(spec, out)
+    png = paths.pop("figure")
     atomic_write_text(paths["table"], csv_text(result.table))
     # the tidy CSV keeps exact values; the pretty and sources CSVs are the ones opened in a
     # spreadsheet: a text cell that would start a formula (a tag "=HYPERLINK(...)") is text there
@@ -50,7 +58,6 @@ def write_table(spec: TableSpec, result: TableResult, out_dir: str | Path) -> li
     atomic_write_text(paths["sources"], spreadsheet_csv(result.sources))
     written = list(paths.values())
     if result.figure is not None:
-        png = out / f"{stem}.png"
         result.figure(png)
         written.append(png)
     return written

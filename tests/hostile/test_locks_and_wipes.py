@@ -331,6 +331,41 @@ def test_rbr_tables_out_twice_and_next_to_a_users_file(tmp_path):
         tables_main([str(runs), "--out", str(users), "--quiet"])
     assert e.value.code == 2
     assert (users / "summary.md").read_text() == "my summary\n"
+    assert sorted(p.name for p in users.iterdir()) == ["summary.md"]  # refused before the first write: nothing beside it
+
+
+def test_rbr_tables_refuses_before_writing_any_table(tmp_path, capsys):
+    """Two tables asked for, the user's file in the way of the second: the first is not
+    written either (the check runs before any write), and the error says nothing was written."""
+    from robustbench_runner.tables.cli import main as tables_main
+
+    runs = _a_run(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "prs__table1.pretty.csv").write_text("my numbers\n")
+    with pytest.raises(SystemExit) as e:
+        tables_main([str(runs), "--out", str(out), "--quiet", "--table", "summary", "--table", "prs/table1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prs__table1.pretty.csv exists and was not written by rbr-tables" in err[0] and "nothing was written" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["prs__table1.pretty.csv"]
+
+
+def test_rbr_report_refuses_before_writing_anything(tmp_path, capsys):
+    """A user's file under the report's figures/ (a name the report owns there): refused
+    with nothing written (no index.html, no curves/, no manifest entries)."""
+    from robustbench_runner.report import main as report_main
+
+    runs = _a_run(tmp_path)
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "mine.png").write_bytes(b"my figure")
+    before = tree_state(out)
+    with pytest.raises(SystemExit) as e:
+        report_main([str(runs), "--out", str(out)])
+    assert e.value.code == 2
+    assert "figures/mine.png exists and was not written by rbr-report" in capsys.readouterr().err
+    assert tree_state(out) == before
 
 
 # -- run folders the tool did not write are not adopted -------------------------------------------
