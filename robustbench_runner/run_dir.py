@@ -62,8 +62,9 @@ def write_done(files: RunFiles, chash: str, expected: Iterable[tuple[str, str]] 
     ``expected``: every ``(checkpoint, attack)`` the config asks results for (each grid
     epoch's checkpoint label x each attack label, :meth:`.checkpoint_eval.CheckpointEvaluator.expected`);
     when one has no row in ``metrics.csv`` no ``DONE`` is written and the run stops with one
-    line (a wipe or a damaged file lost results the run cannot recompute). ``None`` only for
-    studies whose results are not per-checkpoint attack rows (they check their own)."""
+    line (a wipe or a damaged file lost results the run cannot recompute); the samplerob
+    studies pass the pairs they computed (:class:`.papers.samplerob.rundir.StudyRun`).
+    ``None``: no row check (a caller with no rows to expect)."""
     if expected is not None:
         want = {(str(c), str(a)) for c, a in expected}
         have = files.read_metrics()

@@ -26,6 +26,7 @@ class StudyRun:
         self.cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
         self.files = RunFiles(run_dir)
         self.chash = config_hash(self.cfg)
+        self.expected: set[tuple[str, str]] = set()  # (checkpoint, attack) of every row this process computed
 
     @property
     def dir(self) -> Path:
@@ -53,6 +54,9 @@ class StudyRun:
     ) -> None:
         """Rows with keys split, attack, eps, metric, value, n (see ``results.RunFiles``)."""
         self.files.add_metrics(ident, epoch, checkpoint, "test", rows)
+        self.expected |= {(str(checkpoint), str(r["attack"])) for r in rows}
 
     def finish(self) -> None:
-        write_done(self.files, self.chash, None)  # a study's rows are not per-checkpoint attack rows: the study checks its own
+        """``DONE`` once every (checkpoint, attack) this study computed is in ``metrics.csv``
+        (:func:`.run_dir.write_done`: a wipe or a damaged file that lost rows is one line)."""
+        write_done(self.files, self.chash, sorted(self.expected))
