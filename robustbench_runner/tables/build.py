@@ -5,6 +5,7 @@ paper. Tables that are not such a pivot name a custom ``builder`` (``tables/regi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,13 +235,25 @@ def pool_check(spec: TableSpec, per_run: pd.DataFrame, keys: list[str], runs: Ru
     return found
 
 
+#: the longest container value a row label shows whole (a whole ``select`` node is ~300 characters)
+MAX_SHOWN = 60
+
+
+def _compact(text: str) -> str:
+    """A container's JSON as a row label: whole up to :data:`MAX_SHOWN` characters, else its
+    start and a hash of the whole (two different values never share a label)."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[: MAX_SHOWN - 14]}…#{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
 def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: list[str]) -> TableResult:
     """:func:`pivot` with one more row field ``cfg.<key>`` per key in ``split``."""
     by_dir = runs.by_dir()
 
     def shown(d: str, key: str):
         v = by_dir[d].value(key) if d in by_dir else None
-        return json.dumps(v) if isinstance(v, (list, dict)) else "None" if v is None else v
+        return _compact(json.dumps(v, sort_keys=True)) if isinstance(v, (list, dict)) else "None" if v is None else v
 
     extra = [f"cfg.{k}" for k in split if f"cfg.{k}" not in spec.rows]
     metrics = metrics.copy()

@@ -160,12 +160,44 @@ def _covered(key: str, prefixes: tuple[str, ...]) -> bool:
 
 def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
     """The config keys (not under ``ignore``) whose values are not the same in all ``runs``
-    (:func:`.config.config_diff` of each run's flat config against the first's)."""
+    (:func:`.config.config_diff` of each run's flat config against the first's). A node that
+    some runs have and others lack altogether (``select`` of a ``select=pgd20`` run beside a
+    plain one) is one key, not one per leaf under it (:func:`_whole_nodes`)."""
     if not runs:
         return []
     first = runs[0].flat
     keys = {d.key for r in runs[1:] for d in config_diff(first, r.flat)}
-    return sorted(k for k in keys if not _covered(k, ignore))
+    return _whole_nodes(sorted(k for k in keys if not _covered(k, ignore)), runs)
+
+
+_ABSENT = object()
+
+
+def _lookup(config: dict, key: str):
+    """:func:`select` that tells a missing key (:data:`_ABSENT`) from a null value."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def _whole_nodes(keys: list[str], runs: list[Run]) -> list[str]:
+    """``keys`` with every key under a node that is a mapping in some runs and missing in
+    others replaced by that node's key (the shortest such prefix), in first-seen order."""
+    out: list[str] = []
+    for key in keys:
+        parts = key.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            found = [_lookup(r.config, prefix) for r in runs]
+            if any(v is _ABSENT for v in found) and any(isinstance(v, dict) for v in found):
+                key = prefix
+                break
+        if key not in out:
+            out.append(key)
+    return out
 
 
 @dataclass
