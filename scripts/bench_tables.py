@@ -101,7 +101,7 @@ def make_sweep(template: Path, dest: Path, n: int) -> float:
         c.seed, c.tag = seed, tag
         (d / "config.yaml").write_text(OmegaConf.to_yaml(c))
         (d / "run.json").write_text(json.dumps({**info, "config": {**info["config"], "seed": seed, "tag": tag}}, indent=1, sort_keys=True))
-        write_done(RunFiles(d), f"{i:012x}")
+        write_done(RunFiles(d), f"{i:012x}", None)  # synthetic copies: the rows are the template's
     return time.perf_counter() - t0
 
 
