@@ -65,6 +65,9 @@ def collect(tmp: Path) -> tuple[list[dict], list[str]]:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] in ("-h", "--help"):
+        print("usage: python scripts/gpu_check_summary.py <tmp dir> <out csv>   (scripts/gpu_check.sh calls it)", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     tmp, out = Path(argv[0]), argv[1]
     rows, problems = collect(tmp)
     with open(out, "w", newline="") as f:
