@@ -82,7 +82,10 @@ def test_wheel_ships_every_config(wheel):
     assert shipped == _conf_files(REPO / "conf") and len(shipped) > 60
     bundled = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner" / "papers").glob("*/conf/**/*.yaml")}
     stages = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner" / "papers").glob("*/stages.yaml")}
-    assert len(bundled) > 150 and len(stages) == 5 and bundled | stages <= names, sorted((bundled | stages) - names)[:5]
+    assert len(bundled) > 80 and len(stages) == 5 and bundled | stages <= names, sorted((bundled | stages) - names)[:5]
+    pkg = REPO / "robustbench_runner"
+    specs = {p.relative_to(REPO).as_posix() for p in [*pkg.glob("table_specs/*.yaml"), *pkg.glob("papers/*/table_specs/**/*.yaml")]}
+    assert len(specs) == 78 and specs <= names, sorted(specs - names)[:5]  # rbr-tables' specs, beside conf/
     assert not any(n.startswith("conf/") for n in names)  # inside the package, not top-level
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "robustbench_runner").rglob("*.py") if "conf" not in p.parts}
     assert modules <= names, sorted(modules - names)
