@@ -267,7 +267,7 @@ def test_a_grid_checkpoint_gone_with_its_results_is_no_done(reference, tmp_path,
     m[m.checkpoint != "epoch_001"].to_csv(d / "metrics.csv", index=False)
     code, err = main_inprocess([*TINY, f"output_root={tmp_path}"], monkeypatch, capsys)
     line = assert_one_line_error(code, err)
-    assert "epoch_001.pt is missing and its results" in line and "overwrite=true" in line
+    assert "metrics.csv lacks the results of epoch_001/" in line and "no DONE written" in line and "overwrite=true" in line
     assert not (d / "DONE").exists()
     proc = tables_cli([str(tmp_path), "--out", str(tmp_path / "tables")])
     assert "(0 finished" in proc.stdout, proc.stdout + proc.stderr
