@@ -106,8 +106,10 @@ def pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) ->
     return result
 
 
-def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -> TableResult:
-    """:func:`pivot` without the steps around it."""
+def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None, observed: tuple[str, ...] = ()) -> TableResult:
+    """:func:`pivot` without the steps around it. ``observed``: row fields (the ``cfg.<key>``
+    fields a split adds) whose values are not crossed with the others: each combination of
+    the other row fields gets the values its runs have (:func:`_row_index`)."""
     df = apply_where(metrics, spec.where) if not metrics.empty else metrics
     df = select_checkpoint(df, spec.checkpoint) if not df.empty else df
     for f in spec.rows + spec.column_by:
@@ -155,8 +157,7 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
         if split:
             return _split_pivot(spec, metrics, runs, split)
 
-    row_levels = [listed_then_seen(spec, f, list(dict.fromkeys(per_run[f])) if len(per_run) else []) for f in spec.rows]
-    row_index = pd.MultiIndex.from_product(row_levels, names=spec.rows) if spec.rows else [()]
+    row_index = _row_index(spec, per_run, observed)
     records, pretty_records, source_records = [], [], []
     cells = cell_positions(per_run, keys)
     values = per_run["value"].to_numpy(dtype=float) if len(per_run) else np.array([], dtype=float)
@@ -184,6 +185,34 @@ def _pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet | None = None) -
             records.append(rec)
             pretty_records.append(prec)
     return TableResult(pd.DataFrame(records), pd.DataFrame(pretty_records), pd.DataFrame(source_records))
+
+
+def _row_index(spec: TableSpec, per_run: pd.DataFrame, observed: tuple[str, ...]) -> list:
+    """The table's row keys: the product of every row field's levels (listed, then seen:
+    a declared row with no runs is a gap the sources show), except for the ``observed``
+    fields, whose values come per combination of the others from the runs that have it (a
+    split by several config keys would otherwise cross every value of each, e.g. 52 cells
+    among 276,480); a combination no run has gets ``None`` there."""
+    if not spec.rows:
+        return [()]
+    levels = {f: listed_then_seen(spec, f, list(dict.fromkeys(per_run[f])) if len(per_run) else []) for f in spec.rows}
+    crossed = [f for f in spec.rows if f not in observed]
+    if len(crossed) == len(spec.rows):
+        return list(pd.MultiIndex.from_product([levels[f] for f in spec.rows], names=spec.rows))
+    seen: dict[tuple, list[tuple]] = {}
+    for rec in per_run[spec.rows].itertuples(index=False, name=None) if len(per_run) else []:
+        row = dict(zip(spec.rows, rec, strict=True))
+        extras = seen.setdefault(tuple(str(row[f]) for f in crossed), [])
+        extra = tuple(row[f] for f in observed)
+        if extra not in extras:
+            extras.append(extra)
+    out = []
+    for base in pd.MultiIndex.from_product([levels[f] for f in crossed], names=crossed) if crossed else [()]:
+        base = base if isinstance(base, tuple) else (base,)
+        for extra in seen.get(tuple(map(str, base)), [(None,) * len(observed)]):
+            values = dict(zip(crossed, base, strict=True)) | dict(zip(observed, extra, strict=True))
+            out.append(tuple(values[f] for f in spec.rows))
+    return out
 
 
 def cell_positions(df: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]:
@@ -260,7 +289,7 @@ def _split_pivot(spec: TableSpec, metrics: pd.DataFrame, runs: RunSet, split: li
     dirs = metrics["run_dir"].unique()
     for k in split:
         metrics[f"cfg.{k}"] = metrics["run_dir"].map({d: shown(d, k) for d in dirs})
-    result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs)
+    result = _pivot(dataclasses.replace(spec, rows=spec.rows + extra, mixed="refuse"), metrics, runs, observed=tuple(extra))
     spec.add_note(f"Runs that differ in {', '.join(split)} (not only in {', '.join(spec.seed_keys)}) are in separate rows: they are not seed replicates.")
     return result
 

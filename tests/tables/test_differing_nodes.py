@@ -55,3 +55,6 @@ def test_rbr_tables_splits_by_the_node(tmp_path):
     table = pd.read_csv(sweep / "tables" / "summary.csv", keep_default_na=False)  # "None" as written
     assert [c for c in table.columns if c.startswith("cfg.")] == ["cfg.select", "cfg.tag"]
     assert sorted(table["cfg.select"]) == sorted(["None", _compact(json.dumps(SELECT, sort_keys=True))])
+    # the split fields are not crossed: 2 rows (one per run), not 2 x 2 (select x tag values)
+    sources = pd.read_csv(sweep / "tables" / "summary.sources.csv", keep_default_na=False)
+    assert len(sources) == 2 * sources["column"].nunique()
