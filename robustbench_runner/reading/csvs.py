@@ -166,10 +166,10 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     columns untouched): the one render step of the CSVs meant for spreadsheets (``rbr-tables``'
     ``.pretty.csv`` and ``.sources.csv``; the tidy ``<id>.csv`` keeps exact values)."""
     out = df.copy()
-    for col in out.columns:
-        s = out[col]
+    for i in range(out.shape[1]):  # by position: a table may repeat a column label (irat/table7)
+        s = out.iloc[:, i]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            out[col] = s.map(neutralise_cell, na_action="ignore")
+            out.isetitem(i, s.map(neutralise_cell, na_action="ignore"))
     out.columns = [neutralise_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
 

@@ -120,3 +120,14 @@ def test_model_summary_layer_names_never_start_a_formula(tmp_path_factory, names
     rows = cells(path)
     assert not any(c.startswith(FORMULA_PREFIXES) for row in rows for c in row)
     assert {"'" + n for n in names} <= {row[0] for row in rows}
+
+
+def test_a_repeated_column_label_is_neutralised_too():
+    """A pretty table may repeat a column label (irat/table7: two columns under one header);
+    each column is rendered by position (this raised AttributeError in make reproduce-all)."""
+    import pandas as pd
+
+    from robustbench_runner.reading.csvs import spreadsheet_csv
+
+    df = pd.DataFrame([["=a", 1.5, "+b", -2]], columns=["x", "n", "x", "m"])
+    assert spreadsheet_csv(df).splitlines() == ["x,n,x,m", "'=a,1.5,'+b,-2"]
