@@ -141,8 +141,9 @@ def test_docs_callback_example_runs_as_written(tmp_path):
 @pytest.mark.slow
 def test_a_grid_checkpoint_lost_before_its_evaluation_is_named(tmp_path):
     """Killed right after ``last.pt`` of epoch 1 (its grid checkpoint saved, not evaluated);
-    the grid checkpoint is then lost: the resumed run says so, and its rows are the ones
-    ``expected_rows`` still misses (what a DONE precondition would refuse)."""
+    the grid checkpoint is then lost: the resumed run says so, computes what it can, and
+    stops with one line at DONE's precondition (``write_done``: every expected row), which
+    names the rows ``expected_rows`` still misses; no DONE is written."""
     from rbr_testing import cli
 
     args = [*SMALL, f"output_root={tmp_path}", "train.epochs=2"]
@@ -150,7 +151,9 @@ def test_a_grid_checkpoint_lost_before_its_evaluation_is_named(tmp_path):
     run = tmp_path / "runs" / "digits-cnn6-standard-s0"
     (run / "ckpt" / "epoch_001.pt").unlink()
     proc = cli(args)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"{run / 'ckpt' / 'epoch_001.pt'} is missing, so epoch 1's results cannot be computed" in proc.stderr
+    assert "metrics.csv lacks the results of epoch_001/" in proc.stderr.strip().splitlines()[-1]
+    assert not (run / "DONE").exists()
     m = pd.read_csv(run / "metrics.csv")
     assert set(m.checkpoint) == {"epoch_002"}
