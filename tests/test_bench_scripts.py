@@ -41,6 +41,7 @@ def test_bench_training_tiny_compares_official_style_loop():
     assert r[0] == 1.0  # the official-style loop is the unit
 
 
+@pytest.mark.slow  # ~12 s on 2 cores; a benchmark's own smoke check (make test stays under 8 minutes)
 def test_bench_engine_tiny_compares_each_change_with_the_code_it_replaced():
     out = run_script("scripts/bench_engine.py", "--tiny")
     rows = re.findall(r"^(.{66}) +([\d.]+) +([\d.]+) +([\d.]+)x  (True|False|-)$", out, re.M)

@@ -38,7 +38,7 @@ def test_each_dataset_trains_and_is_attacked(dataset, data_root, tmp_path):
     assert m[m.metric == "acc"].value.between(0, 1).all()
 
 
-HEAVY = {"wrn34_10", "wrn28_10"}  # ~10 s each even on 16 images: in the slow suite
+HEAVY = {"wrn34_10", "wrn28_10", "resnet50"}  # ~9-10 s each even on 16 images: in the slow suite (tests/models builds each fast)
 
 
 @pytest.mark.parametrize(

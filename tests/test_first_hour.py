@@ -183,13 +183,9 @@ def test_lazy_modules_are_seeded_by_init_seed():
 def test_a_model_too_deep_for_the_input_size_is_one_line():
     """torchvision's VGG-11 (five max-pools) cannot take 16x16 digits: a UserError naming the
     shape when the model is built, not a raw RuntimeError in the first training batch."""
-    import torch
-
     with pytest.raises(UserError, match=r"forward pass on inputs of shape \[1, 16, 16\] failed.*Output size is too small") as e:
         _build(["model=torchvision", "model.name=vgg11"], dims={"num_classes": 10, "in_channels": 1, "image_size": 16})
     assert "data.image_size=32" in e.value.one_line() and "\n" not in e.value.one_line()
-    _, _, out = _build(["model=torchvision", "model.name=vgg11"], dims={"num_classes": 10, "in_channels": 1, "image_size": 32})
-    assert tuple(out.shape) == (2, 10) and torch.isfinite(out).all()
 
 
 # -- item 4: run.log, item 7: small errors on the one-line exit-2 contract ----------------------
