@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import config_diff
+from ..config import ABSENT, config_diff
 from ..errors import UserError
 from ..reading import BadFile, load_json
 from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
@@ -41,6 +41,13 @@ from ..results import SCHEMAS, ResultCsv, RunFiles, cut, read_result_csvs
 
 def select(config: dict, key: str):
     """``OmegaConf.select`` on plain containers: the value at a dotted key, else None."""
+    value = _lookup(config, key)
+    return None if value is ABSENT else value
+
+
+def _lookup(config, key: str):
+    """The value at a dotted key (list items by index), or :data:`.config.ABSENT` where the
+    key is missing (a null value is None)."""
     node: Any = config
     for part in key.split("."):
         if isinstance(node, dict) and part in node:
@@ -48,7 +55,7 @@ def select(config: dict, key: str):
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return None
+            return ABSENT
     return node
 
 
@@ -170,19 +177,6 @@ def differing_keys(runs: list[Run], ignore: tuple[str, ...]) -> list[str]:
     return _whole_nodes(sorted(k for k in keys if not _covered(k, ignore)), runs)
 
 
-_ABSENT = object()
-
-
-def _lookup(config: dict, key: str):
-    """:func:`select` that tells a missing key (:data:`_ABSENT`) from a null value."""
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _ABSENT
-        node = node[part]
-    return node
-
-
 def _whole_nodes(keys: list[str], runs: list[Run]) -> list[str]:
     """``keys`` with every key under a node that is a mapping in some runs and missing in
     others replaced by that node's key (the shortest such prefix), in first-seen order."""
@@ -192,7 +186,7 @@ def _whole_nodes(keys: list[str], runs: list[Run]) -> list[str]:
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             found = [_lookup(r.config, prefix) for r in runs]
-            if any(v is _ABSENT for v in found) and any(isinstance(v, dict) for v in found):
+            if any(v is ABSENT for v in found) and any(isinstance(v, dict) for v in found):
                 key = prefix
                 break
         if key not in out:
